@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The exporter's iterators: each visits every BPF map, program or link in the
+ * kernel and writes one fixed-size record (records.h) per object with
+ * bpf_seq_write. Optional fields are read behind bpf_core_field_exists() and
+ * flagged in `known`, so older kernels load the same object and report
+ * "unknown" instead of a guess.
+ *
+ *   calibrate_percpu  iter/bpf_map   5.19+ (bpf_map_lookup_percpu_elem); run once at load
+ *   dump_maps         iter/bpf_map   5.8+
+ *   dump_progs        iter/bpf_prog  5.8+
+ *   dump_links        iter/bpf_link  5.19+
+ */
+#include "kernel.h"
+#include "records.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+char _license[] SEC("license") = "GPL";
+
+/* Bound for the per-CPU loops; the verifier needs a constant. */
+#define MAX_CPUS 1024
+#define MAX_SUBPROGS 256
+
+/* One-element per-CPU array whose per-CPU addresses reveal each CPU's
+ * per-CPU offset (see calibrate_percpu). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} percpu_probe SEC(".maps");
+
+/* Scratch space for one record: prog_record is larger than the 512-byte stack. */
+union record {
+	struct map_record map;
+	struct prog_record prog;
+	struct link_record link;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union record);
+} scratch SEC(".maps");
+
+/* Written by calibrate_percpu: address of CPU n's copy = percpu ptr + percpu_offset[n]. */
+__u64 percpu_offset[MAX_CPUS];
+__u32 nr_cpus;
+/* Set by the loader before calibrating: the kernel's id of percpu_probe. */
+__u32 percpu_probe_id SEC(".data.calibration");
+
+static const __u32 zero = 0;
+
+/*
+ * The kernel's BTF here has no __percpu type tags, so the verifier refuses
+ * bpf_per_cpu_ptr() on prog->stats or map->elem_count. Instead, learn each
+ * CPU's per-CPU offset from our own PERCPU_ARRAY: the helper returns the
+ * per-CPU address of element 0, pptrs[0] is its __percpu pointer.
+ */
+SEC("iter/bpf_map")
+int calibrate_percpu(struct bpf_iter__bpf_map *ctx)
+{
+	struct bpf_map *map = ctx->map;
+	void *pptr0 = 0;
+	__u32 cpu;
+
+	/* Matched by id, not by comparing with &percpu_probe: clang would then
+	 * use the map pointer, on which the verifier forbids arithmetic. */
+	if (!map || BPF_CORE_READ(map, id) != percpu_probe_id)
+		return 0;
+	/* pptrs is a flexible array: relocate its offset, then read element 0. */
+	if (bpf_probe_read_kernel(&pptr0, sizeof(pptr0),
+				  (void *)map + bpf_core_field_offset(struct bpf_array, pptrs)))
+		return 0;
+	for (cpu = 0; cpu < MAX_CPUS; cpu++) {
+		void *elem = bpf_map_lookup_percpu_elem(&percpu_probe, &zero, cpu);
+
+		if (!elem)
+			break;
+		volatile __u64 *slot = &percpu_offset[cpu];
+
+		/* Stored as a pointer, read back as a number (volatile, so clang
+		 * does not keep the pointer in a register). */
+		*slot = (__u64)elem;
+		*slot = *slot - (__u64)pptr0;
+	}
+	nr_cpus = cpu;
+	bpf_seq_write(ctx->meta->seq, &cpu, sizeof(cpu));
+	return 0;
+}
+
+/* Sum a per-CPU s64/u64 counter at `pcpu + field_off` over all CPUs. */
+static __always_inline __u64 sum_percpu(__u64 pcpu, __u32 field_off)
+{
+	__u32 cpu, n = nr_cpus;
+	__u64 sum = 0, v;
+
+	for (cpu = 0; cpu < MAX_CPUS && cpu < n; cpu++) {
+		v = 0;
+		bpf_probe_read_kernel(&v, sizeof(v), (void *)(pcpu + percpu_offset[cpu] + field_off));
+		sum += v;
+	}
+	return sum;
+}
+
+SEC("iter/bpf_map")
+int dump_maps(struct bpf_iter__bpf_map *ctx)
+{
+	struct bpf_map *map = ctx->map;
+	struct map_record *r;
+	struct btf *btf;
+
+	if (!map)
+		return 0;
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r) /* NULL check the verifier needs; a 1-element array always has it */
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+
+	r->id = BPF_CORE_READ(map, id);
+	r->type = BPF_CORE_READ(map, map_type);
+	r->key_size = BPF_CORE_READ(map, key_size);
+	r->value_size = BPF_CORE_READ(map, value_size);
+	r->max_entries = BPF_CORE_READ(map, max_entries);
+	r->flags = BPF_CORE_READ(map, map_flags);
+	btf = BPF_CORE_READ(map, btf);
+	if (btf)
+		r->btf_id = BPF_CORE_READ(btf, id);
+	bpf_core_read(r->name, sizeof(r->name), &map->name);
+	if (bpf_core_field_exists(map->frozen)) {
+		r->frozen = BPF_CORE_READ(map, frozen);
+		r->known |= MAP_KNOWN_FROZEN;
+	}
+	if (bpf_core_field_exists(map->elem_count)) {
+		__u64 counter = (__u64)BPF_CORE_READ(map, elem_count);
+
+		/* Only maps that keep the counter (the hash family) allocate it. */
+		if (counter && nr_cpus) {
+			r->elem_count = (__s64)sum_percpu(counter, 0);
+			r->known |= MAP_KNOWN_ELEM_COUNT;
+		}
+	}
+	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
+	return 0;
+}
+
+static __always_inline void read_func_name(struct bpf_prog_aux *aux, char *dst)
+{
+	struct btf *btf = BPF_CORE_READ(aux, btf);
+	struct bpf_func_info *info = BPF_CORE_READ(aux, func_info);
+	struct btf_type **types, *t = 0;
+	__u32 type_id = 0, start_id = 0, name_off;
+
+	if (!btf || !info || !BPF_CORE_READ(aux, func_info_cnt))
+		return;
+	bpf_probe_read_kernel(&type_id, sizeof(type_id), &info->type_id);
+	if (bpf_core_field_exists(btf->start_id))
+		start_id = BPF_CORE_READ(btf, start_id);
+	if (type_id < start_id || type_id - start_id >= BPF_CORE_READ(btf, nr_types))
+		return;
+	types = BPF_CORE_READ(btf, types);
+	bpf_probe_read_kernel(&t, sizeof(t), types + (type_id - start_id));
+	if (!t)
+		return;
+	name_off = BPF_CORE_READ(t, name_off);
+	bpf_probe_read_kernel_str(dst, FUNC_NAME_LEN, BPF_CORE_READ(btf, strings) + name_off);
+}
+
+/* What bpf_prog_info.jited_prog_len reports: the sum over subprograms if any. */
+static __always_inline __u32 jited_len(struct bpf_prog *prog, struct bpf_prog_aux *aux)
+{
+	struct bpf_prog **func = BPF_CORE_READ(aux, func);
+	__u32 i, n = BPF_CORE_READ(aux, func_cnt), len = 0;
+
+	if (bpf_core_field_exists(aux->real_func_cnt))
+		n = BPF_CORE_READ(aux, real_func_cnt);
+	if (!n || !func)
+		return BPF_CORE_READ(prog, jited_len);
+	for (i = 0; i < MAX_SUBPROGS && i < n; i++) {
+		struct bpf_prog *sub = 0;
+
+		bpf_probe_read_kernel(&sub, sizeof(sub), func + i);
+		if (sub)
+			len += BPF_CORE_READ(sub, jited_len);
+	}
+	return len;
+}
+
+SEC("iter/bpf_prog")
+int dump_progs(struct bpf_iter__bpf_prog *ctx)
+{
+	struct bpf_prog *prog = ctx->prog;
+	struct bpf_prog_aux *aux;
+	struct bpf_map **used_maps;
+	struct prog_record *r;
+	const char *attach;
+	struct btf *btf;
+	__u32 i, n;
+
+	if (!prog)
+		return 0;
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r) /* NULL check the verifier needs */
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+
+	aux = BPF_CORE_READ(prog, aux);
+	r->id = BPF_CORE_READ(aux, id);
+	r->type = BPF_CORE_READ(prog, type);
+	r->expected_attach_type = BPF_CORE_READ(prog, expected_attach_type);
+	r->xlated_len = BPF_CORE_READ(prog, len) * sizeof(struct bpf_insn);
+	if (BPF_CORE_READ_BITFIELD_PROBED(prog, jited))
+		r->jited_len = jited_len(prog, aux);
+	r->pages = BPF_CORE_READ(prog, pages);
+	r->gpl_compatible = BPF_CORE_READ_BITFIELD_PROBED(prog, gpl_compatible);
+	bpf_core_read(r->tag, sizeof(r->tag), &prog->tag);
+	r->load_time_ns = BPF_CORE_READ(aux, load_time);
+	bpf_core_read(r->name, sizeof(r->name), &aux->name);
+	read_func_name(aux, r->func_name);
+	btf = BPF_CORE_READ(aux, btf);
+	if (btf)
+		r->btf_id = BPF_CORE_READ(btf, id);
+	attach = BPF_CORE_READ(aux, attach_func_name);
+	if (attach)
+		bpf_probe_read_kernel_str(r->attach_to, sizeof(r->attach_to), attach);
+	if (bpf_core_field_exists(aux->verified_insns)) {
+		r->verified_insns = BPF_CORE_READ(aux, verified_insns);
+		r->known |= PROG_KNOWN_VERIFIED_INSNS;
+	}
+	if (bpf_core_field_exists(aux->user)) {
+		r->uid = BPF_CORE_READ(aux, user, uid.val);
+		r->known |= PROG_KNOWN_UID;
+	}
+
+	n = BPF_CORE_READ(aux, used_map_cnt);
+	r->used_map_cnt = n;
+	used_maps = BPF_CORE_READ(aux, used_maps);
+	for (i = 0; i < MAX_USED_MAPS && i < n && used_maps; i++) {
+		struct bpf_map *m = 0;
+
+		bpf_probe_read_kernel(&m, sizeof(m), used_maps + i);
+		if (m)
+			r->map_ids[i] = BPF_CORE_READ(m, id);
+	}
+
+	if (nr_cpus) {
+		__u64 stats = (__u64)BPF_CORE_READ(prog, stats);
+		struct bpf_prog_stats *s = 0;
+
+		if (stats) {
+			r->run_cnt = sum_percpu(stats, bpf_core_field_offset(s->cnt));
+			r->run_time_ns = sum_percpu(stats, bpf_core_field_offset(s->nsecs));
+			if (bpf_core_field_exists(s->misses))
+				r->recursion_misses = sum_percpu(stats, bpf_core_field_offset(s->misses));
+			r->known |= PROG_KNOWN_STATS;
+		}
+	}
+	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
+	return 0;
+}
+
+static __always_inline void read_link_target(struct bpf_link *link, struct link_record *r)
+{
+	switch (r->type) {
+	case BPF_LINK_TYPE_RAW_TRACEPOINT: {
+		const char *name = BPF_CORE_READ((struct bpf_raw_tp_link *)link, btp, tp, name);
+
+		r->target_kind = LINK_TARGET_NAME;
+		bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name), name);
+		break;
+	}
+	case BPF_LINK_TYPE_TRACING: {
+		const char *name = BPF_CORE_READ(link, prog, aux, attach_func_name);
+
+		if (name) {
+			r->target_kind = LINK_TARGET_NAME;
+			bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name), name);
+		}
+		break;
+	}
+	case BPF_LINK_TYPE_CGROUP: {
+		struct bpf_cgroup_link *cl = (void *)link;
+
+		r->target_kind = LINK_TARGET_CGROUP_ID;
+		r->target_num = BPF_CORE_READ(cl, cgroup, kn, id);
+		if (!(r->known & LINK_KNOWN_ATTACH_TYPE) && bpf_core_field_exists(cl->type)) {
+			r->attach_type = BPF_CORE_READ(cl, type);
+			r->known |= LINK_KNOWN_ATTACH_TYPE;
+		}
+		break;
+	}
+	case BPF_LINK_TYPE_ITER: {
+		const char *name = BPF_CORE_READ((struct bpf_iter_link *)link, tinfo, reg_info, target);
+
+		r->target_kind = LINK_TARGET_NAME;
+		bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name), name);
+		if (!(r->known & LINK_KNOWN_ATTACH_TYPE)) {
+			r->attach_type = BPF_TRACE_ITER;
+			r->known |= LINK_KNOWN_ATTACH_TYPE;
+		}
+		break;
+	}
+	case BPF_LINK_TYPE_NETNS:
+		r->target_kind = LINK_TARGET_NETNS;
+		r->target_num = BPF_CORE_READ((struct bpf_netns_link *)link, net, ns.inum);
+		break;
+	case BPF_LINK_TYPE_XDP:
+		r->target_kind = LINK_TARGET_IFINDEX;
+		r->target_num = BPF_CORE_READ((struct bpf_xdp_link *)link, dev, ifindex);
+		break;
+	}
+}
+
+SEC("iter/bpf_link")
+int dump_links(struct bpf_iter__bpf_link *ctx)
+{
+	struct bpf_link *link = ctx->link;
+	struct link_record *r;
+
+	if (!link)
+		return 0;
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r) /* NULL check the verifier needs */
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+
+	r->id = BPF_CORE_READ(link, id);
+	r->type = BPF_CORE_READ(link, type);
+	r->prog_id = BPF_CORE_READ(link, prog, aux, id);
+	if (bpf_core_field_exists(link->attach_type)) {
+		r->attach_type = BPF_CORE_READ(link, attach_type);
+		r->known |= LINK_KNOWN_ATTACH_TYPE;
+	}
+	read_link_target(link, r);
+	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
+	return 0;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The binary records the iterators write with bpf_seq_write: the one contract
+ * between the BPF side and Rust (exporter/src/bpf/records.rs mirrors it; a test
+ * fails if the two drift). Fixed size, little padding, no pointers.
+ */
+#ifndef __RECORDS_H
+#define __RECORDS_H
+
+#ifdef __bpf__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+typedef uint8_t __u8;
+typedef uint32_t __u32;
+typedef uint64_t __u64;
+typedef int64_t __s64;
+#endif
+
+#define OBJ_NAME_LEN 16
+#define FUNC_NAME_LEN 128
+#define ATTACH_NAME_LEN 64
+#define LINK_TARGET_LEN 64
+/* MAX_USED_MAPS in the kernel: a program references at most 64 maps. */
+#define MAX_USED_MAPS 64
+
+/* map_record.known / prog_record.known / link_record.known: which optional
+ * values the running kernel gave. A value whose bit is clear is unknown. */
+#define MAP_KNOWN_ELEM_COUNT (1u << 0)  /* bpf_map.elem_count exists (6.6+) and is maintained */
+#define MAP_KNOWN_FROZEN (1u << 1)      /* bpf_map.frozen exists */
+
+#define PROG_KNOWN_STATS (1u << 0)          /* per-CPU offsets calibrated: run_* are valid */
+#define PROG_KNOWN_VERIFIED_INSNS (1u << 1) /* bpf_prog_aux.verified_insns (5.16+) */
+#define PROG_KNOWN_UID (1u << 2)            /* bpf_prog_aux.user */
+
+#define LINK_KNOWN_ATTACH_TYPE (1u << 0)
+
+/* link_record.target_kind */
+#define LINK_TARGET_NONE 0
+#define LINK_TARGET_CGROUP_ID 1 /* target_num: cgroup id (kernfs id) */
+#define LINK_TARGET_IFINDEX 2   /* target_num: network interface index */
+#define LINK_TARGET_NAME 3      /* target_name: iterator target, tracepoint, function */
+#define LINK_TARGET_NETNS 4     /* target_num: network namespace inode */
+
+struct map_record {
+	__u32 id;
+	__u32 type;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	__u32 flags;
+	__u32 btf_id; /* 0: no BTF */
+	__u32 known;
+	__s64 elem_count;
+	__u8 frozen;
+	__u8 pad[7];
+	char name[OBJ_NAME_LEN];
+};
+
+struct prog_record {
+	__u32 id;
+	__u32 type;
+	__u32 expected_attach_type;
+	__u32 uid;
+	__u32 xlated_len;
+	__u32 jited_len;
+	__u32 verified_insns;
+	__u32 pages;
+	__u32 btf_id; /* 0: no BTF */
+	__u32 used_map_cnt;
+	__u32 known;
+	__u32 pad0;
+	__u64 load_time_ns; /* CLOCK_BOOTTIME */
+	__u64 run_cnt;
+	__u64 run_time_ns;
+	__u64 recursion_misses;
+	__u8 tag[8];
+	__u8 gpl_compatible;
+	__u8 pad1[7];
+	char name[OBJ_NAME_LEN];
+	char func_name[FUNC_NAME_LEN]; /* BTF name of the main function, "" if none */
+	char attach_to[ATTACH_NAME_LEN];
+	__u32 map_ids[MAX_USED_MAPS];
+};
+
+struct link_record {
+	__u32 id;
+	__u32 type;
+	__u32 prog_id;
+	__u32 attach_type;
+	__u32 known;
+	__u32 target_kind;
+	__u64 target_num;
+	char target_name[LINK_TARGET_LEN];
+};
+
+#endif /* __RECORDS_H */

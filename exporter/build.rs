@@ -1,0 +1,32 @@
+//! Compiles the BPF iterators (exporter-ebpf/*.bpf.c) with clang into OUT_DIR,
+//! where src/bpf/loader.rs embeds them, and the record layout probe used by the
+//! layout drift test.
+use std::{env, path::PathBuf, process::Command};
+
+const EBPF_DIR: &str = "../exporter-ebpf";
+const BPF_SOURCES: &[&str] = &["iterators"];
+
+fn main() {
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    let multiarch = format!("/usr/include/{}-linux-gnu", env::consts::ARCH);
+    for name in BPF_SOURCES {
+        let src = format!("{EBPF_DIR}/{name}.bpf.c");
+        let obj = out.join(format!("{name}.bpf.o"));
+        let status = Command::new(&clang)
+            .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+            .args(["-I", EBPF_DIR, "-I", &multiarch, "-c", &src, "-o"])
+            .arg(&obj)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run `{clang}` ({e}): install clang and libbpf-dev (apt-get install clang libbpf-dev) or set CLANG")
+            });
+        assert!(status.success(), "clang failed to compile {src}");
+    }
+    cc::Build::new()
+        .file(format!("{EBPF_DIR}/layout.c"))
+        .include(EBPF_DIR)
+        .compile("record_layout");
+    println!("cargo:rerun-if-changed={EBPF_DIR}");
+    println!("cargo:rerun-if-env-changed=CLANG");
+}

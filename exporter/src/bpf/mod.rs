@@ -1,0 +1,57 @@
+//! The kernel side: load the iterator object with aya, read the iterators and
+//! decode their records. Knows nothing of HTTP or metric names.
+pub mod caps;
+pub mod loader;
+pub mod map_memory;
+pub mod names;
+pub mod records;
+pub mod stats;
+
+pub use loader::{Iterator, Iterators, Support};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kernel BTF unavailable ({0}): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF (/sys/kernel/btf/vmlinux)")]
+    Btf(#[source] aya::BtfError),
+    #[error("loading the BPF object failed: {0}")]
+    Object(#[source] aya::EbpfError),
+    #[error("program {program} missing from the BPF object")]
+    MissingProgram { program: &'static str },
+    #[error("loading iterator {program} (iter/{target}) failed: {source}")]
+    Load {
+        program: &'static str,
+        target: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("the {0} iterator is not available on this kernel")]
+    Unavailable(&'static str),
+    #[error("attaching iterator {program} failed: {source}")]
+    Attach {
+        program: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("creating an iterator instance of {program} failed: {source}")]
+    Create {
+        program: &'static str,
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+    #[error("reading iterator {program} failed: {source}")]
+    Read {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("decoding iterator {program} output failed: {source}")]
+    Decode {
+        program: &'static str,
+        #[source]
+        source: records::TruncatedRecords,
+    },
+    #[error("per-CPU calibration setup failed: {0}")]
+    Calibration(#[source] aya::maps::MapError),
+    #[error("{0}")]
+    Capability(#[from] caps::MissingCapability),
+}

@@ -1,0 +1,217 @@
+//! Kernel enum values to the names bpftool and libbpf print ("hash",
+//! "socket_filter", "trace_iter" ...). A value newer than these tables is
+//! reported as `unknown:<n>` rather than dropped.
+use std::borrow::Cow;
+
+const MAP_TYPES: &[&str] = &[
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+    "cgrp_storage",
+    "arena",
+];
+
+const PROG_TYPES: &[&str] = &[
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+    "netfilter",
+];
+
+const LINK_TYPES: &[&str] = &[
+    "unspec",
+    "raw_tracepoint",
+    "tracing",
+    "cgroup",
+    "iter",
+    "netns",
+    "xdp",
+    "perf_event",
+    "kprobe_multi",
+    "struct_ops",
+    "netfilter",
+    "tcx",
+    "uprobe_multi",
+    "netkit",
+    "sockmap",
+];
+
+const ATTACH_TYPES: &[&str] = &[
+    "cgroup_inet_ingress",
+    "cgroup_inet_egress",
+    "cgroup_inet_sock_create",
+    "cgroup_sock_ops",
+    "sk_skb_stream_parser",
+    "sk_skb_stream_verdict",
+    "cgroup_device",
+    "sk_msg_verdict",
+    "cgroup_inet4_bind",
+    "cgroup_inet6_bind",
+    "cgroup_inet4_connect",
+    "cgroup_inet6_connect",
+    "cgroup_inet4_post_bind",
+    "cgroup_inet6_post_bind",
+    "cgroup_udp4_sendmsg",
+    "cgroup_udp6_sendmsg",
+    "lirc_mode2",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "cgroup_udp4_recvmsg",
+    "cgroup_udp6_recvmsg",
+    "cgroup_getsockopt",
+    "cgroup_setsockopt",
+    "trace_raw_tp",
+    "trace_fentry",
+    "trace_fexit",
+    "modify_return",
+    "lsm_mac",
+    "trace_iter",
+    "cgroup_inet4_getpeername",
+    "cgroup_inet6_getpeername",
+    "cgroup_inet4_getsockname",
+    "cgroup_inet6_getsockname",
+    "xdp_devmap",
+    "cgroup_inet_sock_release",
+    "xdp_cpumap",
+    "sk_lookup",
+    "xdp",
+    "sk_skb_verdict",
+    "sk_reuseport_select",
+    "sk_reuseport_select_or_migrate",
+    "perf_event",
+    "trace_kprobe_multi",
+    "lsm_cgroup",
+    "struct_ops",
+    "netfilter",
+    "tcx_ingress",
+    "tcx_egress",
+    "trace_uprobe_multi",
+    "cgroup_unix_connect",
+    "cgroup_unix_sendmsg",
+    "cgroup_unix_recvmsg",
+    "cgroup_unix_getpeername",
+    "cgroup_unix_getsockname",
+    "netkit_primary",
+    "netkit_peer",
+    "trace_kprobe_session",
+    "trace_uprobe_session",
+];
+
+fn lookup(table: &'static [&'static str], value: u32) -> Cow<'static, str> {
+    match table.get(value as usize) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("unknown:{value}")),
+    }
+}
+
+pub fn map_type(value: u32) -> Cow<'static, str> {
+    lookup(MAP_TYPES, value)
+}
+
+pub fn prog_type(value: u32) -> Cow<'static, str> {
+    lookup(PROG_TYPES, value)
+}
+
+pub fn link_type(value: u32) -> Cow<'static, str> {
+    lookup(LINK_TYPES, value)
+}
+
+pub fn attach_type(value: u32) -> Cow<'static, str> {
+    lookup(ATTACH_TYPES, value)
+}
+
+/// Every known name of a kind, for validating filters ("is `hash` a map type?").
+pub fn known_map_types() -> &'static [&'static str] {
+    MAP_TYPES
+}
+
+pub fn known_prog_types() -> &'static [&'static str] {
+    PROG_TYPES
+}
+
+pub fn known_link_types() -> &'static [&'static str] {
+    LINK_TYPES
+}
+
+/// Map types whose element count is always `max_entries`: every slot holds a
+/// value. The fd arrays (prog_array, perf_event_array, ...) can have empty
+/// slots, so they are not counted here.
+pub fn is_array_like(map_type: u32) -> bool {
+    // array, percpu_array
+    matches!(map_type, 2 | 6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_kernel_enums() {
+        assert_eq!(map_type(1), "hash");
+        assert_eq!(map_type(33), "arena");
+        assert_eq!(prog_type(26), "tracing");
+        assert_eq!(prog_type(32), "netfilter");
+        assert_eq!(link_type(4), "iter");
+        assert_eq!(attach_type(28), "trace_iter");
+        assert_eq!(attach_type(57), "trace_uprobe_session");
+        assert_eq!(map_type(1000), "unknown:1000");
+    }
+}

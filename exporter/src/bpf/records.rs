@@ -1,0 +1,156 @@
+//! `#[repr(C)]` mirrors of exporter-ebpf/records.h and their decoding from the
+//! byte stream an iterator produces. `tests/record_layout.rs` fails if these
+//! drift from the C header.
+
+/// Length of the kernel's object names (`BPF_OBJ_NAME_LEN`).
+pub const OBJ_NAME_LEN: usize = 16;
+pub const FUNC_NAME_LEN: usize = 128;
+pub const ATTACH_NAME_LEN: usize = 64;
+pub const LINK_TARGET_LEN: usize = 64;
+pub const MAX_USED_MAPS: usize = 64;
+
+pub const MAP_KNOWN_ELEM_COUNT: u32 = 1 << 0;
+pub const MAP_KNOWN_FROZEN: u32 = 1 << 1;
+
+pub const PROG_KNOWN_STATS: u32 = 1 << 0;
+pub const PROG_KNOWN_VERIFIED_INSNS: u32 = 1 << 1;
+pub const PROG_KNOWN_UID: u32 = 1 << 2;
+
+pub const LINK_KNOWN_ATTACH_TYPE: u32 = 1 << 0;
+
+pub const LINK_TARGET_NONE: u32 = 0;
+pub const LINK_TARGET_CGROUP_ID: u32 = 1;
+pub const LINK_TARGET_IFINDEX: u32 = 2;
+pub const LINK_TARGET_NAME: u32 = 3;
+pub const LINK_TARGET_NETNS: u32 = 4;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MapRecord {
+    pub id: u32,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    pub btf_id: u32,
+    pub known: u32,
+    pub elem_count: i64,
+    pub frozen: u8,
+    pub pad: [u8; 7],
+    pub name: [u8; OBJ_NAME_LEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ProgRecord {
+    pub id: u32,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub uid: u32,
+    pub xlated_len: u32,
+    pub jited_len: u32,
+    pub verified_insns: u32,
+    pub pages: u32,
+    pub btf_id: u32,
+    pub used_map_cnt: u32,
+    pub known: u32,
+    pub pad0: u32,
+    pub load_time_ns: u64,
+    pub run_cnt: u64,
+    pub run_time_ns: u64,
+    pub recursion_misses: u64,
+    pub tag: [u8; 8],
+    pub gpl_compatible: u8,
+    pub pad1: [u8; 7],
+    pub name: [u8; OBJ_NAME_LEN],
+    pub func_name: [u8; FUNC_NAME_LEN],
+    pub attach_to: [u8; ATTACH_NAME_LEN],
+    pub map_ids: [u32; MAX_USED_MAPS],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct LinkRecord {
+    pub id: u32,
+    pub link_type: u32,
+    pub prog_id: u32,
+    pub attach_type: u32,
+    pub known: u32,
+    pub target_kind: u32,
+    pub target_num: u64,
+    pub target_name: [u8; LINK_TARGET_LEN],
+}
+
+/// A record type an iterator writes: plain old data, any bit pattern valid.
+///
+/// # Safety
+/// Implementors must be `#[repr(C)]` structs of integers and integer arrays only.
+pub unsafe trait Record: Copy {}
+// SAFETY: each is repr(C) and holds only integers and integer arrays.
+unsafe impl Record for MapRecord {}
+// SAFETY: as above.
+unsafe impl Record for ProgRecord {}
+// SAFETY: as above.
+unsafe impl Record for LinkRecord {}
+
+/// The stream's length is not a whole number of records: the object and the
+/// exporter disagree on the layout, or the read was cut short.
+#[derive(Debug, thiserror::Error)]
+#[error("iterator output of {len} bytes is not a whole number of {record_size}-byte records")]
+pub struct TruncatedRecords {
+    pub len: usize,
+    pub record_size: usize,
+}
+
+/// Splits `bytes` into records of type `R`, copying each out (the buffer need
+/// not be aligned).
+pub fn decode<R: Record>(bytes: &[u8]) -> Result<impl Iterator<Item = R> + '_, TruncatedRecords> {
+    let size = size_of::<R>();
+    if bytes.len() % size != 0 {
+        return Err(TruncatedRecords {
+            len: bytes.len(),
+            record_size: size,
+        });
+    }
+    Ok(bytes.chunks_exact(size).map(|chunk| {
+        // SAFETY: `chunk` is exactly size_of::<R>() bytes, R is plain old data
+        // (Record), and read_unaligned has no alignment requirement.
+        unsafe { chunk.as_ptr().cast::<R>().read_unaligned() }
+    }))
+}
+
+/// A NUL-terminated kernel string, lossily decoded.
+pub fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rejects_partial_records() {
+        let bytes = vec![0u8; size_of::<LinkRecord>() + 3];
+        let err = decode::<LinkRecord>(&bytes).err().expect("partial record");
+        assert_eq!(err.len, size_of::<LinkRecord>() + 3);
+    }
+
+    #[test]
+    fn decode_reads_unaligned_records() {
+        let mut bytes = vec![0u8; 1 + 2 * size_of::<LinkRecord>()];
+        // id of the second record, at an odd address
+        let second = 1 + size_of::<LinkRecord>();
+        bytes[second..second + 4].copy_from_slice(&7u32.to_ne_bytes());
+        let links: Vec<LinkRecord> = decode(&bytes[1..]).unwrap().collect();
+        assert_eq!(links.len(), 2);
+        assert_eq!((links[0].id, links[1].id), (0, 7));
+    }
+
+    #[test]
+    fn c_string_stops_at_nul() {
+        assert_eq!(c_string(b"abc\0def"), "abc");
+        assert_eq!(c_string(b"full"), "full");
+    }
+}

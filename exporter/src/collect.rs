@@ -1,0 +1,311 @@
+//! One collection: read every iterator, decode its records and build the
+//! `Inventory` snapshot. A failing iterator empties its own list and is named
+//! in `Inventory::errors`; the others are still collected.
+use std::{collections::HashSet, time::Duration};
+
+use chrono::{DateTime, Utc};
+use tracing::{error, info, warn};
+
+use crate::{
+    bpf::{
+        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Iterator,
+        Iterators,
+    },
+    inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
+};
+
+/// How the source is opened.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Hold a BPF_ENABLE_STATS fd for the life of the source.
+    pub enable_bpf_stats: bool,
+}
+
+/// The kernel as a source of inventories: loaded iterators plus the optional
+/// extras the process' privileges allow.
+pub struct Source {
+    iterators: Iterators,
+    map_memory: Option<MapMemory>,
+    _stats: Option<stats::StatsGuard>,
+    node: Node,
+}
+
+impl Source {
+    /// Checks privileges, loads the iterators and logs one line on what is
+    /// unavailable.
+    pub fn open(options: &Options) -> Result<Self, bpf::Error> {
+        let privileges = bpf::caps::check()?;
+        let iterators = Iterators::load()?;
+        let Privileges { sys_admin } = privileges;
+        if !sys_admin {
+            warn!(
+                "CAP_SYS_ADMIN missing: map memory_bytes is null and --enable-bpf-stats is ignored"
+            );
+        }
+        let stats = match (options.enable_bpf_stats, sys_admin) {
+            (true, true) => match stats::enable() {
+                Ok(guard) => Some(guard),
+                Err(error) => {
+                    error!(%error, "BPF_ENABLE_STATS failed: run statistics stay as the kernel.bpf_stats_enabled sysctl says");
+                    None
+                }
+            },
+            _ => None,
+        };
+        info!(
+            bpf_stats_enabled = stats::kernel_stats_enabled(),
+            "collection source ready"
+        );
+        Ok(Self {
+            iterators,
+            map_memory: sys_admin.then(MapMemory::default),
+            _stats: stats,
+            node: read_node(),
+        })
+    }
+
+    pub fn support(&self) -> &bpf::Support {
+        self.iterators.support()
+    }
+
+    /// Re-reads the memory of every map in `inventory` (the map-memory cache).
+    pub fn refresh_map_memory(&self, inventory: &Inventory) {
+        if let Some(cache) = &self.map_memory {
+            let ids: Vec<u32> = inventory.maps.iter().map(|m| m.id).collect();
+            cache.refresh(&ids);
+        }
+    }
+
+    /// Age of the map memory values, if they come from a refreshed cache.
+    pub fn map_memory_age(&self) -> Option<Duration> {
+        self.map_memory.as_ref().and_then(MapMemory::age)
+    }
+
+    /// Reads all iterators now.
+    pub fn collect(&mut self) -> Inventory {
+        let clock = Clock::now();
+        let self_progs: HashSet<u32> = self.iterators.self_prog_ids().iter().copied().collect();
+        let mut errors = Vec::new();
+
+        let mut programs = match self.iterators.read(Iterator::Programs).and_then(|b| {
+            decode_all(b, Iterator::Programs, |r: ProgRecord| {
+                program(&r, &clock, &self_progs)
+            })
+        }) {
+            Ok(programs) => programs,
+            Err(e) => fail(&mut errors, Collector::Programs, e),
+        };
+        let self_maps: HashSet<u32> = programs
+            .iter()
+            .filter(|p| p.is_self)
+            .flat_map(|p| p.map_ids.iter().copied())
+            .collect();
+        let mut maps = match self
+            .iterators
+            .read(Iterator::Maps)
+            .and_then(|b| decode_all(b, Iterator::Maps, |r: MapRecord| map(&r, &self_maps)))
+        {
+            Ok(maps) => maps,
+            Err(e) => fail(&mut errors, Collector::Maps, e),
+        };
+        let mut links = match self
+            .iterators
+            .read(Iterator::Links)
+            .and_then(|b| decode_all(b, Iterator::Links, |r: LinkRecord| link(&r, &self_progs)))
+        {
+            Ok(links) => links,
+            Err(e) => fail(&mut errors, Collector::Links, e),
+        };
+        sort_dedup(&mut programs, |p| p.id);
+        sort_dedup(&mut maps, |m| m.id);
+        sort_dedup(&mut links, |l| l.id);
+
+        if let Some(cache) = &self.map_memory {
+            let bytes = cache.lookup(maps.iter().map(|m| m.id));
+            for (map, bytes) in maps.iter_mut().zip(bytes) {
+                map.memory_bytes = bytes;
+            }
+        }
+        Inventory {
+            collected_at: clock.now,
+            node: self.node.clone(),
+            bpf_stats_enabled: stats::kernel_stats_enabled(),
+            programs,
+            maps,
+            links,
+            errors,
+        }
+    }
+}
+
+fn fail<T>(errors: &mut Vec<CollectorError>, collector: Collector, e: bpf::Error) -> Vec<T> {
+    error!(collector = collector.as_str(), error = %e, "collector failed");
+    errors.push(CollectorError {
+        collector,
+        message: e.to_string(),
+    });
+    Vec::new()
+}
+
+fn decode_all<R: Record, T>(
+    bytes: &[u8],
+    it: Iterator,
+    convert: impl FnMut(R) -> T,
+) -> Result<Vec<T>, bpf::Error> {
+    let records = decode::<R>(bytes).map_err(|source| bpf::Error::Decode {
+        program: it.program(),
+        source,
+    })?;
+    Ok(records.map(convert).collect())
+}
+
+/// Iterators walk ids in ascending order; a read restarted by the kernel could
+/// still repeat an object, so keep the last copy of each id.
+fn sort_dedup<T>(items: &mut Vec<T>, id: impl Fn(&T) -> u32) {
+    items.sort_by_key(&id);
+    items.dedup_by(|later, earlier| {
+        if id(later) == id(earlier) {
+            std::mem::swap(later, earlier);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// Turns the kernel's boot-time stamps into wall-clock time, as bpftool does.
+struct Clock {
+    now: DateTime<Utc>,
+    boot_epoch_ns: i128,
+}
+
+impl Clock {
+    fn now() -> Self {
+        let now = Utc::now();
+        let since_boot = clock_ns(libc::CLOCK_BOOTTIME);
+        let realtime = clock_ns(libc::CLOCK_REALTIME);
+        Clock {
+            now,
+            boot_epoch_ns: realtime - since_boot,
+        }
+    }
+
+    fn wall_time(&self, boottime_ns: u64) -> DateTime<Utc> {
+        let ns = self.boot_epoch_ns + i128::from(boottime_ns);
+        DateTime::from_timestamp_nanos(i64::try_from(ns).unwrap_or(i64::MAX))
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the valid timespec we pass.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) -> Program {
+    let short = c_string(&r.name);
+    let full = c_string(&r.func_name);
+    // bpftool's rule: the 16-byte name is truncated when it fills 15 chars.
+    let name = if short.len() == OBJ_NAME_LEN - 1 && !full.is_empty() {
+        full
+    } else {
+        short
+    };
+    let stats = r.known & PROG_KNOWN_STATS != 0;
+    let map_count = (r.used_map_cnt as usize).min(MAX_USED_MAPS);
+    let attach_to = c_string(&r.attach_to);
+    Program {
+        id: r.id,
+        name,
+        prog_type: names::prog_type(r.prog_type).into_owned(),
+        tag: r.tag.iter().map(|b| format!("{b:02x}")).collect(),
+        loaded_at: clock.wall_time(r.load_time_ns),
+        uid: (r.known & PROG_KNOWN_UID != 0).then_some(r.uid),
+        xlated_bytes: r.xlated_len,
+        jited_bytes: r.jited_len,
+        verified_insns: (r.known & PROG_KNOWN_VERIFIED_INSNS != 0).then_some(r.verified_insns),
+        memory_bytes: u64::from(r.pages) * page_size(),
+        map_ids: r.map_ids[..map_count].to_vec(),
+        btf_id: (r.btf_id != 0).then_some(r.btf_id),
+        gpl_compatible: r.gpl_compatible != 0,
+        attach_to: (!attach_to.is_empty()).then_some(attach_to),
+        run_time_ns: stats.then_some(r.run_time_ns),
+        run_count: stats.then_some(r.run_cnt),
+        recursion_misses: stats.then_some(r.recursion_misses),
+        is_self: self_progs.contains(&r.id),
+    }
+}
+
+fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
+    let entries = if r.known & MAP_KNOWN_ELEM_COUNT != 0 {
+        // The per-CPU sum is read without a lock: clamp a transiently negative sum.
+        Some(u64::try_from(r.elem_count).unwrap_or(0))
+    } else if names::is_array_like(r.map_type) {
+        Some(u64::from(r.max_entries))
+    } else {
+        None
+    };
+    Map {
+        id: r.id,
+        name: c_string(&r.name),
+        map_type: names::map_type(r.map_type).into_owned(),
+        key_size: r.key_size,
+        value_size: r.value_size,
+        max_entries: r.max_entries,
+        flags: r.flags,
+        btf_id: (r.btf_id != 0).then_some(r.btf_id),
+        frozen: (r.known & MAP_KNOWN_FROZEN != 0).then_some(r.frozen != 0),
+        entries,
+        memory_bytes: None,
+        is_self: self_maps.contains(&r.id),
+    }
+}
+
+fn link(r: &LinkRecord, self_progs: &HashSet<u32>) -> Link {
+    let target = match r.target_kind {
+        LINK_TARGET_CGROUP_ID => Some(LinkTarget::Cgroup {
+            cgroup_id: r.target_num,
+        }),
+        LINK_TARGET_IFINDEX => Some(LinkTarget::Interface {
+            ifindex: r.target_num as u32,
+        }),
+        LINK_TARGET_NETNS => Some(LinkTarget::Netns {
+            netns_ino: r.target_num as u32,
+        }),
+        LINK_TARGET_NAME => Some(LinkTarget::Name {
+            name: c_string(&r.target_name),
+        }),
+        _ => None,
+    };
+    Link {
+        id: r.id,
+        link_type: names::link_type(r.link_type).into_owned(),
+        prog_id: r.prog_id,
+        attach_type: (r.known & LINK_KNOWN_ATTACH_TYPE != 0)
+            .then(|| names::attach_type(r.attach_type).into_owned()),
+        target,
+        is_self: self_progs.contains(&r.prog_id),
+    }
+}
+
+fn read_node() -> Node {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    Node {
+        hostname: read("/proc/sys/kernel/hostname"),
+        kernel_release: read("/proc/sys/kernel/osrelease"),
+    }
+}

@@ -1,0 +1,164 @@
+//! The inventory snapshot: every BPF program, map and link on the host at one
+//! instant. Plain data with serde; this is the public JSON schema (see
+//! docs/inventory.md). `None` always means "the kernel could not tell", never 0.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub collected_at: DateTime<Utc>,
+    pub node: Node,
+    /// Whether the kernel is counting program run time and run counts
+    /// (`kernel.bpf_stats_enabled` or a held `BPF_ENABLE_STATS` fd).
+    pub bpf_stats_enabled: bool,
+    pub programs: Vec<Program>,
+    pub maps: Vec<Map>,
+    pub links: Vec<Link>,
+    /// Collectors that failed in this collection; their list above is empty.
+    pub errors: Vec<CollectorError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub hostname: String,
+    pub kernel_release: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub id: u32,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub prog_type: String,
+    pub tag: String,
+    pub loaded_at: DateTime<Utc>,
+    pub uid: Option<u32>,
+    pub xlated_bytes: u32,
+    pub jited_bytes: u32,
+    pub verified_insns: Option<u32>,
+    pub memory_bytes: u64,
+    pub map_ids: Vec<u32>,
+    pub btf_id: Option<u32>,
+    pub gpl_compatible: bool,
+    pub attach_to: Option<String>,
+    pub run_time_ns: Option<u64>,
+    pub run_count: Option<u64>,
+    pub recursion_misses: Option<u64>,
+    /// Loaded by this exporter (its iterators).
+    #[serde(rename = "self")]
+    pub is_self: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Map {
+    pub id: u32,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub map_type: String,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    pub btf_id: Option<u32>,
+    pub frozen: Option<bool>,
+    pub entries: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    #[serde(rename = "self")]
+    pub is_self: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub id: u32,
+    #[serde(rename = "type")]
+    pub link_type: String,
+    pub prog_id: u32,
+    pub attach_type: Option<String>,
+    pub target: Option<LinkTarget>,
+    #[serde(rename = "self")]
+    pub is_self: bool,
+}
+
+/// What a link attaches to, where the kernel keeps it cheaply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinkTarget {
+    Cgroup {
+        cgroup_id: u64,
+    },
+    Interface {
+        ifindex: u32,
+    },
+    Netns {
+        netns_ino: u32,
+    },
+    /// An iterator target, tracepoint or kernel function.
+    Name {
+        name: String,
+    },
+}
+
+impl std::fmt::Display for LinkTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkTarget::Cgroup { cgroup_id } => write!(f, "cgroup:{cgroup_id}"),
+            LinkTarget::Interface { ifindex } => write!(f, "ifindex:{ifindex}"),
+            LinkTarget::Netns { netns_ino } => write!(f, "netns:{netns_ino}"),
+            LinkTarget::Name { name } => f.write_str(name),
+        }
+    }
+}
+
+/// The three collectors: one per iterator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collector {
+    Programs,
+    Maps,
+    Links,
+}
+
+impl Collector {
+    pub const ALL: [Collector; 3] = [Collector::Programs, Collector::Maps, Collector::Links];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collector::Programs => "programs",
+            Collector::Maps => "maps",
+            Collector::Links => "links",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorError {
+    pub collector: Collector,
+    pub message: String,
+}
+
+impl Inventory {
+    pub fn program(&self, id: u32) -> Option<&Program> {
+        self.programs
+            .binary_search_by_key(&id, |p| p.id)
+            .ok()
+            .map(|i| &self.programs[i])
+    }
+
+    pub fn map(&self, id: u32) -> Option<&Map> {
+        self.maps
+            .binary_search_by_key(&id, |m| m.id)
+            .ok()
+            .map(|i| &self.maps[i])
+    }
+
+    pub fn link(&self, id: u32) -> Option<&Link> {
+        self.links
+            .binary_search_by_key(&id, |l| l.id)
+            .ok()
+            .map(|i| &self.links[i])
+    }
+
+    pub fn collector_ok(&self, collector: Collector) -> bool {
+        !self.errors.iter().any(|e| e.collector == collector)
+    }
+}

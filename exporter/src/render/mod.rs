@@ -1,0 +1,2 @@
+//! Renderers: pure functions from an `Inventory` to bytes.
+pub mod table;
