@@ -26,7 +26,7 @@ pub struct Options {
 pub struct Source {
     iterators: Iterators,
     map_memory: Option<MapMemory>,
-    _stats: Option<stats::StatsGuard>,
+    stats: Option<stats::StatsGuard>,
     node: Node,
 }
 
@@ -59,7 +59,7 @@ impl Source {
         Ok(Self {
             iterators,
             map_memory: sys_admin.then(MapMemory::default),
-            _stats: stats,
+            stats,
             node: read_node(),
         })
     }
@@ -129,7 +129,7 @@ impl Source {
         Inventory {
             collected_at: clock.now,
             node: self.node.clone(),
-            bpf_stats_enabled: stats::kernel_stats_enabled(),
+            bpf_stats_enabled: self.stats.is_some() || stats::kernel_stats_enabled(),
             programs,
             maps,
             links,

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 pub struct Inventory {
     pub collected_at: DateTime<Utc>,
     pub node: Node,
-    /// Whether the kernel is counting program run time and run counts
-    /// (`kernel.bpf_stats_enabled` or a held `BPF_ENABLE_STATS` fd).
+    /// Whether the kernel is counting program run time and run counts: the
+    /// `kernel.bpf_stats_enabled` sysctl is on or this exporter holds a
+    /// `BPF_ENABLE_STATS` fd (another process's fd cannot be seen).
     pub bpf_stats_enabled: bool,
     pub programs: Vec<Program>,
     pub maps: Vec<Map>,

@@ -15,8 +15,9 @@ pub fn enable() -> Result<StatsGuard, SyscallError> {
     enable_stats(Stats::RunTime).map(|fd| StatsGuard { _fd: fd })
 }
 
-/// Whether the kernel is counting now: the sysctl is also set while any
-/// process holds a BPF_ENABLE_STATS fd.
+/// Whether the `kernel.bpf_stats_enabled` sysctl is on. A BPF_ENABLE_STATS fd
+/// held by a process does not show there (ours is tracked by its guard; another
+/// process's cannot be seen).
 pub fn kernel_stats_enabled() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
         .map(|s| s.trim() != "0")
