@@ -52,6 +52,6 @@ pub enum Error {
     },
     #[error("per-CPU calibration setup failed: {0}")]
     Calibration(#[source] aya::maps::MapError),
-    #[error("{0}")]
+    #[error(transparent)]
     Capability(#[from] caps::MissingCapability),
 }
