@@ -206,3 +206,38 @@ fn ids_are_unique_and_sorted() {
         inv.links.iter().map(|l| l.id).collect()
     ));
 }
+
+/// Objects created and destroyed while the iterators read: no error, no
+/// duplicate id, and the objects that live throughout are always there.
+#[test]
+fn collections_survive_churn() {
+    if !have_root("collections_survive_churn") {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let stable = Fixture::load().expect("load fixture");
+    let stable_map = stable.map_id("fixture_hash");
+    let mut source = Source::open(&Options::default()).expect("open source");
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let churn = s.spawn(|| {
+            let mut cycles = 0u32;
+            while !stop.load(Ordering::Relaxed) && cycles < 500 {
+                drop(Fixture::load().expect("load churn fixture"));
+                cycles += 1;
+            }
+            cycles
+        });
+        for _ in 0..40 {
+            let inv = source.collect();
+            assert!(inv.errors.is_empty(), "{:?}", inv.errors);
+            let mut ids: Vec<u32> = inv.maps.iter().map(|m| m.id).collect();
+            ids.dedup();
+            assert_eq!(ids.len(), inv.maps.len(), "duplicate map id");
+            assert!(inv.map(stable_map).is_some(), "long-lived map missing");
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(churn.join().expect("churn thread") > 0);
+    });
+}
