@@ -6,6 +6,7 @@
  * flagged in `known`, so older kernels load the same object and report
  * "unknown" instead of a guess.
  *
+ *   probe_features    iter/bpf_map   5.8+; run once at load: which optional fields exist
  *   calibrate_percpu  iter/bpf_map   5.19+ (bpf_map_lookup_percpu_elem); run once at load
  *   dump_maps         iter/bpf_map   5.8+
  *   dump_progs        iter/bpf_prog  5.8+
@@ -52,6 +53,33 @@ __u32 nr_cpus;
 __u32 percpu_probe_id SEC(".data.calibration");
 
 static const __u32 zero = 0;
+
+SEC("iter/bpf_map")
+int probe_features(struct bpf_iter__bpf_map *ctx)
+{
+	struct support_record r = {};
+	struct bpf_prog_stats *stats = 0;
+	struct bpf_prog_aux *aux = 0;
+	struct bpf_link *link = 0;
+	struct bpf_map *map = 0;
+
+	if (ctx->meta->seq_num != 0)
+		return 0;
+	if (bpf_core_field_exists(map->elem_count))
+		r.features |= FEATURE_MAP_ELEM_COUNT;
+	if (bpf_core_field_exists(map->frozen))
+		r.features |= FEATURE_MAP_FROZEN;
+	if (bpf_core_field_exists(aux->verified_insns))
+		r.features |= FEATURE_PROG_VERIFIED_INSNS;
+	if (bpf_core_field_exists(aux->user))
+		r.features |= FEATURE_PROG_UID;
+	if (bpf_core_field_exists(stats->misses))
+		r.features |= FEATURE_PROG_RECURSION_MISSES;
+	if (bpf_core_field_exists(link->attach_type))
+		r.features |= FEATURE_LINK_ATTACH_TYPE;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
 
 /*
  * The kernel's BTF here has no __percpu type tags, so the verifier refuses

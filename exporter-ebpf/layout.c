@@ -28,3 +28,7 @@ const size_t record_layout_link[] = {
 	F(link_record, prog_id), F(link_record, attach_type), F(link_record, known),
 	F(link_record, target_kind), F(link_record, target_num), F(link_record, target_name),
 };
+
+const size_t record_layout_support[] = {
+	sizeof(struct support_record), F(support_record, features),
+};

@@ -35,6 +35,14 @@ typedef int64_t __s64;
 
 #define LINK_KNOWN_ATTACH_TYPE (1u << 0)
 
+/* support_record.features: optional kernel fields, found by CO-RE at load */
+#define FEATURE_MAP_ELEM_COUNT (1u << 0)       /* bpf_map.elem_count, 6.6+ */
+#define FEATURE_MAP_FROZEN (1u << 1)           /* bpf_map.frozen */
+#define FEATURE_PROG_VERIFIED_INSNS (1u << 2)  /* bpf_prog_aux.verified_insns, 5.16+ */
+#define FEATURE_PROG_UID (1u << 3)             /* bpf_prog_aux.user */
+#define FEATURE_PROG_RECURSION_MISSES (1u << 4) /* bpf_prog_stats.misses, 5.12+ */
+#define FEATURE_LINK_ATTACH_TYPE (1u << 5)     /* bpf_link.attach_type, 6.17+ */
+
 /* link_record.target_kind */
 #define LINK_TARGET_NONE 0
 #define LINK_TARGET_CGROUP_ID 1 /* target_num: cgroup id (kernfs id) */
@@ -92,6 +100,11 @@ struct link_record {
 	__u32 target_kind;
 	__u64 target_num;
 	char target_name[LINK_TARGET_LEN];
+};
+
+/* Written once by probe_features. */
+struct support_record {
+	__u32 features;
 };
 
 #endif /* __RECORDS_H */

@@ -2,12 +2,13 @@
 //! sizes and every field offset, as the C compiler laid them out (layout.c).
 use std::mem::{offset_of, size_of};
 
-use bpf_inventory_exporter::bpf::records::{LinkRecord, MapRecord, ProgRecord};
+use bpf_inventory_exporter::bpf::records::{LinkRecord, MapRecord, ProgRecord, SupportRecord};
 
 unsafe extern "C" {
     static record_layout_map: [usize; 12];
     static record_layout_prog: [usize; 22];
     static record_layout_link: [usize; 9];
+    static record_layout_support: [usize; 2];
 }
 
 #[test]
@@ -75,4 +76,14 @@ fn link_record_matches_c() {
     ];
     // SAFETY: a constant array defined in layout.c, never written.
     assert_eq!(rust, unsafe { record_layout_link });
+}
+
+#[test]
+fn support_record_matches_c() {
+    let rust = [
+        size_of::<SupportRecord>(),
+        offset_of!(SupportRecord, features),
+    ];
+    // SAFETY: a constant array defined in layout.c, never written.
+    assert_eq!(rust, unsafe { record_layout_support });
 }

@@ -11,7 +11,7 @@ use aya::{
 };
 use tracing::{debug, info, warn};
 
-use super::Error;
+use super::{records::*, Error};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/iterators.bpf.o"));
 
@@ -42,6 +42,7 @@ impl Iterator {
 }
 
 const CALIBRATE: &str = "calibrate_percpu";
+const PROBE: &str = "probe_features";
 
 /// What the running kernel supports, found at load time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +50,48 @@ pub struct Support {
     /// iter/bpf_link loaded (5.19+).
     pub links: bool,
     /// Per-CPU counters readable (run statistics, map element counts): the
-    /// calibration iterator loaded and found this many CPUs.
+    /// calibration iterator loaded and found this many CPUs (5.19+).
     pub percpu_cpus: Option<u32>,
+    /// Optional kernel fields found by CO-RE (`FEATURE_*` bits of records.h).
+    pub features: u32,
+}
+
+impl Support {
+    /// What this kernel cannot give, in words, for the start-up log line.
+    pub fn unavailable(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if !self.links {
+            missing.push("links (iter/bpf_link, Linux 5.19+)");
+        }
+        if self.percpu_cpus.is_none() {
+            missing.push("program run statistics and hash map entries (bpf_map_lookup_percpu_elem, Linux 5.19+)");
+        }
+        for (bit, what) in [
+            (
+                FEATURE_MAP_ELEM_COUNT,
+                "hash map entries (bpf_map.elem_count, Linux 6.6+)",
+            ),
+            (FEATURE_MAP_FROZEN, "map frozen (bpf_map.frozen)"),
+            (
+                FEATURE_PROG_VERIFIED_INSNS,
+                "program verified_insns (Linux 5.16+)",
+            ),
+            (FEATURE_PROG_UID, "program uid (bpf_prog_aux.user)"),
+            (
+                FEATURE_PROG_RECURSION_MISSES,
+                "program recursion_misses (Linux 5.12+)",
+            ),
+            (
+                FEATURE_LINK_ATTACH_TYPE,
+                "attach_type of most link types (bpf_link.attach_type, Linux 6.17+)",
+            ),
+        ] {
+            if self.features & bit == 0 {
+                missing.push(what);
+            }
+        }
+        missing
+    }
 }
 
 /// The loaded iterator programs.
@@ -76,26 +117,28 @@ impl Iterators {
         for it in [Iterator::Maps, Iterator::Programs] {
             load_iter(&mut ebpf, &btf, it.program(), it.target())?;
         }
-        let links = match load_iter(&mut ebpf, &btf, Iterator::Links.program(), "bpf_link") {
-            Ok(()) => true,
-            Err(error) => {
-                warn!(%error, "link iterator unavailable (needs Linux 5.19+): links will be empty");
-                false
-            }
-        };
-        let percpu_cpus = match calibrate(&mut ebpf, &btf) {
-            Ok(cpus) => Some(cpus),
-            Err(error) => {
-                warn!(%error, "per-CPU counters unavailable (needs Linux 5.19+): run statistics and map entry counts are null");
-                None
-            }
-        };
+        let features = probe_features(&mut ebpf, &btf)?;
+        let links = load_iter(&mut ebpf, &btf, Iterator::Links.program(), "bpf_link")
+            .inspect_err(|error| debug!(%error, "link iterator did not load"))
+            .is_ok();
+        let percpu_cpus = calibrate(&mut ebpf, &btf)
+            .inspect_err(|error| debug!(%error, "per-CPU calibration did not load"))
+            .ok();
         let self_prog_ids = ebpf
             .programs()
             .filter_map(|(_, prog)| prog.info().ok().map(|info| info.id()))
             .collect();
-        let support = Support { links, percpu_cpus };
-        info!(links = support.links, percpu_cpus = ?support.percpu_cpus, "BPF iterators loaded");
+        let support = Support {
+            links,
+            percpu_cpus,
+            features,
+        };
+        let unavailable = support.unavailable();
+        if unavailable.is_empty() {
+            info!(cpus = ?support.percpu_cpus, "BPF iterators loaded; every value is available on this kernel");
+        } else {
+            warn!(unavailable = %unavailable.join("; "), "BPF iterators loaded; values this kernel cannot give are null");
+        }
         Ok(Self {
             ebpf,
             support,
@@ -168,18 +211,36 @@ fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, Error> {
         .map_err(|source| Error::Create { program, source })
 }
 
+/// Runs the feature probe once: a bitmask of the optional fields CO-RE found.
+fn probe_features(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
+    load_iter(ebpf, btf, PROBE, "bpf_map")?;
+    let out = run_once(ebpf, PROBE)?;
+    let record: Vec<SupportRecord> = decode(&out)
+        .map_err(|source| Error::Decode {
+            program: PROBE,
+            source,
+        })?
+        .collect();
+    match record.as_slice() {
+        [record] => Ok(record.features),
+        _ => Err(Error::Unavailable("feature probe")),
+    }
+}
+
+fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    open_iter(ebpf, program)?
+        .read_to_end(&mut out)
+        .map_err(|source| Error::Read { program, source })?;
+    Ok(out)
+}
+
 /// Loads and runs the calibration iterator once; it stores each CPU's per-CPU
 /// offset in the object's .bss for the other iterators, and writes the CPU count.
 fn calibrate(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
     load_iter(ebpf, btf, CALIBRATE, "bpf_map")?;
     set_probe_id(ebpf).map_err(Error::Calibration)?;
-    let mut out = Vec::new();
-    open_iter(ebpf, CALIBRATE)?
-        .read_to_end(&mut out)
-        .map_err(|source| Error::Read {
-            program: CALIBRATE,
-            source,
-        })?;
+    let out = run_once(ebpf, CALIBRATE)?;
     match <[u8; 4]>::try_from(out.as_slice()) {
         Ok(bytes) if u32::from_ne_bytes(bytes) > 0 => Ok(u32::from_ne_bytes(bytes)),
         _ => Err(Error::Unavailable("per-CPU calibration")),

@@ -18,6 +18,13 @@ pub const PROG_KNOWN_UID: u32 = 1 << 2;
 
 pub const LINK_KNOWN_ATTACH_TYPE: u32 = 1 << 0;
 
+pub const FEATURE_MAP_ELEM_COUNT: u32 = 1 << 0;
+pub const FEATURE_MAP_FROZEN: u32 = 1 << 1;
+pub const FEATURE_PROG_VERIFIED_INSNS: u32 = 1 << 2;
+pub const FEATURE_PROG_UID: u32 = 1 << 3;
+pub const FEATURE_PROG_RECURSION_MISSES: u32 = 1 << 4;
+pub const FEATURE_LINK_ATTACH_TYPE: u32 = 1 << 5;
+
 pub const LINK_TARGET_NONE: u32 = 0;
 pub const LINK_TARGET_CGROUP_ID: u32 = 1;
 pub const LINK_TARGET_IFINDEX: u32 = 2;
@@ -82,6 +89,12 @@ pub struct LinkRecord {
     pub target_name: [u8; LINK_TARGET_LEN],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SupportRecord {
+    pub features: u32,
+}
+
 /// A record type an iterator writes: plain old data, any bit pattern valid.
 ///
 /// # Safety
@@ -93,6 +106,8 @@ unsafe impl Record for MapRecord {}
 unsafe impl Record for ProgRecord {}
 // SAFETY: as above.
 unsafe impl Record for LinkRecord {}
+// SAFETY: as above.
+unsafe impl Record for SupportRecord {}
 
 /// The stream's length is not a whole number of records: the object and the
 /// exporter disagree on the layout, or the read was cut short.
