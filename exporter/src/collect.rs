@@ -1,7 +1,7 @@
 //! One collection: read every iterator, decode its records and build the
 //! `Inventory` snapshot. A failing iterator empties its own list and is named
 //! in `Inventory::errors`; the others are still collected.
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
@@ -11,23 +11,30 @@ use crate::{
         self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Iterator,
         Iterators,
     },
+    filter::NameFilter,
     inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
 };
+
+mod single_flight;
+pub use single_flight::{CollectError, Collection, CollectionStats, InventorySource, SingleFlight};
 
 /// How the source is opened.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Hold a BPF_ENABLE_STATS fd for the life of the source.
     pub enable_bpf_stats: bool,
+    /// Objects left out of every inventory (applied before map memory is read).
+    pub filter: NameFilter,
 }
 
 /// The kernel as a source of inventories: loaded iterators plus the optional
 /// extras the process' privileges allow.
 pub struct Source {
     iterators: Iterators,
-    map_memory: Option<MapMemory>,
+    map_memory: Option<Arc<MapMemory>>,
     stats: Option<stats::StatsGuard>,
     node: Node,
+    filter: NameFilter,
 }
 
 impl Source {
@@ -58,9 +65,10 @@ impl Source {
         );
         Ok(Self {
             iterators,
-            map_memory: sys_admin.then(MapMemory::default),
+            map_memory: sys_admin.then(|| Arc::new(MapMemory::default())),
             stats,
             node: read_node(),
+            filter: options.filter.clone(),
         })
     }
 
@@ -76,9 +84,15 @@ impl Source {
         }
     }
 
+    /// The map memory cache, for a refresher that must not hold the source
+    /// (a refresh of a large host takes longer than a collection).
+    pub fn map_memory_cache(&self) -> Option<Arc<MapMemory>> {
+        self.map_memory.clone()
+    }
+
     /// Age of the map memory values, if they come from a refreshed cache.
     pub fn map_memory_age(&self) -> Option<Duration> {
-        self.map_memory.as_ref().and_then(MapMemory::age)
+        self.map_memory.as_deref().and_then(MapMemory::age)
     }
 
     /// Reads all iterators now.
@@ -119,6 +133,7 @@ impl Source {
         sort_dedup(&mut programs, |p| p.id);
         sort_dedup(&mut maps, |m| m.id);
         sort_dedup(&mut links, |l| l.id);
+        self.filter.retain(&mut programs, &mut maps, &mut links);
 
         if let Some(cache) = &self.map_memory {
             let bytes = cache.lookup(maps.iter().map(|m| m.id));

@@ -3,5 +3,9 @@
 //! metrics, OTLP metrics and JSON. See ARCHITECTURE.md for the data flow.
 pub mod bpf;
 pub mod collect;
+pub mod filter;
 pub mod inventory;
 pub mod render;
+pub mod server;
+#[doc(hidden)]
+pub mod testing;

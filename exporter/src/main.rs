@@ -1,18 +1,32 @@
 //! Command line: parse arguments, set up logging, run a subcommand.
-use std::process::ExitCode;
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use bpf_inventory_exporter::{collect, render};
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::Context;
+use bpf_inventory_exporter::{
+    collect,
+    filter::NameFilter,
+    render::{self, prometheus::RenderOptions},
+    server::{self, RunOptions, ServerConfig},
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    /// Log line format (on stderr).
+    #[arg(long, value_enum, global = true, env = "BPF_EXPORTER_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a subcommand: `serve` with these flags.
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve Prometheus metrics over HTTP (the default).
+    Serve(ServeArgs),
     /// Read the inventory once and print it.
     Dump {
         #[arg(long, value_enum, default_value_t = DumpFormat::Table)]
@@ -23,20 +37,49 @@ enum Command {
     },
 }
 
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on (ebpf_exporter has 9435, hence 10435).
+    #[arg(long, env = "BPF_EXPORTER_LISTEN", default_value = "0.0.0.0:10435")]
+    listen: SocketAddr,
+    /// Hold BPF_ENABLE_STATS for the life of the process (program run time and run counts).
+    #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
+    enable_bpf_stats: bool,
+    /// Export only programs and maps whose whole name matches this regex.
+    #[arg(long, env = "BPF_EXPORTER_INCLUDE_NAME", value_name = "REGEX")]
+    include_name: Option<String>,
+    /// Leave out programs and maps whose whole name matches this regex (and their links).
+    #[arg(long, env = "BPF_EXPORTER_EXCLUDE_NAME", value_name = "REGEX")]
+    exclude_name: Option<String>,
+    /// Only the aggregates by type and the exporter's own series: no per-object series.
+    #[arg(long, env = "BPF_EXPORTER_AGGREGATES_ONLY")]
+    aggregates_only: bool,
+    /// Interval of the background re-read of map memory (one fdinfo read per map); 0s switches it off.
+    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = humantime::parse_duration)]
+    map_memory_refresh: Duration,
+    /// Upper bound of one collection; a shorter Prometheus scrape timeout wins.
+    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    collection_timeout: Duration,
+    /// Requests reading the kernel at once; more get 503.
+    #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_requests_in_flight: u32,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum DumpFormat {
     Json,
     Table,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -46,13 +89,30 @@ fn main() -> ExitCode {
     }
 }
 
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Dump {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Dump {
             format,
             enable_bpf_stats,
-        } => {
-            let mut source = collect::Source::open(&collect::Options { enable_bpf_stats })?;
+        }) => {
+            let mut source = collect::Source::open(&collect::Options {
+                enable_bpf_stats,
+                ..Default::default()
+            })?;
             let inventory = source.collect();
             match format {
                 DumpFormat::Json => println!("{}", serde_json::to_string_pretty(&inventory)?),
@@ -61,4 +121,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
+    let options = RunOptions {
+        listen: args.listen,
+        source: collect::Options {
+            enable_bpf_stats: args.enable_bpf_stats,
+            filter,
+        },
+        server: ServerConfig {
+            collection_timeout: args.collection_timeout,
+            max_requests_in_flight: args.max_requests_in_flight as usize,
+            render: RenderOptions {
+                per_object: !args.aggregates_only,
+                ..RenderOptions::default()
+            },
+        },
+        map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let served = runtime.block_on(server::run(options));
+    // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
+    runtime.shutdown_timeout(Duration::from_millis(300));
+    Ok(served?)
 }

@@ -1,0 +1,261 @@
+//! Single flight: concurrent requests share one kernel read. The first request
+//! starts a collection on a blocking thread; requests arriving while it runs
+//! wait for the same result. Each waiter has its own timeout; a collection
+//! whose waiters gave up still finishes and frees the slot.
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::Source;
+use crate::{
+    bpf::map_memory::MapMemory,
+    inventory::{Collector, Inventory},
+};
+
+/// What produces inventories: the kernel ([`Source`]) or a fixed snapshot in tests.
+pub trait InventorySource: Send + 'static {
+    fn collect(&mut self) -> Inventory;
+
+    /// The map memory cache a background refresher keeps current, if any.
+    fn map_memory(&self) -> Option<Arc<MapMemory>> {
+        None
+    }
+
+    /// Collectors this kernel cannot provide; their failure does not make the
+    /// exporter unready.
+    fn unavailable(&self) -> Vec<Collector> {
+        Vec::new()
+    }
+}
+
+impl InventorySource for Source {
+    fn collect(&mut self) -> Inventory {
+        Source::collect(self)
+    }
+
+    fn map_memory(&self) -> Option<Arc<MapMemory>> {
+        self.map_memory_cache()
+    }
+
+    fn unavailable(&self) -> Vec<Collector> {
+        if self.support().links {
+            Vec::new()
+        } else {
+            vec![Collector::Links]
+        }
+    }
+}
+
+/// One finished collection and the exporter's own counters at that moment.
+#[derive(Debug)]
+pub struct Collection {
+    pub inventory: Inventory,
+    pub stats: CollectionStats,
+}
+
+/// The exporter's view of a collection, rendered as `bpf_exporter_*` metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectionStats {
+    /// Wall time of this collection.
+    pub duration: Duration,
+    /// Kernel collections done by this process, this one included.
+    pub collections_total: u64,
+    /// Failed collections per collector since start, this one included.
+    pub collector_errors_total: [(Collector, u64); 3],
+    /// Age of the map memory values, once a background refresh has run.
+    pub map_memory_age: Option<Duration>,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("the collection did not finish within {0:?} (raise --collection-timeout or the scrape timeout)")]
+    Timeout(Duration),
+    #[error("the collection was aborted: {0}")]
+    Aborted(String),
+}
+
+type Outcome = Result<Arc<Collection>, CollectError>;
+
+struct Flight {
+    result: watch::Receiver<Option<Outcome>>,
+    started: Instant,
+}
+
+/// Shares one kernel read between concurrent callers.
+pub struct SingleFlight {
+    source: Mutex<Box<dyn InventorySource>>,
+    map_memory: Option<Arc<MapMemory>>,
+    unavailable: Vec<Collector>,
+    flight: Mutex<Option<Flight>>,
+    collections_total: AtomicU64,
+    collector_errors_total: [AtomicU64; 3],
+    last: Mutex<Option<Arc<Collection>>>,
+}
+
+impl SingleFlight {
+    pub fn new(source: Box<dyn InventorySource>) -> Arc<Self> {
+        Arc::new(Self {
+            map_memory: source.map_memory(),
+            unavailable: source.unavailable(),
+            source: Mutex::new(source),
+            flight: Mutex::new(None),
+            collections_total: AtomicU64::new(0),
+            collector_errors_total: Default::default(),
+            last: Mutex::new(None),
+        })
+    }
+
+    /// Joins the collection in flight or starts one, and waits at most `timeout`.
+    pub async fn collect(self: &Arc<Self>, timeout: Duration) -> Outcome {
+        let mut result = {
+            let mut flight = lock(&self.flight);
+            match &*flight {
+                Some(running) => running.result.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    *flight = Some(Flight {
+                        result: rx.clone(),
+                        started: Instant::now(),
+                    });
+                    tokio::spawn(Arc::clone(self).run_flight(tx));
+                    rx
+                }
+            }
+        };
+        let waited = tokio::time::timeout(timeout, result.wait_for(Option::is_some)).await;
+        match waited {
+            Err(_elapsed) => Err(CollectError::Timeout(timeout)),
+            Ok(Err(_closed)) => Err(CollectError::Aborted(
+                "the collection task ended without a result (shutting down?)".into(),
+            )),
+            Ok(Ok(outcome)) => outcome
+                .clone()
+                .unwrap_or_else(|| Err(CollectError::Aborted("empty collection result".into()))),
+        }
+    }
+
+    async fn run_flight(self: Arc<Self>, tx: watch::Sender<Option<Outcome>>) {
+        let this = Arc::clone(&self);
+        let outcome = tokio::task::spawn_blocking(move || this.collect_now())
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "collection task failed");
+                CollectError::Aborted(e.to_string())
+            });
+        // Free the slot before publishing: a request arriving after the result
+        // must not be served a read that started before it.
+        *lock(&self.flight) = None;
+        tx.send_replace(Some(outcome));
+    }
+
+    fn collect_now(&self) -> Arc<Collection> {
+        let started = Instant::now();
+        let inventory = lock(&self.source).collect();
+        let duration = started.elapsed();
+        let collections_total = self.collections_total.fetch_add(1, Ordering::Relaxed) + 1;
+        let collector_errors_total = Collector::ALL.map(|c| {
+            let counter = &self.collector_errors_total[c as usize];
+            let failed = u64::from(!inventory.collector_ok(c));
+            (c, counter.fetch_add(failed, Ordering::Relaxed) + failed)
+        });
+        debug!(
+            collections_total,
+            duration_ms = duration.as_secs_f64() * 1e3,
+            "collected"
+        );
+        let collection = Arc::new(Collection {
+            inventory,
+            stats: CollectionStats {
+                duration,
+                collections_total,
+                collector_errors_total,
+                map_memory_age: self.map_memory.as_ref().and_then(|m| m.age()),
+            },
+        });
+        *lock(&self.last) = Some(Arc::clone(&collection));
+        collection
+    }
+
+    /// The latest finished collection, if any.
+    pub fn last(&self) -> Option<Arc<Collection>> {
+        lock(&self.last).clone()
+    }
+
+    /// Why the exporter is not ready, or None when it is: a collection has
+    /// finished, every collector this kernel supports succeeded in the latest
+    /// one, and no collection has been running longer than `stuck_after`.
+    pub fn unready_reason(&self, stuck_after: Duration) -> Option<String> {
+        if let Some(flight) = &*lock(&self.flight) {
+            if flight.started.elapsed() > stuck_after {
+                return Some(format!(
+                    "a collection has been running for {:?}",
+                    flight.started.elapsed()
+                ));
+            }
+        }
+        let Some(last) = self.last() else {
+            return Some("no collection has finished yet".into());
+        };
+        let failed: Vec<&str> = last
+            .inventory
+            .errors
+            .iter()
+            .filter(|e| !self.unavailable.contains(&e.collector))
+            .map(|e| e.collector.as_str())
+            .collect();
+        (!failed.is_empty()).then(|| format!("collectors failed: {}", failed.join(", ")))
+    }
+
+    /// Keeps the map memory cache fresh: every `every`, collects (through the
+    /// single flight) to learn the current map ids, then re-reads their memory
+    /// without holding the source, so scrapes are not blocked meanwhile.
+    pub async fn refresh_map_memory_every(self: Arc<Self>, every: Duration, timeout: Duration) {
+        let Some(cache) = self.map_memory.clone() else {
+            return;
+        };
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let collection = match self.collect(timeout).await {
+                Ok(collection) => collection,
+                Err(error) => {
+                    warn!(%error, "map memory refresh skipped");
+                    continue;
+                }
+            };
+            let cache = Arc::clone(&cache);
+            let refreshed = tokio::task::spawn_blocking(move || {
+                let ids: Vec<u32> = collection.inventory.maps.iter().map(|m| m.id).collect();
+                let started = Instant::now();
+                cache.refresh(&ids);
+                (ids.len(), started.elapsed())
+            })
+            .await;
+            match refreshed {
+                Ok((maps, took)) => debug!(
+                    maps,
+                    took_ms = took.as_secs_f64() * 1e3,
+                    "map memory refreshed"
+                ),
+                Err(error) => warn!(%error, "map memory refresh failed"),
+            }
+        }
+    }
+}
+
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic during a collection leaves the source as it was between reads:
+    // still usable, so a poisoned lock is taken over rather than propagated.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! Name filters (`--include-name`, `--exclude-name`): which programs and maps
+//! the exporter reports at all. Applied inside the collection, so every output
+//! and the map-memory cache see the same objects. Links have no name: a link
+//! goes with its program.
+use std::collections::HashSet;
+
+use regex::Regex;
+
+use crate::inventory::{Link, Map, Program};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("invalid {flag} regular expression: {source}")]
+    Regex {
+        flag: &'static str,
+        #[source]
+        source: regex::Error,
+    },
+}
+
+/// Keeps an object when its name matches `include` (if set) and does not
+/// match `exclude` (if set). Both are anchored: they match the whole name.
+#[derive(Clone, Debug, Default)]
+pub struct NameFilter {
+    include: Option<Regex>,
+    exclude: Option<Regex>,
+}
+
+impl NameFilter {
+    pub fn new(include: Option<&str>, exclude: Option<&str>) -> Result<Self, FilterError> {
+        Ok(Self {
+            include: include.map(|r| anchored("--include-name", r)).transpose()?,
+            exclude: exclude.map(|r| anchored("--exclude-name", r)).transpose()?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
+    pub fn keeps(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|r| r.is_match(name))
+            && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
+    }
+
+    /// Drops filtered programs and maps, and the links of dropped programs.
+    pub fn retain(&self, programs: &mut Vec<Program>, maps: &mut Vec<Map>, links: &mut Vec<Link>) {
+        if self.is_empty() {
+            return;
+        }
+        let dropped: HashSet<u32> = programs
+            .iter()
+            .filter(|p| !self.keeps(&p.name))
+            .map(|p| p.id)
+            .collect();
+        programs.retain(|p| !dropped.contains(&p.id));
+        maps.retain(|m| self.keeps(&m.name));
+        links.retain(|l| !dropped.contains(&l.prog_id));
+    }
+}
+
+fn anchored(flag: &'static str, pattern: &str) -> Result<Regex, FilterError> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|source| FilterError::Regex { flag, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_and_exclude_match_whole_names() {
+        let f = NameFilter::new(Some("fixture_.*|cilium"), Some(".*_lru")).unwrap();
+        assert!(f.keeps("fixture_hash"));
+        assert!(f.keeps("cilium"));
+        assert!(!f.keeps("cilium_calls"), "include is anchored");
+        assert!(!f.keeps("fixture_lru"), "exclude wins");
+        assert!(!f.keeps("dump_maps"));
+        assert!(NameFilter::default().keeps("anything"));
+    }
+
+    #[test]
+    fn bad_regex_names_the_flag() {
+        let err = NameFilter::new(None, Some("(")).unwrap_err();
+        assert!(err.to_string().contains("--exclude-name"), "{err}");
+    }
+}

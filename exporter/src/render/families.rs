@@ -1,0 +1,185 @@
+//! The one table of every metric family the exporter exports: Prometheus name,
+//! OpenTelemetry name, type, unit, labels and help. The Prometheus renderer
+//! writes from it and the OTLP renderer reads the same rows, so the two
+//! exports cannot drift; README's metric table lists the same rows (a test
+//! checks it).
+
+/// How a family's value behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    /// Metadata with a constant value 1 (`_info`); a gauge in the 0.0.4 text
+    /// format, `info` in OpenMetrics.
+    Info,
+}
+
+/// The base unit of a family's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A count or a ratio (OpenTelemetry's `{entry}`-style annotations are in `otel_unit`).
+    None,
+    Seconds,
+    Bytes,
+}
+
+impl Unit {
+    /// The OpenMetrics `# UNIT` value (the family name ends with it).
+    pub const fn openmetrics(self) -> Option<&'static str> {
+        match self {
+            Unit::None => None,
+            Unit::Seconds => Some("seconds"),
+            Unit::Bytes => Some("bytes"),
+        }
+    }
+}
+
+/// One metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// Name in the Prometheus text format, with `_total` / `_info` suffixes.
+    pub name: &'static str,
+    pub kind: Kind,
+    pub unit: Unit,
+    /// Label names. `self` is set (to "true") only on the exporter's own objects.
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+    /// OpenTelemetry metric name and UCUM unit.
+    pub otel_name: &'static str,
+    pub otel_unit: &'static str,
+}
+
+impl Family {
+    /// The OpenMetrics family name: without `_total` (counters) or `_info`
+    /// (info), which OpenMetrics adds to the sample names.
+    pub fn openmetrics_name(&self) -> &'static str {
+        let suffix = match self.kind {
+            Kind::Counter => "_total",
+            Kind::Info => "_info",
+            Kind::Gauge => "",
+        };
+        self.name.strip_suffix(suffix).unwrap_or(self.name)
+    }
+}
+
+const OBJECT: &[&str] = &["id", "name", "type", "self"];
+const BY_TYPE: &[&str] = &["type"];
+
+macro_rules! families {
+    ($($(#[$doc:meta])* $id:ident = $name:literal, $kind:ident, $unit:ident, $labels:expr,
+        $otel:literal, $otel_unit:literal, $help:literal;)*) => {
+        $($(#[$doc])* pub const $id: Family = Family {
+            name: $name,
+            kind: Kind::$kind,
+            unit: Unit::$unit,
+            labels: $labels,
+            help: $help,
+            otel_name: $otel,
+            otel_unit: $otel_unit,
+        };)*
+        /// Every family, in the order the Prometheus renderer writes them.
+        pub const FAMILIES: &[Family] = &[$($id),*];
+    };
+}
+
+// One row per family: CONST = Prometheus name, type, unit, labels, OTel name, OTel unit, help.
+families! {
+    // Programs, one series per program.
+    PROG_INFO = "bpf_prog_info", Info, None, &["id", "name", "type", "tag", "attach_to", "gpl", "self"],
+        "bpf.prog.info", "1", "Metadata of a loaded BPF program (value 1).";
+    PROG_LOADED = "bpf_prog_loaded_timestamp_seconds", Gauge, Seconds, OBJECT,
+        "bpf.prog.load_time", "s", "Time the program was loaded, in seconds since the Unix epoch.";
+    PROG_XLATED = "bpf_prog_xlated_bytes", Gauge, Bytes, OBJECT,
+        "bpf.prog.xlated.size", "By", "Size of the program's translated (verified) BPF instructions.";
+    PROG_JITED = "bpf_prog_jited_bytes", Gauge, Bytes, OBJECT,
+        "bpf.prog.jited.size", "By", "Size of the program's JIT-compiled machine code.";
+    PROG_VERIFIED = "bpf_prog_verified_instructions", Gauge, None, OBJECT,
+        "bpf.prog.verified_instructions", "{instruction}", "Instructions the verifier processed when loading the program.";
+    PROG_MEMORY = "bpf_prog_memory_bytes", Gauge, Bytes, OBJECT,
+        "bpf.prog.memory.usage", "By", "Memory the kernel accounts to the program (bpftool's bytes_memlock).";
+    PROG_RUN_SECONDS = "bpf_prog_run_seconds_total", Counter, Seconds, OBJECT,
+        "bpf.prog.run.time", "s", "Time spent running the program while BPF statistics were enabled.";
+    PROG_RUNS = "bpf_prog_runs_total", Counter, None, OBJECT,
+        "bpf.prog.runs", "{run}", "Runs of the program while BPF statistics were enabled.";
+    PROG_RECURSION_MISSES = "bpf_prog_recursion_misses_total", Counter, None, OBJECT,
+        "bpf.prog.recursion_misses", "{miss}", "Runs of the program the kernel skipped because it was already running on the CPU.";
+
+    // Maps, one series per map.
+    MAP_INFO = "bpf_map_info", Info, None, &["id", "name", "type", "key_size", "value_size", "flags", "self"],
+        "bpf.map.info", "1", "Metadata of a BPF map (value 1).";
+    MAP_MAX_ENTRIES = "bpf_map_max_entries", Gauge, None, OBJECT,
+        "bpf.map.max_entries", "{entry}", "Capacity of the map in entries.";
+    MAP_ENTRIES = "bpf_map_entries", Gauge, None, OBJECT,
+        "bpf.map.entries", "{entry}", "Entries in the map now; absent where the kernel cannot tell.";
+    MAP_MEMORY = "bpf_map_memory_bytes", Gauge, Bytes, OBJECT,
+        "bpf.map.memory.usage", "By", "Memory the kernel accounts to the map (bpftool's bytes_memlock), from a background refresh.";
+
+    // Links, one series per link.
+    LINK_INFO = "bpf_link_info", Info, None, &["id", "type", "prog_id", "attach_type", "target", "self"],
+        "bpf.link.info", "1", "Metadata of a BPF link (value 1).";
+
+    // Aggregates by type: kept when per-object series are switched off.
+    PROGS = "bpf_progs", Gauge, None, BY_TYPE,
+        "bpf.progs", "{program}", "Loaded BPF programs by type.";
+    MAPS = "bpf_maps", Gauge, None, BY_TYPE,
+        "bpf.maps", "{map}", "BPF maps by type.";
+    LINKS = "bpf_links", Gauge, None, BY_TYPE,
+        "bpf.links", "{link}", "BPF links by type.";
+    PROGS_MEMORY = "bpf_progs_memory_bytes", Gauge, Bytes, BY_TYPE,
+        "bpf.progs.memory.usage", "By", "Memory of all programs of a type.";
+    MAPS_MEMORY = "bpf_maps_memory_bytes", Gauge, Bytes, BY_TYPE,
+        "bpf.maps.memory.usage", "By", "Memory of all maps of a type; absent while any of them is unknown.";
+
+    // The exporter itself.
+    BUILD_INFO = "bpf_exporter_build_info", Info, None, &["version"],
+        "bpf_exporter.build.info", "1", "Version of the exporter (value 1).";
+    SCRAPE_DURATION = "bpf_exporter_scrape_duration_seconds", Gauge, Seconds, &[],
+        "bpf_exporter.collection.duration", "s", "Time the kernel read behind this page took.";
+    COLLECTOR_SUCCESS = "bpf_exporter_collector_success", Gauge, None, &["collector"],
+        "bpf_exporter.collector.success", "1", "Whether the collector (iterator) succeeded in this collection (1) or failed (0).";
+    COLLECTOR_ERRORS = "bpf_exporter_collector_errors_total", Counter, None, &["collector"],
+        "bpf_exporter.collector.errors", "{error}", "Collections in which the collector (iterator) failed.";
+    COLLECTIONS = "bpf_exporter_collections_total", Counter, None, &[],
+        "bpf_exporter.collections", "{collection}", "Kernel reads done; concurrent scrapes share one.";
+    BPF_STATS_ENABLED = "bpf_exporter_bpf_stats_enabled", Gauge, None, &[],
+        "bpf_exporter.bpf_stats.enabled", "1", "Whether the kernel counts program run time and runs (1) or not (0).";
+    MAP_MEMORY_AGE = "bpf_exporter_map_memory_age_seconds", Gauge, Seconds, &[],
+        "bpf_exporter.map_memory.age", "s", "Age of the map memory values; absent until the first background refresh.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_naming_guide() {
+        for f in FAMILIES {
+            assert!(f.name.starts_with("bpf_"), "{}", f.name);
+            assert_eq!(
+                f.kind == Kind::Counter,
+                f.name.ends_with("_total"),
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                f.kind == Kind::Info,
+                f.name.ends_with("_info"),
+                "{}",
+                f.name
+            );
+            if let Some(unit) = f.unit.openmetrics() {
+                assert!(
+                    f.openmetrics_name().ends_with(&format!("_{unit}")),
+                    "{}: OpenMetrics requires the unit as suffix",
+                    f.name
+                );
+            }
+            // Help text is written unescaped: keep it free of escapes.
+            assert!(!f.help.contains(['\\', '"', '\n']), "{}", f.name);
+        }
+        let mut names: Vec<&str> = FAMILIES.iter().map(|f| f.openmetrics_name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FAMILIES.len(), "duplicate family names");
+    }
+}

@@ -1,0 +1,113 @@
+//! Request parsing for `/metrics`: the exposition format from `Accept`, and
+//! the collection timeout from Prometheus' scrape timeout header.
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+
+use crate::render::prometheus::Format;
+
+/// Prometheus sends its scrape timeout in seconds in this header.
+pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+
+/// Time kept for rendering and sending: half a second, or half a short budget.
+const SEND_MARGIN: Duration = Duration::from_millis(500);
+
+/// OpenMetrics when the client prefers it (or ranks it equal) over the text
+/// format; otherwise text 0.0.4. Prometheus 2.x asks for OpenMetrics first.
+pub fn negotiate_format(accept: Option<&HeaderValue>) -> Format {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return Format::Text;
+    };
+    let (mut openmetrics, mut text) = (0.0_f32, 0.0_f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media_type = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let (mut q, mut version) = (1.0_f32, None);
+        for param in parts {
+            match param.split_once('=') {
+                Some((key, value)) if key.trim().eq_ignore_ascii_case("q") => {
+                    q = value.trim().parse().unwrap_or(0.0);
+                }
+                Some((key, value)) if key.trim().eq_ignore_ascii_case("version") => {
+                    version = Some(value.trim().trim_matches('"').to_owned());
+                }
+                _ => {}
+            }
+        }
+        match media_type.as_str() {
+            "application/openmetrics-text"
+                if matches!(version.as_deref(), None | Some("1.0.0" | "0.0.1")) =>
+            {
+                openmetrics = openmetrics.max(q);
+            }
+            "text/plain" | "text/*" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    if openmetrics > 0.0 && openmetrics >= text {
+        Format::OpenMetrics
+    } else {
+        Format::Text
+    }
+}
+
+/// The collection timeout of a request: `configured`, or less when the scrape
+/// header leaves less time (minus a margin to render and send the page).
+pub fn scrape_timeout(header: Option<&HeaderValue>, configured: Duration) -> Duration {
+    let budget = header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|budget| !budget.is_zero());
+    match budget {
+        Some(budget) => configured.min(budget - SEND_MARGIN.min(budget / 2)),
+        None => configured,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(accept: &str) -> Format {
+        negotiate_format(Some(&HeaderValue::from_str(accept).unwrap()))
+    }
+
+    #[test]
+    fn openmetrics_only_when_preferred() {
+        // Prometheus 2.42's scrape Accept header.
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(format(prometheus), Format::OpenMetrics);
+        assert_eq!(format("application/openmetrics-text"), Format::OpenMetrics);
+        assert_eq!(
+            format("text/plain;version=0.0.4;q=1, application/openmetrics-text;q=0.5"),
+            Format::Text
+        );
+        assert_eq!(
+            format("application/openmetrics-text;version=2.0.0"),
+            Format::Text
+        );
+        assert_eq!(format("application/openmetrics-text;q=0"), Format::Text);
+        assert_eq!(format("*/*"), Format::Text);
+        assert_eq!(negotiate_format(None), Format::Text);
+    }
+
+    #[test]
+    fn scrape_header_shortens_the_timeout() {
+        let ten = Duration::from_secs(10);
+        let header = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(scrape_timeout(None, ten), ten);
+        assert_eq!(
+            scrape_timeout(Some(&header("4")), ten),
+            Duration::from_millis(3500)
+        );
+        assert_eq!(
+            scrape_timeout(Some(&header("0.5")), ten),
+            Duration::from_millis(250)
+        );
+        assert_eq!(scrape_timeout(Some(&header("30")), ten), ten);
+        assert_eq!(scrape_timeout(Some(&header("nonsense")), ten), ten);
+        assert_eq!(scrape_timeout(Some(&header("-1")), ten), ten);
+        assert_eq!(scrape_timeout(Some(&header("0")), ten), ten);
+    }
+}

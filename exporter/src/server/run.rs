@@ -1,0 +1,152 @@
+//! The `serve` process: listen at once (so `/healthz` answers while the
+//! iterators load), load the source in the background, keep the map memory
+//! cache fresh, and stop on SIGTERM/SIGINT: in-flight requests finish, the
+//! rest is cut off after a grace period, the BPF objects are released.
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{
+    net::TcpListener,
+    signal::unix::{signal, SignalKind},
+    sync::watch,
+    task::JoinHandle,
+};
+use tracing::{info, warn};
+
+use super::{app, AppState, ServerConfig};
+use crate::{
+    bpf,
+    collect::{Options, SingleFlight, Source},
+};
+
+/// Connections still open this long after the stop signal are closed; with
+/// the runtime's shutdown this keeps the exit within 2 s.
+const GRACE: Duration = Duration::from_millis(1500);
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub listen: SocketAddr,
+    pub source: Options,
+    pub server: ServerConfig,
+    /// Interval of the background map memory refresh; None switches it off.
+    pub map_memory_refresh: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Http(#[source] std::io::Error),
+    #[error(transparent)]
+    Source(#[from] bpf::Error),
+    #[error("loading the BPF iterators panicked: {0}")]
+    LoadPanicked(String),
+}
+
+/// Serves until SIGTERM/SIGINT, or until loading the iterators fails.
+pub async fn run(options: RunOptions) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: options.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(ServeError::Http)?;
+    info!(%address, "listening");
+    let mut terminate = signal(SignalKind::terminate()).map_err(|source| ServeError::Signal {
+        signal: "SIGTERM",
+        source,
+    })?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|source| ServeError::Signal {
+        signal: "SIGINT",
+        source,
+    })?;
+
+    let state = AppState::new(options.server.clone());
+    let (stop, stopped) = watch::channel(false);
+    let loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone()));
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        info!(signal = name, "stopping: finishing requests in flight");
+        stop.send_replace(true);
+    });
+
+    let server = std::future::IntoFuture::into_future(
+        axum::serve(listener, app(state)).with_graceful_shutdown(wait_for(stopped.clone())),
+    );
+    let cut_off = async {
+        wait_for(stopped).await;
+        tokio::time::sleep(GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(ServeError::Http)?,
+        () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
+    }
+    match loader.await {
+        Ok(Ok(refresher)) => {
+            if let Some(refresher) = refresher {
+                refresher.abort();
+            }
+            info!("stopped; BPF iterators released");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(ServeError::LoadPanicked(e.to_string())),
+    }
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens at exit.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Loads the iterators, runs a first collection, starts the refresher. On
+/// failure the server is told to stop and the error is returned.
+async fn load(
+    state: AppState,
+    options: RunOptions,
+    stop: watch::Sender<bool>,
+) -> Result<Option<JoinHandle<()>>, bpf::Error> {
+    let source_options = options.source.clone();
+    let opened = tokio::task::spawn_blocking(move || Source::open(&source_options)).await;
+    let source = match opened {
+        Ok(Ok(source)) => source,
+        Ok(Err(error)) => {
+            stop.send_replace(true);
+            return Err(error);
+        }
+        Err(panic) => {
+            stop.send_replace(true);
+            std::panic::resume_unwind(panic.into_panic());
+        }
+    };
+    let flight = SingleFlight::new(Box::new(source));
+    state.set_source(Arc::clone(&flight));
+    let timeout = options.server.collection_timeout;
+    match flight.collect(timeout).await {
+        Ok(first) => info!(
+            programs = first.inventory.programs.len(),
+            maps = first.inventory.maps.len(),
+            links = first.inventory.links.len(),
+            failed_collectors = first.inventory.errors.len(),
+            "first collection done: ready"
+        ),
+        Err(error) => warn!(%error, "first collection failed"),
+    }
+    Ok(options
+        .map_memory_refresh
+        .map(|every| tokio::spawn(flight.refresh_map_memory_every(every, timeout))))
+}

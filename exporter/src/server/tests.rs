@@ -1,0 +1,216 @@
+//! Router tests without a socket or a kernel: `oneshot` requests against
+//! `app()` serving a fixed inventory.
+use std::io::Read;
+
+use axum::{body::Body, http::Request};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::testing::{sample_inventory, sample_inventory_with_error, FixedSource};
+
+fn loaded(source: FixedSource, config: ServerConfig) -> AppState {
+    let state = AppState::new(config);
+    state.set_source(SingleFlight::new(Box::new(source)));
+    state
+}
+
+fn sample_state() -> AppState {
+    loaded(
+        FixedSource::new(sample_inventory()),
+        ServerConfig::default(),
+    )
+}
+
+async fn get(
+    state: &AppState,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app(state.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes().to_vec();
+    (parts.status, parts.headers, body)
+}
+
+fn text(body: &[u8]) -> &str {
+    std::str::from_utf8(body).unwrap()
+}
+
+#[tokio::test]
+async fn healthz_answers_before_the_source_is_loaded() {
+    let state = AppState::new(ServerConfig::default());
+    let (status, _, body) = get(&state, "/healthz", &[]).await;
+    assert_eq!((status, text(&body)), (StatusCode::OK, "ok\n"));
+}
+
+#[tokio::test]
+async fn readyz_before_load_after_load_and_after_a_failed_collector() {
+    let state = AppState::new(ServerConfig::default());
+    let (status, _, body) = get(&state, "/readyz", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text(&body).contains("not loaded"), "{}", text(&body));
+    let (status, headers, _) = get(&state, "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers[RETRY_AFTER], "1");
+
+    state.set_source(SingleFlight::new(Box::new(FixedSource::new(
+        sample_inventory(),
+    ))));
+    let (status, _, body) = get(&state, "/readyz", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no collection yet");
+    assert!(text(&body).contains("no collection"), "{}", text(&body));
+    get(&state, "/metrics", &[]).await;
+    let (status, _, body) = get(&state, "/readyz", &[]).await;
+    assert_eq!((status, text(&body)), (StatusCode::OK, "ready\n"));
+
+    let failing = loaded(
+        FixedSource::new(sample_inventory_with_error()),
+        ServerConfig::default(),
+    );
+    let (status, _, body) = get(&failing, "/metrics", &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a failed collector is not a failed page"
+    );
+    assert!(text(&body).contains("bpf_exporter_collector_success{collector=\"links\"} 0\n"));
+    assert!(text(&body).contains("bpf_exporter_collector_errors_total{collector=\"links\"} 1\n"));
+    assert!(
+        text(&body).contains("bpf_map_entries{id=\"11\",name=\"fixture_hash\",type=\"hash\"} 42\n")
+    );
+    let (status, _, body) = get(&failing, "/readyz", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(text(&body), "not ready: collectors failed: links\n");
+}
+
+#[tokio::test]
+async fn metrics_in_text_format_by_default() {
+    let (status, headers, body) = get(&sample_state(), "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = text(&body);
+    assert!(body.contains("# TYPE bpf_prog_runs_total counter\n"));
+    assert!(
+        body.contains("bpf_map_max_entries{id=\"11\",name=\"fixture_hash\",type=\"hash\"} 1000\n")
+    );
+    assert!(body.contains("bpf_exporter_collections_total 1\n"));
+    assert!(!body.contains("# EOF"));
+}
+
+#[tokio::test]
+async fn metrics_in_openmetrics_when_accepted() {
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let (status, headers, body) = get(&sample_state(), "/metrics", &[("accept", accept)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = text(&body);
+    assert!(body.ends_with("\n# EOF\n"));
+    assert!(body.contains("# TYPE bpf_prog_runs counter\n"));
+    assert!(body.contains("# TYPE bpf_map info\n"));
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let state = sample_state();
+    let (_, _, plain) = get(&state, "/metrics", &[]).await;
+    let (status, headers, compressed) =
+        get(&state, "/metrics", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-encoding"], "gzip");
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    // Same page except the two values of the collection: each request was a new one.
+    let normalise = |page: &[u8]| {
+        text(page)
+            .lines()
+            .filter(|l| !l.starts_with("bpf_exporter_scrape_duration_seconds "))
+            .map(|l| l.replace("collections_total 2", "collections_total 1"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(normalise(&unpacked), normalise(&plain));
+}
+
+/// Lets spawned tasks run up to their first await (current-thread runtime).
+async fn let_tasks_run() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn beyond_the_in_flight_limit_the_answer_is_503() {
+    let (source, release) = FixedSource::gated(sample_inventory());
+    let config = ServerConfig {
+        max_requests_in_flight: 1,
+        ..ServerConfig::default()
+    };
+    let state = loaded(source, config);
+    let first = tokio::spawn({
+        let state = state.clone();
+        async move { get(&state, "/metrics", &[]).await }
+    });
+    let_tasks_run().await;
+    let (status, _, body) = get(&state, "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text(&body).contains("more than 1 requests in flight"),
+        "{}",
+        text(&body)
+    );
+    let (status, _, _) = get(&state, "/healthz", &[]).await;
+    assert_eq!(status, StatusCode::OK, "health is not limited");
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn scrape_timeout_header_bounds_the_collection() {
+    let (source, _release) = FixedSource::gated(sample_inventory());
+    let state = loaded(source, ServerConfig::default());
+    // A collection that never ends within the scrape's 0.2 s (minus margin).
+    let (status, _, body) = get(&state, "/metrics", &[(SCRAPE_TIMEOUT_HEADER, "0.2")]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text(&body).contains("did not finish within 100ms"),
+        "{}",
+        text(&body)
+    );
+}
+
+#[tokio::test]
+async fn landing_page_links_and_summarises() {
+    let (status, headers, body) = get(&sample_state(), "/", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(
+        text(&body).contains("2 programs, 3 maps, 2 links."),
+        "{}",
+        text(&body)
+    );
+    assert!(text(&body).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test]
+async fn unknown_route_is_404() {
+    let (status, _, _) = get(&sample_state(), "/nope", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,168 @@
+//! Test support shared by unit tests, crate-level tests and benches: a fixed
+//! `Inventory` with every field kind (None values, a collector error, names
+//! that need escaping) and an `InventorySource` that serves it without a
+//! kernel. Not part of the public API.
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    mpsc, Arc, Mutex,
+};
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    collect::InventorySource,
+    inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
+};
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn program(id: u32, name: &str, prog_type: &str) -> Program {
+    Program {
+        id,
+        name: name.into(),
+        prog_type: prog_type.into(),
+        tag: format!("{:016x}", u64::from(id) * 0x0101_0101),
+        loaded_at: at("2026-01-02T03:04:05.25Z"),
+        uid: Some(0),
+        xlated_bytes: 64 * id,
+        jited_bytes: 48 * id,
+        verified_insns: Some(8 * id),
+        memory_bytes: 4096,
+        map_ids: vec![],
+        btf_id: None,
+        gpl_compatible: true,
+        attach_to: None,
+        run_time_ns: None,
+        run_count: None,
+        recursion_misses: None,
+        is_self: false,
+    }
+}
+
+fn map(id: u32, name: &str, map_type: &str, max_entries: u32, entries: Option<u64>) -> Map {
+    Map {
+        id,
+        name: name.into(),
+        map_type: map_type.into(),
+        key_size: 4,
+        value_size: 8,
+        max_entries,
+        flags: 0,
+        btf_id: Some(1),
+        frozen: Some(false),
+        entries,
+        memory_bytes: Some(u64::from(max_entries) * 16),
+        is_self: false,
+    }
+}
+
+/// A fixed inventory: two programs (one of them the exporter's own, one with
+/// run statistics and a name that needs escaping), three maps (one of
+/// unknown entry count and memory) and two links. All collectors succeeded;
+/// [`sample_inventory_with_error`] is the variant with a failed one.
+pub fn sample_inventory() -> Inventory {
+    let mut xdp = program(7, "xdp_\"edge\"\\fw", "xdp");
+    xdp.map_ids = vec![11, 12];
+    xdp.attach_to = Some("eth0\nsecondary".into());
+    xdp.gpl_compatible = false;
+    xdp.run_time_ns = Some(1_500_000_000);
+    xdp.run_count = Some(3_000);
+    xdp.recursion_misses = Some(2);
+    let mut dump = program(21, "dump_maps", "tracing");
+    dump.is_self = true;
+    dump.attach_to = Some("bpf_map".into());
+    dump.verified_insns = None;
+    let mut own_map = map(13, "iterators.bss", "array", 1, Some(1));
+    own_map.is_self = true;
+    let mut unknown = map(12, "events", "ringbuf", 4096, None);
+    unknown.memory_bytes = None;
+    unknown.key_size = 0;
+    unknown.value_size = 0;
+    Inventory {
+        collected_at: at("2026-01-02T03:05:00Z"),
+        node: Node {
+            hostname: "node-1".into(),
+            kernel_release: "6.18.0-test".into(),
+        },
+        bpf_stats_enabled: true,
+        programs: vec![xdp, dump],
+        maps: vec![
+            map(11, "fixture_hash", "hash", 1000, Some(42)),
+            unknown,
+            own_map,
+        ],
+        links: vec![
+            Link {
+                id: 3,
+                link_type: "xdp".into(),
+                prog_id: 7,
+                attach_type: Some("xdp".into()),
+                target: Some(LinkTarget::Interface { ifindex: 2 }),
+                is_self: false,
+            },
+            Link {
+                id: 4,
+                link_type: "iter".into(),
+                prog_id: 21,
+                attach_type: None,
+                target: Some(LinkTarget::Name {
+                    name: "bpf_map".into(),
+                }),
+                is_self: true,
+            },
+        ],
+        errors: vec![],
+    }
+}
+
+/// [`sample_inventory`] as a collection where the link iterator failed.
+pub fn sample_inventory_with_error() -> Inventory {
+    let mut inventory = sample_inventory();
+    inventory.links.clear();
+    inventory.errors.push(CollectorError {
+        collector: Collector::Links,
+        message: "reading iterator dump_links failed: test".into(),
+    });
+    inventory
+}
+
+/// Serves a fixed inventory; optionally each collection first waits for a
+/// release message, so tests control when a collection ends.
+pub struct FixedSource {
+    inventory: Inventory,
+    gate: Option<Mutex<mpsc::Receiver<()>>>,
+    pub calls: Arc<AtomicU64>,
+}
+
+impl FixedSource {
+    pub fn new(inventory: Inventory) -> Self {
+        Self {
+            inventory,
+            gate: None,
+            calls: Arc::default(),
+        }
+    }
+
+    /// A source whose collections each wait for one `()` on the returned sender.
+    pub fn gated(inventory: Inventory) -> (Self, mpsc::Sender<()>) {
+        let (tx, rx) = mpsc::channel();
+        let mut source = Self::new(inventory);
+        source.gate = Some(Mutex::new(rx));
+        (source, tx)
+    }
+}
+
+impl InventorySource for FixedSource {
+    fn collect(&mut self) -> Inventory {
+        if let Some(gate) = &self.gate {
+            // A dropped sender releases the collection as well.
+            let _ = gate.lock().map(|rx| rx.recv());
+        }
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inventory.clone()
+    }
+}

@@ -1,0 +1,156 @@
+//! Golden files of the Prometheus rendering of a fixed inventory (no kernel):
+//! compared byte for byte, rewritten with `UPDATE_GOLDEN=1`; the text-format
+//! file is linted by `promtool check metrics` in the same run.
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use bpf_inventory_exporter::{
+    collect::CollectionStats,
+    inventory::Collector,
+    render::{
+        families::{Kind, FAMILIES},
+        prometheus::{render_metrics, Format, RenderOptions},
+    },
+    testing::{sample_inventory, sample_inventory_with_error},
+};
+
+fn stats() -> CollectionStats {
+    CollectionStats {
+        duration: Duration::from_micros(2_500),
+        collections_total: 7,
+        collector_errors_total: [
+            (Collector::Programs, 0),
+            (Collector::Maps, 0),
+            (Collector::Links, 1),
+        ],
+        map_memory_age: Some(Duration::from_millis(12_500)),
+    }
+}
+
+fn options() -> RenderOptions {
+    RenderOptions {
+        per_object: true,
+        version: "0.0.0-golden",
+    }
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn compare_with_golden(name: &str, rendered: &str) {
+    let path = golden(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, rendered).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert!(
+        rendered == expected,
+        "{name} differs from the golden file; review the diff and rerun with UPDATE_GOLDEN=1\n\
+         --- rendered ---\n{rendered}"
+    );
+}
+
+fn promtool_check(page: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+#[test]
+fn text_format_matches_golden_and_passes_promtool() {
+    let page = render_metrics(&sample_inventory(), &stats(), &options(), Format::Text);
+    compare_with_golden("metrics.prom", &page);
+    let (ok, report) = promtool_check(&page);
+    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+}
+
+#[test]
+fn openmetrics_matches_golden() {
+    let page = render_metrics(&sample_inventory(), &stats(), &options(), Format::OpenMetrics);
+    compare_with_golden("metrics.openmetrics", &page);
+    assert!(page.ends_with("\n# EOF\n"));
+    assert_eq!(page.matches("# EOF").count(), 1);
+}
+
+#[test]
+fn every_family_of_the_table_is_rendered() {
+    let text = render_metrics(&sample_inventory(), &stats(), &options(), Format::Text);
+    let om = render_metrics(&sample_inventory(), &stats(), &options(), Format::OpenMetrics);
+    for family in FAMILIES {
+        let om_type = match family.kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Info => "info",
+        };
+        let text_type = if family.kind == Kind::Counter { "counter" } else { "gauge" };
+        assert!(text.contains(&format!("# TYPE {} {text_type}\n", family.name)), "{}", family.name);
+        assert!(
+            om.contains(&format!("# TYPE {} {om_type}\n", family.openmetrics_name())),
+            "{}",
+            family.name
+        );
+        assert!(text.contains(&format!("\n{}", family.name)), "{} has no sample", family.name);
+    }
+}
+
+#[test]
+fn aggregates_only_leaves_out_per_object_series() {
+    let options = RenderOptions {
+        per_object: false,
+        ..options()
+    };
+    let page = render_metrics(&sample_inventory(), &stats(), &options, Format::Text);
+    assert!(!page.contains("id=\""), "{page}");
+    assert!(page.contains("bpf_maps{type=\"hash\"} 1\n"));
+    assert!(page.contains("bpf_maps_memory_bytes{type=\"hash\"} 16000\n"));
+    let (ok, report) = promtool_check(&page);
+    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+}
+
+#[test]
+fn a_failed_collector_reads_zero_and_the_rest_is_rendered() {
+    let page = render_metrics(&sample_inventory_with_error(), &stats(), &options(), Format::Text);
+    assert!(page.contains("bpf_exporter_collector_success{collector=\"links\"} 0\n"));
+    assert!(page.contains("bpf_exporter_collector_success{collector=\"maps\"} 1\n"));
+    assert!(page.contains("bpf_exporter_collector_errors_total{collector=\"links\"} 1\n"));
+    assert!(!page.contains("bpf_link_info{"));
+    assert!(page.contains("bpf_map_entries{id=\"11\",name=\"fixture_hash\",type=\"hash\"} 42\n"));
+}
+
+#[test]
+fn readme_lists_every_family() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    for family in FAMILIES {
+        assert!(
+            readme.contains(&format!("| `{}` |", family.name)),
+            "README's metric table lacks {}",
+            family.name
+        );
+    }
+}
