@@ -68,9 +68,15 @@ int fixture_count_maps_program(struct bpf_iter__bpf_map *ctx)
 	return 0;
 }
 
+/* A real subprogram: the JITed size is the sum over both functions. */
+static __noinline int fixture_subprog(__u64 seq_num)
+{
+	return seq_num & 1;
+}
+
 /* Uses no map, has a short name: the 16-byte name is the whole name. */
 SEC("iter/bpf_prog")
 int fixture_short(struct bpf_iter__bpf_prog *ctx)
 {
-	return 0;
+	return fixture_subprog(ctx->meta->seq_num) & 0;
 }

@@ -15,7 +15,10 @@ fn stable_objects(kind: &str, between: &mut dyn FnMut()) -> HashMap<u64, Value> 
         let Value::Array(items) = bpftool(&[kind, "show"]).expect("bpftool") else {
             panic!("bpftool {kind} show: not a list");
         };
-        items.into_iter().map(|v| (v["id"].as_u64().unwrap(), v)).collect()
+        items
+            .into_iter()
+            .map(|v| (v["id"].as_u64().unwrap(), v))
+            .collect()
     };
     let before = list(kind);
     between();
@@ -27,7 +30,9 @@ fn stable_objects(kind: &str, between: &mut dyn FnMut()) -> HashMap<u64, Value> 
 }
 
 fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("bpftool field {key} in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("bpftool field {key} in {v}"))
 }
 
 #[test]
@@ -36,10 +41,15 @@ fn inventory_matches_bpftool() {
         return;
     }
     let fx = Fixture::load().expect("load fixture");
-    let fixture_maps: Vec<u32> = ["fixture_hash", "fixture_lru", "fixture_array", "fixture_ringbuf"]
-        .into_iter()
-        .map(|name| fx.map_id(name))
-        .collect();
+    let fixture_maps: Vec<u32> = [
+        "fixture_hash",
+        "fixture_lru",
+        "fixture_array",
+        "fixture_ringbuf",
+    ]
+    .into_iter()
+    .map(|name| fx.map_id(name))
+    .collect();
     let mut source = Source::open(&Options::default()).expect("open source");
     let mut inv: Option<Inventory> = None;
     let progs = stable_objects("prog", &mut || inv = Some(source.collect()));
@@ -48,14 +58,24 @@ fn inventory_matches_bpftool() {
     let maps = stable_objects("map", &mut || inv2 = Some(source.collect()));
     let inv2 = inv2.expect("collected");
 
-    assert!(progs.len() >= 6, "fixture and exporter programs: {}", progs.len());
+    assert!(
+        progs.len() >= 6,
+        "fixture and exporter programs: {}",
+        progs.len()
+    );
     for (id, bt) in &progs {
-        let p = inv.program(*id as u32).unwrap_or_else(|| panic!("prog {id} missing"));
+        let p = inv
+            .program(*id as u32)
+            .unwrap_or_else(|| panic!("prog {id} missing"));
         let ctx = format!("prog {id} {}", p.name);
         assert_eq!(p.prog_type, bt["type"].as_str().unwrap(), "{ctx}");
         assert_eq!(p.name, bt["name"].as_str().unwrap(), "{ctx}");
         assert_eq!(p.tag, bt["tag"].as_str().unwrap(), "{ctx}");
-        assert_eq!(p.gpl_compatible, bt["gpl_compatible"].as_bool().unwrap(), "{ctx}");
+        assert_eq!(
+            p.gpl_compatible,
+            bt["gpl_compatible"].as_bool().unwrap(),
+            "{ctx}"
+        );
         assert_eq!(p.uid.map(u64::from), Some(u(bt, "uid")), "{ctx}");
         assert_eq!(u64::from(p.xlated_bytes), u(bt, "bytes_xlated"), "{ctx}");
         assert_eq!(u64::from(p.jited_bytes), u(bt, "bytes_jited"), "{ctx}");
@@ -68,7 +88,10 @@ fn inventory_matches_bpftool() {
         let ours: Vec<u64> = p.map_ids.iter().map(|&m| u64::from(m)).collect();
         assert_eq!(ours, bt_maps, "{ctx}");
         let loaded = p.loaded_at.timestamp();
-        assert!((loaded - bt["loaded_at"].as_i64().unwrap()).abs() <= 1, "{ctx}");
+        assert!(
+            (loaded - bt["loaded_at"].as_i64().unwrap()).abs() <= 1,
+            "{ctx}"
+        );
         if let Some(v) = bt.get("verified_insns") {
             assert_eq!(p.verified_insns.map(u64::from), v.as_u64(), "{ctx}");
         }
@@ -76,7 +99,9 @@ fn inventory_matches_bpftool() {
 
     assert!(maps.len() >= 6, "fixture and exporter maps: {}", maps.len());
     for (id, bt) in &maps {
-        let m = inv2.map(*id as u32).unwrap_or_else(|| panic!("map {id} missing"));
+        let m = inv2
+            .map(*id as u32)
+            .unwrap_or_else(|| panic!("map {id} missing"));
         let ctx = format!("map {id} {}", m.name);
         assert_eq!(m.map_type, bt["type"].as_str().unwrap(), "{ctx}");
         assert_eq!(m.name, bt["name"].as_str().unwrap(), "{ctx}");
@@ -96,7 +121,10 @@ fn inventory_matches_bpftool() {
         }
     }
     for id in &fixture_maps {
-        assert!(maps.contains_key(&u64::from(*id)), "fixture map {id} compared");
+        assert!(
+            maps.contains_key(&u64::from(*id)),
+            "fixture map {id} compared"
+        );
     }
 
     let mut inv3: Option<Inventory> = None;
@@ -104,7 +132,9 @@ fn inventory_matches_bpftool() {
     let inv3 = inv3.expect("collected");
     assert!(!links.is_empty(), "the fixture's link");
     for (id, bt) in &links {
-        let l = inv3.link(*id as u32).unwrap_or_else(|| panic!("link {id} missing"));
+        let l = inv3
+            .link(*id as u32)
+            .unwrap_or_else(|| panic!("link {id} missing"));
         assert_eq!(l.link_type, bt["type"].as_str().unwrap(), "link {id}");
         assert_eq!(u64::from(l.prog_id), u(bt, "prog_id"), "link {id}");
         if let Some(attach) = bt.get("attach_type").and_then(Value::as_str) {
@@ -125,6 +155,7 @@ fn run_statistics_match_bpftool() {
     let mut fx = Fixture::load().expect("load fixture");
     let mut source = Source::open(&Options {
         enable_bpf_stats: true,
+        ..Options::default()
     })
     .expect("open source");
     let prog: &mut aya::programs::Iter = fx
@@ -147,5 +178,8 @@ fn run_statistics_match_bpftool() {
     assert!(runs >= 3, "three iterator reads ran the program: {runs}");
     assert_eq!(ours.run_count, Some(runs));
     assert_eq!(ours.run_time_ns, Some(u(&bt, "run_time_ns")));
-    assert_eq!(ours.recursion_misses, Some(bt["recursion_misses"].as_u64().unwrap_or(0)));
+    assert_eq!(
+        ours.recursion_misses,
+        Some(bt["recursion_misses"].as_u64().unwrap_or(0))
+    );
 }
