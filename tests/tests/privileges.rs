@@ -37,7 +37,10 @@ fn runs_with_only_cap_bpf_and_cap_perfmon() {
     let out = dump_as_nobody(",+bpf,+perfmon");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "dump failed: {stderr}");
-    assert!(stderr.contains("CAP_SYS_ADMIN missing"), "says once what is null: {stderr}");
+    assert!(
+        stderr.contains("CAP_SYS_ADMIN missing"),
+        "says once what is null: {stderr}"
+    );
     let inv: Value = serde_json::from_slice(&out.stdout).expect("json");
     let map = inv["maps"]
         .as_array()
@@ -47,7 +50,11 @@ fn runs_with_only_cap_bpf_and_cap_perfmon() {
         .expect("fixture map listed");
     assert_eq!(map["entries"], 9);
     assert_eq!(map["max_entries"], 1000);
-    assert_eq!(map["memory_bytes"], Value::Null, "fdinfo needs CAP_SYS_ADMIN");
+    assert_eq!(
+        map["memory_bytes"],
+        Value::Null,
+        "fdinfo needs CAP_SYS_ADMIN"
+    );
     let ours = inv["programs"]
         .as_array()
         .unwrap()
