@@ -3,8 +3,9 @@
 //! docs/inventory.md). `None` always means "the kernel could not tell", never 0.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Inventory {
     pub collected_at: DateTime<Utc>,
     pub node: Node,
@@ -19,13 +20,13 @@ pub struct Inventory {
     pub errors: Vec<CollectorError>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Node {
     pub hostname: String,
     pub kernel_release: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Program {
     pub id: u32,
     pub name: String,
@@ -50,7 +51,7 @@ pub struct Program {
     pub is_self: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Map {
     pub id: u32,
     pub name: String,
@@ -68,7 +69,7 @@ pub struct Map {
     pub is_self: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Link {
     pub id: u32,
     #[serde(rename = "type")]
@@ -81,7 +82,7 @@ pub struct Link {
 }
 
 /// What a link attaches to, where the kernel keeps it cheaply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LinkTarget {
     Cgroup {
@@ -111,7 +112,7 @@ impl std::fmt::Display for LinkTarget {
 }
 
 /// The three collectors: one per iterator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Collector {
     Programs,
@@ -131,7 +132,7 @@ impl Collector {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CollectorError {
     pub collector: Collector,
     pub message: String,

@@ -1,0 +1,54 @@
+//! The documents the JSON API answers with, besides the `Inventory` itself:
+//! pages of a list and one object with its relations. Each carries the
+//! collection time and the collectors that failed in that collection.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::inventory::{CollectorError, Link, Map, Program};
+
+/// One page of a list, in id order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    /// When the kernel was read for this answer (RFC 3339, UTC).
+    pub collected_at: DateTime<Utc>,
+    /// Objects matching the filters, on all pages.
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+    pub items: Vec<T>,
+    /// Collectors that failed in this collection (their lists are empty).
+    pub errors: Vec<CollectorError>,
+}
+
+/// A program with the maps it uses and the links that attach it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramDetail {
+    pub collected_at: DateTime<Utc>,
+    pub program: Program,
+    /// The maps of `program.map_ids` present in this collection, in id order.
+    pub maps: Vec<Map>,
+    /// Links whose `prog_id` is this program, in id order.
+    pub links: Vec<Link>,
+    pub errors: Vec<CollectorError>,
+}
+
+/// A map with the programs that use it (the reverse of `Program.map_ids`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MapDetail {
+    pub collected_at: DateTime<Utc>,
+    pub map: Map,
+    /// Programs whose `map_ids` contain this map, in id order.
+    pub programs: Vec<Program>,
+    pub errors: Vec<CollectorError>,
+}
+
+/// A link with the program it attaches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkDetail {
+    pub collected_at: DateTime<Utc>,
+    pub link: Link,
+    /// The attached program; null if it is not in this collection.
+    pub program: Option<Program>,
+    pub errors: Vec<CollectorError>,
+}

@@ -1,0 +1,146 @@
+//! Errors of the JSON API: each variant knows its HTTP status and a stable
+//! machine-readable code, and becomes `{"error": {"code", "message"}}`.
+//! Bad input is always a 4xx; only the server's own state gives a 5xx.
+use axum::{
+    http::{
+        header::{ALLOW, RETRY_AFTER},
+        HeaderValue, StatusCode,
+    },
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use tracing::{debug, warn};
+use utoipa::ToSchema;
+
+use crate::{inventory::Collector, server};
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For humans: what was wrong and what to do instead.
+    pub message: String,
+}
+
+/// Stable error codes; clients match on these, not on the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A query parameter the endpoint does not accept.
+    UnknownParameter,
+    /// A parameter (query or path) with a value out of range or of the wrong kind.
+    InvalidParameter,
+    /// No object with this id in the current collection.
+    NotFound,
+    /// No such API route.
+    RouteNotFound,
+    /// The route exists, the method does not (only GET and HEAD are served).
+    MethodNotAllowed,
+    /// The exporter cannot answer now (iterators loading, collection timed
+    /// out or failed, too many requests): retry after `Retry-After`.
+    Unavailable,
+    /// A bug in the exporter.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unknown query parameter `{name}`: this endpoint accepts {accepted}")]
+    UnknownParameter { name: String, accepted: String },
+    #[error("query parameter `{name}` is given more than once: give it once")]
+    DuplicateParameter { name: String },
+    #[error("invalid value {value:?} for `{name}`: {reason}")]
+    InvalidParameter {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("malformed query string: {0}")]
+    MalformedQuery(String),
+    #[error("no {kind} with id {id} in the collection of {collected_at}")]
+    NotFound {
+        kind: &'static str,
+        id: u32,
+        collected_at: String,
+    },
+    #[error("no API route {path}: see /api/v1/openapi.json")]
+    RouteNotFound { path: String },
+    #[error("method {method} is not allowed here: use GET")]
+    MethodNotAllowed { method: String },
+    #[error("the {} collector failed in this collection: {message}", collector.as_str())]
+    CollectorFailed {
+        collector: Collector,
+        message: String,
+    },
+    #[error(transparent)]
+    Server(#[from] server::ApiError),
+    #[error("encoding the response failed: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownParameter { .. }
+            | ApiError::DuplicateParameter { .. }
+            | ApiError::InvalidParameter { .. }
+            | ApiError::MalformedQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::CollectorFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Server(e) => e.status(),
+            ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::UnknownParameter { .. } => ErrorCode::UnknownParameter,
+            ApiError::DuplicateParameter { .. }
+            | ApiError::InvalidParameter { .. }
+            | ApiError::MalformedQuery(_) => ErrorCode::InvalidParameter,
+            ApiError::NotFound { .. } => ErrorCode::NotFound,
+            ApiError::RouteNotFound { .. } => ErrorCode::RouteNotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::CollectorFailed { .. } => ErrorCode::Unavailable,
+            ApiError::Server(_) | ApiError::Encode(_) => match self.status() {
+                StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+                _ => ErrorCode::Internal,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            warn!(status = status.as_u16(), error = %self, "API request failed");
+        } else {
+            debug!(status = status.as_u16(), error = %self, "API request rejected");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            StatusCode::METHOD_NOT_ALLOWED => {
+                headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

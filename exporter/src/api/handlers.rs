@@ -1,0 +1,259 @@
+//! One handler per endpoint: parse the parameters (a 400 costs no kernel
+//! read), collect through the server's single flight, select, answer. The
+//! `#[utoipa::path]` attributes are the OpenAPI document of each endpoint.
+use axum::{
+    extract::{rejection::PathRejection, Path, RawQuery, State},
+    http::HeaderMap,
+    response::Response,
+};
+
+use super::{
+    body::{LinkDetail, MapDetail, Page, ProgramDetail},
+    error::{ApiError, ErrorBody},
+    query::{
+        parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
+    },
+    respond,
+};
+use crate::{
+    collect::Collection,
+    inventory::{Collector, Inventory, Link, Map, Program},
+    server::AppState,
+};
+
+/// A collection for this request; 503 when `needed` failed in it.
+async fn collect(
+    state: &AppState,
+    headers: &HeaderMap,
+    needed: Collector,
+) -> Result<std::sync::Arc<Collection>, ApiError> {
+    let collection = state.collect(headers).await?;
+    if let Some(failed) = collection
+        .inventory
+        .errors
+        .iter()
+        .find(|e| e.collector == needed)
+    {
+        return Err(ApiError::CollectorFailed {
+            collector: needed,
+            message: failed.message.clone(),
+        });
+    }
+    Ok(collection)
+}
+
+fn page<T: Clone>(inventory: &Inventory, query: &ListQuery, items: Vec<&T>) -> Page<T> {
+    let (total, items) = query.page(items.into_iter());
+    Page {
+        collected_at: inventory.collected_at,
+        total: total as u64,
+        limit: query.limit,
+        offset: query.offset,
+        items,
+        errors: inventory.errors.clone(),
+    }
+}
+
+fn not_found(kind: &'static str, id: u32, inventory: &Inventory) -> ApiError {
+    ApiError::NotFound {
+        kind,
+        id,
+        collected_at: inventory.collected_at.to_rfc3339(),
+    }
+}
+
+/// The whole inventory: the same document as `dump --format json`.
+#[utoipa::path(get, path = "/api/v1/inventory", tag = "inventory",
+    responses(
+        (status = 200, description = "The inventory", body = Inventory),
+        (status = 400, description = "A query parameter was given", body = ErrorBody),
+        (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
+    ))]
+pub async fn inventory(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    parse_no_query(raw.as_deref())?;
+    let collection = state.collect(&headers).await?;
+    respond(collection.inventory.collected_at, &collection.inventory)
+}
+
+/// Programs, filtered and paged, in id order.
+#[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(ProgramListParams),
+    responses(
+        (status = 200, description = "One page of programs", body = Page<Program>),
+        (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
+        (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
+    ))]
+pub async fn programs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(Collector::Programs, raw.as_deref())?;
+    let collection = collect(&state, &headers, Collector::Programs).await?;
+    let inv = &collection.inventory;
+    let matching = inv
+        .programs
+        .iter()
+        .filter(|p| query.matches(p.id, &p.prog_type, Some(&p.name), None))
+        .collect();
+    respond(inv.collected_at, &page(inv, &query, matching))
+}
+
+/// Maps, filtered and paged, in id order.
+#[utoipa::path(get, path = "/api/v1/maps", tag = "maps", params(MapListParams),
+    responses(
+        (status = 200, description = "One page of maps", body = Page<Map>),
+        (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
+        (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
+    ))]
+pub async fn maps(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(Collector::Maps, raw.as_deref())?;
+    let collection = collect(&state, &headers, Collector::Maps).await?;
+    let inv = &collection.inventory;
+    let matching = inv
+        .maps
+        .iter()
+        .filter(|m| query.matches(m.id, &m.map_type, Some(&m.name), None))
+        .collect();
+    respond(inv.collected_at, &page(inv, &query, matching))
+}
+
+/// Links, filtered and paged, in id order. `name` matches the attached program's name.
+#[utoipa::path(get, path = "/api/v1/links", tag = "links", params(LinkListParams),
+    responses(
+        (status = 200, description = "One page of links", body = Page<Link>),
+        (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
+        (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
+    ))]
+pub async fn links(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(Collector::Links, raw.as_deref())?;
+    let collection = collect(&state, &headers, Collector::Links).await?;
+    let inv = &collection.inventory;
+    let matching = inv
+        .links
+        .iter()
+        .filter(|l| {
+            let prog_name = inv.program(l.prog_id).map(|p| p.name.as_str());
+            query.matches(l.id, &l.link_type, prog_name, Some(l.prog_id))
+        })
+        .collect();
+    respond(inv.collected_at, &page(inv, &query, matching))
+}
+
+/// One program, its maps expanded and the links that attach it.
+#[utoipa::path(get, path = "/api/v1/programs/{id}", tag = "programs",
+    params(("id" = u64, Path, description = "Program id", minimum = 0, maximum = 4294967295_u64)),
+    responses(
+        (status = 200, description = "The program and its relations", body = ProgramDetail),
+        (status = 400, description = "The id is not a u32, or a query parameter was given", body = ErrorBody),
+        (status = 404, description = "No program with this id", body = ErrorBody),
+        (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
+    ))]
+pub async fn program(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = parse_path_id(id)?;
+    parse_no_query(raw.as_deref())?;
+    let collection = collect(&state, &headers, Collector::Programs).await?;
+    let inv = &collection.inventory;
+    let program = inv
+        .program(id)
+        .ok_or_else(|| not_found("program", id, inv))?;
+    let mut map_ids = program.map_ids.clone();
+    map_ids.sort_unstable();
+    map_ids.dedup();
+    let detail = ProgramDetail {
+        collected_at: inv.collected_at,
+        program: program.clone(),
+        maps: map_ids
+            .iter()
+            .filter_map(|&m| inv.map(m))
+            .cloned()
+            .collect(),
+        links: inv
+            .links
+            .iter()
+            .filter(|l| l.prog_id == id)
+            .cloned()
+            .collect(),
+        errors: inv.errors.clone(),
+    };
+    respond(inv.collected_at, &detail)
+}
+
+/// One map and the programs that use it.
+#[utoipa::path(get, path = "/api/v1/maps/{id}", tag = "maps",
+    params(("id" = u64, Path, description = "Map id", minimum = 0, maximum = 4294967295_u64)),
+    responses(
+        (status = 200, description = "The map and the programs using it", body = MapDetail),
+        (status = 400, description = "The id is not a u32, or a query parameter was given", body = ErrorBody),
+        (status = 404, description = "No map with this id", body = ErrorBody),
+        (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
+    ))]
+pub async fn map(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = parse_path_id(id)?;
+    parse_no_query(raw.as_deref())?;
+    let collection = collect(&state, &headers, Collector::Maps).await?;
+    let inv = &collection.inventory;
+    let map = inv.map(id).ok_or_else(|| not_found("map", id, inv))?;
+    let detail = MapDetail {
+        collected_at: inv.collected_at,
+        map: map.clone(),
+        programs: inv
+            .programs
+            .iter()
+            .filter(|p| p.map_ids.contains(&id))
+            .cloned()
+            .collect(),
+        errors: inv.errors.clone(),
+    };
+    respond(inv.collected_at, &detail)
+}
+
+/// One link and the program it attaches.
+#[utoipa::path(get, path = "/api/v1/links/{id}", tag = "links",
+    params(("id" = u64, Path, description = "Link id", minimum = 0, maximum = 4294967295_u64)),
+    responses(
+        (status = 200, description = "The link and its program", body = LinkDetail),
+        (status = 400, description = "The id is not a u32, or a query parameter was given", body = ErrorBody),
+        (status = 404, description = "No link with this id", body = ErrorBody),
+        (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
+    ))]
+pub async fn link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = parse_path_id(id)?;
+    parse_no_query(raw.as_deref())?;
+    let collection = collect(&state, &headers, Collector::Links).await?;
+    let inv = &collection.inventory;
+    let link = inv.link(id).ok_or_else(|| not_found("link", id, inv))?;
+    let detail = LinkDetail {
+        collected_at: inv.collected_at,
+        link: link.clone(),
+        program: inv.program(link.prog_id).cloned(),
+        errors: inv.errors.clone(),
+    };
+    respond(inv.collected_at, &detail)
+}
