@@ -122,7 +122,7 @@ pub struct TruncatedRecords {
 /// not be aligned).
 pub fn decode<R: Record>(bytes: &[u8]) -> Result<impl Iterator<Item = R> + '_, TruncatedRecords> {
     let size = size_of::<R>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(TruncatedRecords {
             len: bytes.len(),
             record_size: size,
