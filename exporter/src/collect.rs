@@ -221,6 +221,16 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -243,7 +253,7 @@ fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) -> Program 
         id: r.id,
         name,
         prog_type: names::prog_type(r.prog_type).into_owned(),
-        tag: r.tag.iter().map(|b| format!("{b:02x}")).collect(),
+        tag: hex(&r.tag),
         loaded_at: clock.wall_time(r.load_time_ns),
         uid: (r.known & PROG_KNOWN_UID != 0).then_some(r.uid),
         xlated_bytes: r.xlated_len,
