@@ -92,7 +92,12 @@ fn text_format_matches_golden_and_passes_promtool() {
 
 #[test]
 fn openmetrics_matches_golden() {
-    let page = render_metrics(&sample_inventory(), &stats(), &options(), Format::OpenMetrics);
+    let page = render_metrics(
+        &sample_inventory(),
+        &stats(),
+        &options(),
+        Format::OpenMetrics,
+    );
     compare_with_golden("metrics.openmetrics", &page);
     assert!(page.ends_with("\n# EOF\n"));
     assert_eq!(page.matches("# EOF").count(), 1);
@@ -101,21 +106,38 @@ fn openmetrics_matches_golden() {
 #[test]
 fn every_family_of_the_table_is_rendered() {
     let text = render_metrics(&sample_inventory(), &stats(), &options(), Format::Text);
-    let om = render_metrics(&sample_inventory(), &stats(), &options(), Format::OpenMetrics);
+    let om = render_metrics(
+        &sample_inventory(),
+        &stats(),
+        &options(),
+        Format::OpenMetrics,
+    );
     for family in FAMILIES {
         let om_type = match family.kind {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
             Kind::Info => "info",
         };
-        let text_type = if family.kind == Kind::Counter { "counter" } else { "gauge" };
-        assert!(text.contains(&format!("# TYPE {} {text_type}\n", family.name)), "{}", family.name);
+        let text_type = if family.kind == Kind::Counter {
+            "counter"
+        } else {
+            "gauge"
+        };
+        assert!(
+            text.contains(&format!("# TYPE {} {text_type}\n", family.name)),
+            "{}",
+            family.name
+        );
         assert!(
             om.contains(&format!("# TYPE {} {om_type}\n", family.openmetrics_name())),
             "{}",
             family.name
         );
-        assert!(text.contains(&format!("\n{}", family.name)), "{} has no sample", family.name);
+        assert!(
+            text.contains(&format!("\n{}", family.name)),
+            "{} has no sample",
+            family.name
+        );
     }
 }
 
@@ -135,7 +157,12 @@ fn aggregates_only_leaves_out_per_object_series() {
 
 #[test]
 fn a_failed_collector_reads_zero_and_the_rest_is_rendered() {
-    let page = render_metrics(&sample_inventory_with_error(), &stats(), &options(), Format::Text);
+    let page = render_metrics(
+        &sample_inventory_with_error(),
+        &stats(),
+        &options(),
+        Format::Text,
+    );
     assert!(page.contains("bpf_exporter_collector_success{collector=\"links\"} 0\n"));
     assert!(page.contains("bpf_exporter_collector_success{collector=\"maps\"} 1\n"));
     assert!(page.contains("bpf_exporter_collector_errors_total{collector=\"links\"} 1\n"));
@@ -145,7 +172,8 @@ fn a_failed_collector_reads_zero_and_the_rest_is_rendered() {
 
 #[test]
 fn readme_lists_every_family() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     for family in FAMILIES {
         assert!(
             readme.contains(&format!("| `{}` |", family.name)),
