@@ -121,10 +121,15 @@ impl Page {
             self.out.push_str(labels);
             self.out.push('}');
         }
-        let _ = match value {
-            Value::Int(v) => writeln!(self.out, " {v}"),
-            Value::Float(v) => writeln!(self.out, " {v}"),
-        };
+        self.out.push(' ');
+        match value {
+            // itoa: integers are most samples, and fmt's integer path is slower.
+            Value::Int(v) => self.out.push_str(itoa::Buffer::new().format(v)),
+            Value::Float(v) => {
+                let _ = write!(self.out, "{v}");
+            }
+        }
+        self.out.push('\n');
     }
 
     /// A family with one sample per object whose value is known.
@@ -338,7 +343,9 @@ fn by_type<'a, T>(
 
 fn object_labels(id: u32, name: &str, object_type: &str, is_self: bool) -> String {
     let mut labels = String::with_capacity(48 + name.len());
-    let _ = write!(labels, "id=\"{id}\"");
+    labels.push_str("id=\"");
+    labels.push_str(itoa::Buffer::new().format(id));
+    labels.push('"');
     label(&mut labels, "name", name);
     label(&mut labels, "type", object_type);
     self_label(&mut labels, is_self);
