@@ -17,8 +17,15 @@ fn linux_6_1_reports_unknowns_as_null() {
     if !have_root("linux_6_1_reports_unknowns_as_null") {
         return;
     }
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install qemu-system-x86");
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install qemu-system-x86"
+        );
         eprintln!("skipping: qemu-system-x86_64 missing (apt-get install qemu-system-x86)");
         return;
     }
@@ -31,15 +38,24 @@ fn linux_6_1_reports_unknowns_as_null() {
         .output()
         .expect("boot-dump.sh");
     let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert!(console.contains("===EXIT 0==="), "exporter failed in the guest:\n{console}");
+    assert!(
+        console.contains("===EXIT 0==="),
+        "exporter failed in the guest:\n{console}"
+    );
 
     let inv: Value =
         serde_json::from_str(section(&console, "===STDOUT===\n", "===EXIT")).expect("json");
     let release = inv["node"]["kernel_release"].as_str().unwrap();
     assert!(release.starts_with("6.1."), "{release}");
     let maps = inv["maps"].as_array().unwrap();
-    let hash = maps.iter().find(|m| m["name"] == "vm_hash").expect("vm_hash");
-    assert_eq!((hash["type"].as_str(), hash["max_entries"].as_u64()), (Some("hash"), Some(64)));
+    let hash = maps
+        .iter()
+        .find(|m| m["name"] == "vm_hash")
+        .expect("vm_hash");
+    assert_eq!(
+        (hash["type"].as_str(), hash["max_entries"].as_u64()),
+        (Some("hash"), Some(64))
+    );
     // bpftool put one element in; 6.1 keeps no element counter for this map,
     // so the count is unknown — it must never be reported as 0.
     assert!(
@@ -48,12 +64,23 @@ fn linux_6_1_reports_unknowns_as_null() {
         hash["entries"]
     );
     let progs = inv["programs"].as_array().unwrap();
-    let dump_maps = progs.iter().find(|p| p["name"] == "dump_maps").expect("own program");
+    let dump_maps = progs
+        .iter()
+        .find(|p| p["name"] == "dump_maps")
+        .expect("own program");
     assert!(dump_maps["run_count"].is_u64(), "per-CPU stats work on 6.1");
     assert!(inv["links"].is_array());
 
     let log = section(&console, "===EXIT 0===\n", "===END===");
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
-    assert_eq!(warnings.len(), 1, "one start-up line on what is unavailable:\n{log}");
-    assert!(warnings[0].contains("bpf_link.attach_type"), "{}", warnings[0]);
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one start-up line on what is unavailable:\n{log}"
+    );
+    assert!(
+        warnings[0].contains("bpf_link.attach_type"),
+        "{}",
+        warnings[0]
+    );
 }
