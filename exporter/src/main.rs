@@ -35,6 +35,9 @@ enum Command {
         #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
         enable_bpf_stats: bool,
     },
+    /// Load the iterators, read each once, print what this kernel supports
+    /// and exit: non-zero if the exporter could not work here.
+    Check,
 }
 
 #[derive(Args, Clone)]
@@ -121,7 +124,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Check) => check(),
     }
+}
+
+fn check() -> anyhow::Result<()> {
+    let mut source = collect::Source::open(&collect::Options::default())?;
+    let inventory = source.collect();
+    let support = source.support();
+    println!("kernel {}", inventory.node.kernel_release);
+    println!(
+        "read {} programs, {} maps, {} links",
+        inventory.programs.len(),
+        inventory.maps.len(),
+        inventory.links.len()
+    );
+    println!(
+        "link iterator: {}",
+        if support.links { "yes" } else { "no" }
+    );
+    match support.percpu_cpus {
+        Some(cpus) => println!("per-CPU counters: yes ({cpus} CPUs)"),
+        None => println!("per-CPU counters: no"),
+    }
+    for missing in support.unavailable() {
+        println!("unavailable: {missing}");
+    }
+    for e in &inventory.errors {
+        println!("failed: {} collector: {}", e.collector.as_str(), e.message);
+    }
+    anyhow::ensure!(inventory.errors.is_empty(), "collectors failed");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
