@@ -152,10 +152,17 @@ pub fn app(state: AppState) -> Router {
 async fn limit_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match Arc::clone(&state.0.in_flight).try_acquire_owned() {
         Ok(_permit) => next.run(request).await,
-        Err(_) => ApiError::Overloaded {
-            limit: state.0.config.max_requests_in_flight,
+        Err(_) => {
+            let error = ApiError::Overloaded {
+                limit: state.0.config.max_requests_in_flight,
+            };
+            // API clients get the API's JSON error shape.
+            if request.uri().path().starts_with("/api/") {
+                crate::api::ApiError::from(error).into_response()
+            } else {
+                error.into_response()
+            }
         }
-        .into_response(),
     }
 }
 

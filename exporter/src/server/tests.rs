@@ -173,6 +173,10 @@ async fn beyond_the_in_flight_limit_the_answer_is_503() {
         "{}",
         text(&body)
     );
+    let (status, _, body) = get(&state, "/api/v1/maps", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("API errors are JSON");
+    assert_eq!(json["error"]["code"], "unavailable");
     let (status, _, _) = get(&state, "/healthz", &[]).await;
     assert_eq!(status, StatusCode::OK, "health is not limited");
     release.send(()).unwrap();
