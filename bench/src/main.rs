@@ -1,0 +1,173 @@
+//! Scrape-cost benchmark (issue 5): fills the kernel with N maps and M
+//! programs and times our iterator collection against the peers' syscall walk
+//! and bpftool, plus `serve` end to end, its memory and a load test.
+//! Needs root on a BPF host; see README "Performance".
+mod baseline;
+mod http;
+mod load;
+mod measure;
+mod populate;
+mod report;
+mod run;
+mod serve;
+mod stats;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use bpf_inventory_exporter::{bpf::Iterators, collect};
+use clap::Parser;
+
+use crate::{
+    populate::Population,
+    report::{Host, Results, SCHEMA_VERSION},
+};
+
+#[derive(Parser)]
+#[command(
+    about = "Benchmark the BPF inventory collection against syscall- and bpftool-based collection"
+)]
+pub struct Cli {
+    /// Sizes as MAPSxPROGRAMS, comma separated; run in ascending order, each
+    /// adding to the objects of the one before.
+    #[arg(long, default_value = "100x20,1000x200,10000x1000", value_delimiter = ',', value_parser = parse_size)]
+    sizes: Vec<(usize, usize)>,
+    /// Timed rounds per size (after one warm-up round).
+    #[arg(long, default_value_t = 30)]
+    reps: usize,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench/results.json")]
+    out: PathBuf,
+    #[arg(long, default_value = "bpftool")]
+    bpftool: String,
+    /// The exporter binary whose `serve` is measured end to end (default:
+    /// next to this binary; build it with `cargo build --release`).
+    #[arg(long)]
+    exporter: Option<PathBuf>,
+    /// Extra arguments for `serve` (repeat the flag per argument).
+    #[arg(long = "serve-arg", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
+    /// Do not start `serve` (parts 1-4 only).
+    #[arg(long)]
+    no_serve: bool,
+    /// Sequential GET /metrics scrapes over which serve's CPU time is measured.
+    #[arg(long, default_value_t = 50)]
+    cpu_scrapes: usize,
+    /// Load test at the largest size: concurrent connections and seconds (0 = off).
+    #[arg(long, default_value_t = 32)]
+    load_connections: u32,
+    #[arg(long, default_value_t = 10)]
+    load_seconds: u64,
+    /// Accept-Encoding sent by the load test (Prometheus sends gzip); "none" for none.
+    #[arg(long, default_value = "gzip")]
+    load_accept_encoding: String,
+    #[arg(long, default_value = "wrk")]
+    wrk: String,
+    /// Time only these methods (names as in the table, comma separated), e.g.
+    /// `--only raw` under `perf record`.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Print the table of an earlier run's JSON and exit (no kernel needed).
+    #[arg(long, value_name = "RESULTS_JSON")]
+    show: Option<PathBuf>,
+}
+
+fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let (maps, progs) = text
+        .split_once('x')
+        .ok_or_else(|| format!("{text:?} is not MAPSxPROGRAMS"))?;
+    let parse = |s: &str| s.trim().parse::<usize>().map_err(|e| format!("{s:?}: {e}"));
+    Ok((parse(maps)?, parse(progs)?))
+}
+
+fn main() -> Result<()> {
+    let mut cli = Cli::parse();
+    if let Some(path) = &cli.show {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let results: Results = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a results file", path.display()))?;
+        print!("{}", report::render_table(&results));
+        return Ok(());
+    }
+    cli.sizes.sort();
+    if cli.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let exporter = match &cli.exporter {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("bpf-inventory-exporter"),
+    };
+    if let Some(dir) = cli.out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut source = collect::Source::open(&collect::Options::default())
+        .context("opening the collection source (run as root on a BPF host)")?;
+    let mut iterators = Iterators::load().context("loading the iterators for the raw read")?;
+    let mut population = Population::default();
+    let mut results = Results {
+        schema: SCHEMA_VERSION,
+        host: Host {
+            kernel_release: read_trimmed("/proc/sys/kernel/osrelease"),
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        },
+        git_commit: git_commit(),
+        repetitions: cli.reps,
+        sizes: Vec::new(),
+        load_test: None,
+        notes: Vec::new(),
+    };
+    let serve_exe = (!cli.no_serve).then_some(exporter.as_path());
+    if serve_exe.is_some_and(|p| !p.exists()) {
+        results.notes.push(format!(
+            "{} not found: end-to-end parts skipped (cargo build --release -p bpf-inventory-exporter)",
+            exporter.display()
+        ));
+    }
+    results.notes.push(format!(
+        "load average at start: {}",
+        read_trimmed("/proc/loadavg")
+    ));
+    let largest = cli.sizes.last().copied();
+    for &(maps, programs) in &cli.sizes {
+        eprintln!("== {maps} maps, {programs} programs");
+        population.grow_to(maps, programs)?;
+        let ctx = run::SizeRun {
+            cli: &cli,
+            serve_exe: serve_exe.filter(|p| p.exists()),
+            load: Some((maps, programs)) == largest && cli.load_seconds > 0,
+        };
+        let size = run::run_size(&ctx, &mut source, &mut iterators, &population, &mut results)?;
+        results.sizes.push(size);
+    }
+    results.notes.push(format!(
+        "load average at end: {}",
+        read_trimmed("/proc/loadavg")
+    ));
+    results.notes.push(
+        "p99 is nearest-rank: with fewer than 100 repetitions it is the slowest run".to_owned(),
+    );
+    let table = report::render_table(&results);
+    println!("{table}");
+    std::fs::write(&cli.out, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("writing {}", cli.out.display()))?;
+    eprintln!("results written to {}", cli.out.display());
+    drop(population); // closes every benchmark map and program fd
+    Ok(())
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}

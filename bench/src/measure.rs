@@ -1,0 +1,204 @@
+//! The timed methods and the interleaved rounds that run them: every round
+//! runs each method once, starting one method later than the round before,
+//! so slow drifts (page cache, other load on the host) hit all methods alike.
+use std::{
+    hint::black_box,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Result};
+use bpf_inventory_exporter::{
+    bpf::{Iterator, Iterators},
+    collect::{CollectionStats, Source},
+    inventory::{Collector, Inventory},
+    render::prometheus::{render_metrics, Format, RenderOptions},
+};
+
+use crate::{
+    baseline, http,
+    report::{MethodResult, BPFTOOL, COLLECT, RAW, RENDER, SYSCALLS},
+    stats::Summary,
+};
+
+/// One way of getting the inventory.
+#[derive(Clone, Debug)]
+pub enum Method {
+    /// Iterators created and read to EOF, no decoding.
+    Raw,
+    /// The full `Inventory`, as `serve` builds it per scrape.
+    Collect,
+    BaselineSyscalls,
+    BaselineBpftool,
+    /// `/metrics` text rendered from an inventory already collected: the
+    /// CPU a scrape spends after `collect`, without HTTP or the kernel.
+    Render,
+    /// GET over HTTP against `serve`.
+    Http {
+        path: &'static str,
+        accept_encoding: Option<&'static str>,
+    },
+}
+
+impl Method {
+    pub fn name(&self) -> String {
+        match self {
+            Method::Raw => RAW.to_owned(),
+            Method::Collect => COLLECT.to_owned(),
+            Method::BaselineSyscalls => SYSCALLS.to_owned(),
+            Method::BaselineBpftool => BPFTOOL.to_owned(),
+            Method::Render => RENDER.to_owned(),
+            Method::Http {
+                path,
+                accept_encoding: None,
+            } => format!("e2e GET {path}"),
+            Method::Http {
+                path,
+                accept_encoding: Some(enc),
+            } => format!("e2e GET {path} ({enc})"),
+        }
+    }
+}
+
+/// The end-to-end routes timed when `serve` answers them.
+pub const HTTP_METHODS: [Method; 3] = [
+    Method::Http {
+        path: "/metrics",
+        accept_encoding: None,
+    },
+    Method::Http {
+        path: "/metrics",
+        accept_encoding: Some("gzip"),
+    },
+    Method::Http {
+        path: "/api/v1/inventory",
+        accept_encoding: None,
+    },
+];
+
+/// What the methods run against.
+pub struct Targets<'a> {
+    pub source: &'a mut Source,
+    pub iterators: &'a mut Iterators,
+    pub bpftool: &'a str,
+    pub serve: Option<SocketAddr>,
+    /// What `Render` renders: the inventory of this size's check.
+    pub inventory: &'a Inventory,
+}
+
+impl Targets<'_> {
+    fn run(&mut self, method: &Method) -> Result<()> {
+        match method {
+            Method::Raw => {
+                for it in [Iterator::Maps, Iterator::Programs, Iterator::Links] {
+                    black_box(self.iterators.read(it)?.len());
+                }
+            }
+            Method::Collect => {
+                let inventory = self.source.collect();
+                if !inventory.errors.is_empty() {
+                    bail!("collection errors: {:?}", inventory.errors);
+                }
+                black_box(inventory);
+            }
+            Method::BaselineSyscalls => {
+                black_box(baseline::syscall_walk()?);
+            }
+            Method::BaselineBpftool => {
+                black_box(baseline::bpftool(self.bpftool)?);
+            }
+            Method::Render => {
+                let stats = CollectionStats {
+                    duration: Duration::from_millis(20),
+                    collections_total: 1,
+                    collector_errors_total: Collector::ALL.map(|c| (c, 0)),
+                    map_memory_age: None,
+                };
+                let page = render_metrics(
+                    self.inventory,
+                    &stats,
+                    &RenderOptions::default(),
+                    Format::Text,
+                );
+                black_box(page.len());
+            }
+            Method::Http {
+                path,
+                accept_encoding,
+            } => {
+                let Some(addr) = self.serve else {
+                    bail!("serve not running");
+                };
+                let response = http::get(addr, path, *accept_encoding)?;
+                if response.status != 200 {
+                    bail!("GET {path} answered {}", response.status);
+                }
+                if accept_encoding.is_some() && response.content_encoding.is_none() {
+                    bail!("serve ignored Accept-Encoding (uncompressed, as the row without it)");
+                }
+                black_box(response.body.len());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a method once, untimed, to see whether it works at all. An HTTP
+    /// route that is not built yet (404) is skipped with that reason.
+    pub fn probe(&mut self, method: &Method) -> Option<String> {
+        if let Method::Http { path, .. } = method {
+            let addr = self.serve?;
+            match http::get(addr, path, None) {
+                Ok(r) if r.status == 404 => {
+                    return Some(format!(
+                        "GET {path} answered 404 (route not in this serve build)"
+                    ))
+                }
+                Err(e) => return Some(format!("GET {path} failed: {e:#}")),
+                Ok(_) => {}
+            }
+        }
+        self.run(method).err().map(|e| format!("{e:#}"))
+    }
+}
+
+/// Runs `reps` interleaved rounds over `methods` (after one warm-up round)
+/// and summarises each method. A method that fails stops being run and is
+/// reported as skipped with the error.
+pub fn interleaved(
+    targets: &mut Targets<'_>,
+    methods: &[(Method, Option<String>)],
+    reps: usize,
+) -> Vec<MethodResult> {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(reps); methods.len()];
+    let mut failed: Vec<Option<String>> = methods.iter().map(|(_, skip)| skip.clone()).collect();
+    for round in 0..=reps {
+        for k in 0..methods.len() {
+            let i = (k + round) % methods.len();
+            if failed[i].is_some() {
+                continue;
+            }
+            let start = Instant::now();
+            let outcome = targets.run(&methods[i].0);
+            let elapsed = start.elapsed();
+            match outcome {
+                Err(e) => failed[i] = Some(format!("failed in round {round}: {e:#}")),
+                // Round 0 warms caches and connections; it is not counted.
+                Ok(()) if round > 0 => samples[i].push(elapsed),
+                Ok(()) => {}
+            }
+        }
+    }
+    methods
+        .iter()
+        .zip(samples)
+        .zip(failed)
+        .map(|(((method, _), samples), failed)| MethodResult {
+            method: method.name(),
+            summary: failed
+                .is_none()
+                .then(|| Summary::from_durations(&samples))
+                .flatten(),
+            skipped: failed,
+        })
+        .collect()
+}

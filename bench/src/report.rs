@@ -1,0 +1,210 @@
+//! The results: one JSON document (so later runs can be compared) and one
+//! text table with the ratios. Pure: built from plain data, unit-tested.
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    load::LoadResult,
+    serve::Rss,
+    stats::{format_ms, format_ratio, ratio, Summary},
+};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: u32,
+    pub host: Host,
+    pub git_commit: Option<String>,
+    pub repetitions: usize,
+    pub sizes: Vec<SizeResult>,
+    pub load_test: Option<LoadResult>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub kernel_release: String,
+    pub cpus: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SizeResult {
+    /// Objects the bench created.
+    pub maps: usize,
+    pub programs: usize,
+    /// Objects the kernel held during the run (ours, the exporter's, the host's).
+    pub seen: Seen,
+    /// In measurement order; `summary` is null and `skipped` says why when a
+    /// method could not run.
+    pub methods: Vec<MethodResult>,
+    pub ratios: Ratios,
+    pub serve: Option<ServeResult>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub programs: usize,
+    pub maps: usize,
+    pub links: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodResult {
+    pub method: String,
+    pub summary: Option<Summary>,
+    pub skipped: Option<String>,
+}
+
+/// Medians divided: `collect_over_raw` is ours/ours (target ≤ 1.5); the
+/// others are baseline / collect (targets ≥ 10 and ≥ 50).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ratios {
+    pub collect_over_raw: Option<f64>,
+    pub syscalls_over_collect: Option<f64>,
+    pub bpftool_over_collect: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServeResult {
+    /// Right after start-up, before the first scrape.
+    pub start: Rss,
+    /// A second after the last scrape: between two Prometheus scrapes.
+    pub idle: Rss,
+    /// utime + stime of `serve` over `cpu_scrapes` sequential GET /metrics.
+    pub cpu_seconds_per_scrape: Option<f64>,
+    pub cpu_scrapes: usize,
+    pub metrics_bytes: Option<usize>,
+}
+
+impl SizeResult {
+    pub fn median(&self, method: &str) -> Option<f64> {
+        self.methods
+            .iter()
+            .find(|m| m.method == method)
+            .and_then(|m| m.summary.as_ref())
+            .map(|s| s.median_ms)
+    }
+
+    pub fn compute_ratios(&mut self) {
+        let collect = self.median(COLLECT);
+        self.ratios = Ratios {
+            collect_over_raw: ratio(collect, self.median(RAW)),
+            syscalls_over_collect: ratio(self.median(SYSCALLS), collect),
+            bpftool_over_collect: ratio(self.median(BPFTOOL), collect),
+        };
+    }
+}
+
+pub const RAW: &str = "raw";
+pub const COLLECT: &str = "collect";
+pub const SYSCALLS: &str = "baseline-syscalls";
+pub const BPFTOOL: &str = "baseline-bpftool";
+pub const RENDER: &str = "render /metrics (no I/O)";
+
+/// The ratio column for one method's row.
+fn ratio_cell(size: &SizeResult, method: &str) -> String {
+    match method {
+        COLLECT => format!("{} of raw", format_ratio(size.ratios.collect_over_raw)),
+        SYSCALLS => format!(
+            "{} collect",
+            format_ratio(size.ratios.syscalls_over_collect)
+        ),
+        BPFTOOL => format!("{} collect", format_ratio(size.ratios.bpftool_over_collect)),
+        _ => String::new(),
+    }
+}
+
+/// The human table (Markdown, so README can hold it verbatim).
+pub fn render_table(results: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| maps / progs created (in kernel) | method | median ms | p99 ms | baseline / ours |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|---|");
+    for size in &results.sizes {
+        for (i, m) in size.methods.iter().enumerate() {
+            let label = if i == 0 {
+                format!(
+                    "{} / {} ({} / {})",
+                    size.maps, size.programs, size.seen.maps, size.seen.programs
+                )
+            } else {
+                String::new()
+            };
+            let (median, p99) = match (&m.summary, &m.skipped) {
+                (Some(s), _) => (format_ms(s.median_ms), format_ms(s.p99_ms)),
+                (None, Some(why)) => (format!("skipped: {why}"), String::new()),
+                (None, None) => ("—".to_owned(), String::new()),
+            };
+            let _ = writeln!(
+                out,
+                "| {label} | {} | {median} | {p99} | {} |",
+                m.method,
+                ratio_cell(size, &m.method)
+            );
+        }
+    }
+    let serving: Vec<&SizeResult> = results.sizes.iter().filter(|s| s.serve.is_some()).collect();
+    if !serving.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| maps / progs | serve RSS at start MiB | idle MiB | peak MiB | CPU ms per scrape | /metrics bytes |"
+        );
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|");
+        for size in serving {
+            let Some(s) = &size.serve else { continue };
+            let _ = writeln!(
+                out,
+                "| {} / {} | {:.1} | {:.1} | {:.1} | {} | {} |",
+                size.maps,
+                size.programs,
+                mib(s.start.rss_kib),
+                mib(s.idle.rss_kib),
+                mib(s.idle.peak_kib),
+                s.cpu_seconds_per_scrape
+                    .map_or("n/a".to_owned(), |c| format_ms(c * 1e3)),
+                s.metrics_bytes.map_or("n/a".to_owned(), |b| b.to_string()),
+            );
+        }
+    }
+    if let Some(load) = &results.load_test {
+        let _ = writeln!(out);
+        let pct: Vec<String> = load
+            .latency_ms
+            .iter()
+            .map(|(p, ms)| format!("p{p:.0} {}", format_ms(*ms)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Load test: {} connections, {:.1} s, Accept-Encoding {}: {} requests, {:.1} req/s, \
+             {} errors, latency ms {}; kernel collections {}; serve peak RSS {} MiB",
+            load.connections,
+            load.duration_s,
+            load.accept_encoding.as_deref().unwrap_or("none"),
+            load.requests,
+            load.requests_per_s,
+            load.errors(),
+            pct.join(", "),
+            load.collections
+                .map_or("n/a".to_owned(), |c| format!("{c:.0}")),
+            load.serve_peak_kib
+                .map_or("n/a".to_owned(), |k| format!("{:.1}", mib(k))),
+        );
+    }
+    for note in &results.notes {
+        let _ = writeln!(out, "\nNote: {note}");
+    }
+    out
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

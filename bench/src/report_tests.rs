@@ -1,0 +1,120 @@
+use super::*;
+
+fn summary(median_ms: f64) -> Option<Summary> {
+    Some(Summary {
+        samples: 3,
+        median_ms,
+        p99_ms: median_ms * 2.0,
+        min_ms: median_ms / 2.0,
+        max_ms: median_ms * 2.0,
+    })
+}
+
+fn method(name: &str, median: Option<f64>) -> MethodResult {
+    MethodResult {
+        method: name.to_owned(),
+        summary: median.and_then(summary),
+        skipped: median
+            .is_none()
+            .then(|| "GET /api/v1/inventory answered 404".to_owned()),
+    }
+}
+
+fn results() -> Results {
+    let mut size = SizeResult {
+        maps: 100,
+        programs: 20,
+        seen: Seen {
+            programs: 31,
+            maps: 130,
+            links: 2,
+        },
+        methods: vec![
+            method(RAW, Some(2.0)),
+            method(COLLECT, Some(2.5)),
+            method(SYSCALLS, Some(50.0)),
+            method(BPFTOOL, Some(250.0)),
+            method("e2e GET /api/v1/inventory", None),
+        ],
+        ratios: Ratios::default(),
+        serve: Some(ServeResult {
+            start: Rss {
+                rss_kib: 10240,
+                peak_kib: 10240,
+            },
+            idle: Rss {
+                rss_kib: 12288,
+                peak_kib: 20480,
+            },
+            cpu_seconds_per_scrape: Some(0.004),
+            cpu_scrapes: 50,
+            metrics_bytes: Some(1234),
+        }),
+    };
+    size.compute_ratios();
+    Results {
+        schema: SCHEMA_VERSION,
+        host: Host {
+            kernel_release: "6.18.0".to_owned(),
+            cpus: 2,
+        },
+        git_commit: Some("abc123".to_owned()),
+        repetitions: 3,
+        sizes: vec![size],
+        load_test: None,
+        notes: vec![],
+    }
+}
+
+#[test]
+fn ratios_are_baseline_over_ours() {
+    let r = &results().sizes[0].ratios;
+    assert_eq!(r.collect_over_raw, Some(1.25));
+    assert_eq!(r.syscalls_over_collect, Some(20.0));
+    assert_eq!(r.bpftool_over_collect, Some(100.0));
+}
+
+#[test]
+fn json_shape_is_stable() {
+    let json = serde_json::to_value(results()).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&json),
+        [
+            "git_commit",
+            "host",
+            "load_test",
+            "notes",
+            "repetitions",
+            "schema",
+            "sizes"
+        ]
+    );
+    let size = &json["sizes"][0];
+    assert_eq!(
+        keys(size),
+        ["maps", "methods", "programs", "ratios", "seen", "serve"]
+    );
+    assert_eq!(size["methods"][1]["method"], "collect");
+    assert_eq!(size["methods"][1]["summary"]["median_ms"], 2.5);
+    assert_eq!(size["methods"][4]["summary"], serde_json::Value::Null);
+    assert_eq!(size["ratios"]["syscalls_over_collect"], 20.0);
+    assert_eq!(size["serve"]["idle"]["peak_kib"], 20480);
+    // Round trip: a later run can read an earlier run's file.
+    let back: Results = serde_json::from_value(json).unwrap();
+    assert_eq!(back, results());
+}
+
+#[test]
+fn table_shows_ratios_and_skips() {
+    let table = render_table(&results());
+    assert!(table.contains("| 100 / 20 (130 / 31) | raw | 2.000 | 4.000 |  |"));
+    assert!(table.contains("| collect | 2.500 | 5.000 | 1.25× of raw |"));
+    assert!(table.contains("| baseline-syscalls | 50.00 | 100.0 | 20.0× collect |"));
+    assert!(table.contains("skipped: GET /api/v1/inventory answered 404"));
+    assert!(table.contains("| 100 / 20 | 10.0 | 12.0 | 20.0 | 4.000 | 1234 |"));
+}
