@@ -147,18 +147,20 @@ int dump_maps(struct bpf_iter__bpf_map *ctx)
 		return 0;
 	__builtin_memset(r, 0, sizeof(*r));
 
-	r->id = BPF_CORE_READ(map, id);
-	r->type = BPF_CORE_READ(map, map_type);
-	r->key_size = BPF_CORE_READ(map, key_size);
-	r->value_size = BPF_CORE_READ(map, value_size);
-	r->max_entries = BPF_CORE_READ(map, max_entries);
-	r->flags = BPF_CORE_READ(map, map_flags);
-	btf = BPF_CORE_READ(map, btf);
+	/* ctx->map is a trusted BTF pointer: plain (CO-RE relocated) loads,
+	 * no helper call per field. */
+	r->id = map->id;
+	r->type = map->map_type;
+	r->key_size = map->key_size;
+	r->value_size = map->value_size;
+	r->max_entries = map->max_entries;
+	r->flags = map->map_flags;
+	btf = map->btf;
 	if (btf)
-		r->btf_id = BPF_CORE_READ(btf, id);
-	bpf_core_read(r->name, sizeof(r->name), &map->name);
+		r->btf_id = btf->id;
+	__builtin_memcpy(r->name, map->name, sizeof(r->name));
 	if (bpf_core_field_exists(map->frozen)) {
-		r->frozen = BPF_CORE_READ(map, frozen);
+		r->frozen = map->frozen;
 		r->known |= MAP_KNOWN_FROZEN;
 	}
 	if (bpf_core_field_exists(map->elem_count)) {
@@ -176,17 +178,17 @@ int dump_maps(struct bpf_iter__bpf_map *ctx)
 
 static __always_inline void read_func_name(struct bpf_prog_aux *aux, char *dst)
 {
-	struct btf *btf = BPF_CORE_READ(aux, btf);
-	struct bpf_func_info *info = BPF_CORE_READ(aux, func_info);
+	struct btf *btf = aux->btf;
+	struct bpf_func_info *info = aux->func_info;
 	struct btf_type **types, *t = 0;
-	__u32 type_id = 0, start_id = 0, name_off;
+	__u32 type_id, start_id = 0, name_off;
 
-	if (!btf || !info || !BPF_CORE_READ(aux, func_info_cnt))
+	if (!btf || !info || !aux->func_info_cnt)
 		return;
-	bpf_probe_read_kernel(&type_id, sizeof(type_id), &info->type_id);
+	type_id = info->type_id;
 	if (bpf_core_field_exists(btf->start_id))
-		start_id = BPF_CORE_READ(btf, start_id);
-	if (type_id < start_id || type_id - start_id >= BPF_CORE_READ(btf, nr_types))
+		start_id = btf->start_id;
+	if (type_id < start_id || type_id - start_id >= btf->nr_types)
 		return;
 	types = BPF_CORE_READ(btf, types);
 	bpf_probe_read_kernel(&t, sizeof(t), types + (type_id - start_id));
@@ -216,6 +218,31 @@ static __always_inline __u32 jited_len(struct bpf_prog *prog, struct bpf_prog_au
 	return len;
 }
 
+/* Sums run count, run time and recursion misses over all CPUs with one read
+ * per CPU: the three counters are adjacent in struct bpf_prog_stats. */
+static __always_inline void sum_prog_stats(__u64 stats, struct prog_record *r)
+{
+	struct bpf_prog_stats *s = 0;
+	__u32 cnt = bpf_core_field_offset(s->cnt);
+	__u32 nsecs = (bpf_core_field_offset(s->nsecs) - cnt) / 8;
+	__u32 misses = 0, cpu, n = nr_cpus;
+	__u64 v[3];
+
+	if (bpf_core_field_exists(s->misses))
+		misses = (bpf_core_field_offset(s->misses) - cnt) / 8;
+	if (nsecs >= 3 || misses >= 3) /* not the layout this code knows */
+		return;
+	for (cpu = 0; cpu < MAX_CPUS && cpu < n; cpu++) {
+		v[0] = v[1] = v[2] = 0;
+		bpf_probe_read_kernel(v, sizeof(v), (void *)(stats + percpu_offset[cpu] + cnt));
+		r->run_cnt += v[0];
+		r->run_time_ns += v[nsecs];
+		if (misses)
+			r->recursion_misses += v[misses];
+	}
+	r->known |= PROG_KNOWN_STATS;
+}
+
 SEC("iter/bpf_prog")
 int dump_progs(struct bpf_iter__bpf_prog *ctx)
 {
@@ -234,35 +261,37 @@ int dump_progs(struct bpf_iter__bpf_prog *ctx)
 		return 0;
 	__builtin_memset(r, 0, sizeof(*r));
 
-	aux = BPF_CORE_READ(prog, aux);
-	r->id = BPF_CORE_READ(aux, id);
-	r->type = BPF_CORE_READ(prog, type);
-	r->expected_attach_type = BPF_CORE_READ(prog, expected_attach_type);
-	r->xlated_len = BPF_CORE_READ(prog, len) * sizeof(struct bpf_insn);
-	if (BPF_CORE_READ_BITFIELD_PROBED(prog, jited))
+	/* prog and the structs it points to are BTF pointers: plain loads.
+	 * Arrays of pointers and strings still need bpf_probe_read_kernel. */
+	aux = prog->aux;
+	r->id = aux->id;
+	r->type = prog->type;
+	r->expected_attach_type = prog->expected_attach_type;
+	r->xlated_len = prog->len * sizeof(struct bpf_insn);
+	if (BPF_CORE_READ_BITFIELD(prog, jited))
 		r->jited_len = jited_len(prog, aux);
-	r->pages = BPF_CORE_READ(prog, pages);
-	r->gpl_compatible = BPF_CORE_READ_BITFIELD_PROBED(prog, gpl_compatible);
-	bpf_core_read(r->tag, sizeof(r->tag), &prog->tag);
-	r->load_time_ns = BPF_CORE_READ(aux, load_time);
-	bpf_core_read(r->name, sizeof(r->name), &aux->name);
+	r->pages = prog->pages;
+	r->gpl_compatible = BPF_CORE_READ_BITFIELD(prog, gpl_compatible);
+	__builtin_memcpy(r->tag, prog->tag, sizeof(r->tag));
+	r->load_time_ns = aux->load_time;
+	__builtin_memcpy(r->name, aux->name, sizeof(r->name));
 	read_func_name(aux, r->func_name);
-	btf = BPF_CORE_READ(aux, btf);
+	btf = aux->btf;
 	if (btf)
-		r->btf_id = BPF_CORE_READ(btf, id);
+		r->btf_id = btf->id;
 	attach = BPF_CORE_READ(aux, attach_func_name);
 	if (attach)
 		bpf_probe_read_kernel_str(r->attach_to, sizeof(r->attach_to), attach);
 	if (bpf_core_field_exists(aux->verified_insns)) {
-		r->verified_insns = BPF_CORE_READ(aux, verified_insns);
+		r->verified_insns = aux->verified_insns;
 		r->known |= PROG_KNOWN_VERIFIED_INSNS;
 	}
 	if (bpf_core_field_exists(aux->user)) {
-		r->uid = BPF_CORE_READ(aux, user, uid.val);
+		r->uid = aux->user->uid.val;
 		r->known |= PROG_KNOWN_UID;
 	}
 
-	n = BPF_CORE_READ(aux, used_map_cnt);
+	n = aux->used_map_cnt;
 	r->used_map_cnt = n;
 	used_maps = BPF_CORE_READ(aux, used_maps);
 	for (i = 0; i < MAX_USED_MAPS && i < n && used_maps; i++) {
@@ -274,16 +303,11 @@ int dump_progs(struct bpf_iter__bpf_prog *ctx)
 	}
 
 	if (nr_cpus) {
+		/* As a number: the per-CPU addresses are computed from it. */
 		__u64 stats = (__u64)BPF_CORE_READ(prog, stats);
-		struct bpf_prog_stats *s = 0;
 
-		if (stats) {
-			r->run_cnt = sum_percpu(stats, bpf_core_field_offset(s->cnt));
-			r->run_time_ns = sum_percpu(stats, bpf_core_field_offset(s->nsecs));
-			if (bpf_core_field_exists(s->misses))
-				r->recursion_misses = sum_percpu(stats, bpf_core_field_offset(s->misses));
-			r->known |= PROG_KNOWN_STATS;
-		}
+		if (stats)
+			sum_prog_stats(stats, r);
 	}
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
@@ -354,11 +378,11 @@ int dump_links(struct bpf_iter__bpf_link *ctx)
 		return 0;
 	__builtin_memset(r, 0, sizeof(*r));
 
-	r->id = BPF_CORE_READ(link, id);
-	r->type = BPF_CORE_READ(link, type);
-	r->prog_id = BPF_CORE_READ(link, prog, aux, id);
+	r->id = link->id;
+	r->type = link->type;
+	r->prog_id = link->prog->aux->id;
 	if (bpf_core_field_exists(link->attach_type)) {
-		r->attach_type = BPF_CORE_READ(link, attach_type);
+		r->attach_type = link->attach_type;
 		r->known |= LINK_KNOWN_ATTACH_TYPE;
 	}
 	read_link_target(link, r);
