@@ -164,7 +164,7 @@ int dump_maps(struct bpf_iter__bpf_map *ctx)
 		r->known |= MAP_KNOWN_FROZEN;
 	}
 	if (bpf_core_field_exists(map->elem_count)) {
-		__u64 counter = (__u64)BPF_CORE_READ(map, elem_count);
+		__u64 counter = (__u64)map->elem_count;
 
 		/* Only maps that keep the counter (the hash family) allocate it. */
 		if (counter && nr_cpus) {
