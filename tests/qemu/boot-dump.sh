@@ -4,14 +4,16 @@
 # `bpf-inventory-exporter dump --format json` and prints its output between
 # markers. Used by tests/tests/older_kernels.rs to check the CO-RE fallbacks on
 # a kernel older than the build machine's.
-#   boot-dump.sh SERIES EXPORTER_BINARY WORK_DIR     (SERIES: 6.1 for linux-image-6.1.0-N-cloud-amd64)
+#   boot-dump.sh SERIES EXPORTER_BINARY WORK_DIR
+# SERIES 6.1 picks the newest linux-image-6.1.0-N-cloud-amd64-unsigned,
+# 6.12 the newest linux-image-6.12.N+debM-cloud-amd64-unsigned.
 set -euo pipefail
 series=$1 exporter=$(realpath "$2") work=$3
 
 mkdir -p "$work"
 cd "$work"
 if ! ls linux-image-*.deb >/dev/null 2>&1; then
-  pattern="^linux-image-${series//./\\.}\\.0-[0-9]+-cloud-amd64-unsigned\$"
+  pattern="^linux-image-${series//./\\.}\\.[0-9]+(-[0-9]+|\\+deb[0-9]+)-cloud-amd64-unsigned\$"
   pkg=$(apt-cache search --names-only "$pattern" | cut -d' ' -f1 | sort -V | tail -n 1)
   [ -n "$pkg" ] || { echo "boot-dump: no Debian kernel package matches $pattern" >&2; exit 1; }
   apt-get download -q "$pkg" >/dev/null 2>&1
