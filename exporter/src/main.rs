@@ -158,6 +158,10 @@ fn check() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before listening: without the capabilities, one line and exit.
+    bpf_inventory_exporter::bpf::caps::check()?;
+    // Before any thread starts: the arena limit applies to threads created later.
+    server::tune_allocator();
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
     let options = RunOptions {
         listen: args.listen,

@@ -8,6 +8,10 @@ use e2e_tests::{exporter_binary, have_root, Fixture};
 use serde_json::Value;
 
 fn dump_as_nobody(caps: &str) -> Output {
+    run_as_nobody(caps, &["dump", "--format", "json"], "warn")
+}
+
+fn run_as_nobody(caps: &str, args: &[&str], log_level: &str) -> Output {
     Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(format!("--inh-caps=-all{caps}"))
@@ -15,8 +19,8 @@ fn dump_as_nobody(caps: &str) -> Output {
         .arg(format!("--bounding-set=-all{caps}"))
         .arg("--")
         .arg(exporter_binary())
-        .args(["dump", "--format", "json"])
-        .env("RUST_LOG", "warn")
+        .args(args)
+        .env("RUST_LOG", log_level)
         .output()
         .expect("run setpriv (util-linux)")
 }
@@ -70,11 +74,14 @@ fn missing_capabilities_are_named_in_one_line() {
     if !have_root("missing_capabilities_are_named_in_one_line") {
         return;
     }
-    let out = dump_as_nobody("");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].contains("CAP_BPF and CAP_PERFMON"), "{stderr}");
-    assert!(out.stdout.is_empty());
+    // `serve` checks before it listens (the port is never opened).
+    for args in [&["dump"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+        let out = run_as_nobody("", args, "info");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].contains("CAP_BPF and CAP_PERFMON"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
 }
