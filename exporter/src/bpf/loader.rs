@@ -177,11 +177,8 @@ fn iter_mut<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut Ite
     let prog = ebpf
         .program_mut(program)
         .ok_or(Error::MissingProgram { program })?;
-    prog.try_into().map_err(|source: ProgramError| Error::Load {
-        program,
-        target: "?",
-        source,
-    })
+    prog.try_into()
+        .map_err(|_: ProgramError| Error::MissingProgram { program })
 }
 
 fn load_iter(

@@ -15,7 +15,7 @@ pub enum Error {
     Btf(#[source] aya::BtfError),
     #[error("loading the BPF object failed: {0}")]
     Object(#[source] aya::EbpfError),
-    #[error("program {program} missing from the BPF object")]
+    #[error("iterator program {program} missing from the BPF object")]
     MissingProgram { program: &'static str },
     #[error("loading iterator {program} (iter/{target}) failed: {source}")]
     Load {
