@@ -16,7 +16,9 @@ use crate::{
 };
 
 mod single_flight;
-pub use single_flight::{CollectError, Collection, CollectionStats, InventorySource, SingleFlight};
+pub use single_flight::{
+    CollectError, Collection, CollectionStats, InventorySource, ReleaseFn, SingleFlight,
+};
 
 /// How the source is opened.
 #[derive(Clone, Debug, Default)]

@@ -2,17 +2,15 @@
 //! answer. The router is built in [`app`]; routes that read the kernel sit
 //! behind the in-flight limit (add `/api/v1/...` routes to `collecting`).
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
 use axum::{
-    body::Bytes,
     extract::{Request, State},
     http::{
-        header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER},
-        HeaderMap, StatusCode,
+        header::{ACCEPT, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, VARY},
+        HeaderMap, HeaderValue, StatusCode,
     },
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -25,14 +23,20 @@ use tracing::warn;
 
 use crate::{
     collect::{CollectError, Collection, SingleFlight},
-    render::prometheus::{render_metrics, Format, RenderOptions},
+    render::prometheus::RenderOptions,
 };
 
+mod gzip;
+use memory::Trimmer;
 mod landing;
+mod memory;
 mod negotiate;
+mod pages;
 mod run;
 
-pub use negotiate::{negotiate_format, scrape_timeout, SCRAPE_TIMEOUT_HEADER};
+pub use memory::tune_allocator;
+pub use negotiate::{accepts_gzip, negotiate_format, scrape_timeout, SCRAPE_TIMEOUT_HEADER};
+pub use pages::PageError;
 pub use run::{run, RunOptions, ServeError};
 
 /// Settings of the HTTP side.
@@ -64,9 +68,10 @@ struct Shared {
     config: ServerConfig,
     source: OnceLock<Arc<SingleFlight>>,
     in_flight: Arc<Semaphore>,
-    /// The latest rendered page per format: scrapes sharing a collection share
-    /// its rendering too. Keyed by the collection's number.
-    pages: Mutex<HashMap<Format, (u64, Bytes)>>,
+    /// Scrapes sharing a collection share its rendering and compression too.
+    pages: pages::PageCache,
+    /// Asked to trim the heap whenever a collection is released.
+    trimmer: Arc<Trimmer>,
 }
 
 impl AppState {
@@ -75,13 +80,28 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(config.max_requests_in_flight)),
             config,
             source: OnceLock::new(),
-            pages: Mutex::default(),
+            pages: pages::PageCache::default(),
+            trimmer: Trimmer::new(),
         }))
     }
 
-    /// Makes the loaded source available; later calls are ignored.
+    /// Makes the loaded source available; later calls are ignored. A
+    /// collection's pages are dropped with the collection.
     pub fn set_source(&self, source: Arc<SingleFlight>) {
+        // Weak: the source must not keep the state (which holds it) alive.
+        let shared = Arc::downgrade(&self.0);
+        source.set_release_hook(Arc::new(move |collection| {
+            if let Some(shared) = shared.upgrade() {
+                shared.pages.evict(collection);
+                shared.trimmer.request();
+            }
+        }));
         let _ = self.0.source.set(source);
+    }
+
+    /// Returns freed memory to the system after collections; run it once.
+    pub fn trim_memory(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        Arc::clone(&self.0.trimmer).run()
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -97,45 +117,18 @@ impl AppState {
         );
         Ok(source.collect(timeout).await?)
     }
-
-    async fn page(&self, collection: Arc<Collection>, format: Format) -> Result<Bytes, ApiError> {
-        let number = collection.stats.collections_total;
-        if let Some((n, page)) = lock(&self.0.pages).get(&format) {
-            if *n == number {
-                return Ok(page.clone());
-            }
-        }
-        let options = self.0.config.render.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            Bytes::from(render_metrics(
-                &collection.inventory,
-                &collection.stats,
-                &options,
-                format,
-            ))
-        })
-        .await
-        .map_err(|e| ApiError::Render(e.to_string()))?;
-        let mut pages = lock(&self.0.pages);
-        // Keep the newest: a slow render of an older collection must not evict it.
-        if pages.get(&format).is_none_or(|(n, _)| *n < number) {
-            pages.insert(format, (number, page.clone()));
-        }
-        Ok(page)
-    }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The guarded map is replaced whole: a poisoned lock holds a valid value.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The router. Compression (gzip when the client accepts it) covers every route.
+/// The router. `/metrics` serves its own gzip, cached per collection; the
+/// other routes are compressed per response when the client accepts gzip.
 pub fn app(state: AppState) -> Router {
-    let collecting = Router::new()
+    let compressed = Router::new()
         .route("/", get(landing::landing))
-        .route("/metrics", get(metrics))
         .merge(crate::api::routes())
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
+    let collecting = Router::new()
+        .route("/metrics", get(metrics))
+        .merge(compressed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
@@ -144,7 +137,6 @@ pub fn app(state: AppState) -> Router {
         .merge(collecting)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .with_state(state)
 }
 
@@ -168,9 +160,21 @@ async fn limit_in_flight(State(state): State<AppState>, request: Request, next: 
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let format = negotiate_format(headers.get(ACCEPT));
+    let gzip = accepts_gzip(&headers);
     let collection = state.collect(&headers).await?;
-    let page = state.page(collection, format).await?;
-    Ok(([(CONTENT_TYPE, format.content_type())], page).into_response())
+    let page = state
+        .0
+        .pages
+        .page(collection, &state.0.config.render, format, gzip)
+        .await?;
+    let mut response = ([(CONTENT_TYPE, format.content_type())], page).into_response();
+    let response_headers = response.headers_mut();
+    // Caches must key on both: the format and the encoding depend on them.
+    response_headers.insert(VARY, HeaderValue::from_static("accept, accept-encoding"));
+    if gzip {
+        response_headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(response)
 }
 
 async fn healthz() -> &'static str {
@@ -200,8 +204,8 @@ pub enum ApiError {
     Collect(#[from] CollectError),
     #[error("more than {limit} requests in flight: retry later (--max-requests-in-flight)")]
     Overloaded { limit: usize },
-    #[error("rendering the page failed: {0}")]
-    Render(String),
+    #[error(transparent)]
+    Page(#[from] PageError),
 }
 
 impl ApiError {
@@ -210,7 +214,7 @@ impl ApiError {
             ApiError::NotLoaded | ApiError::Collect(_) | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock,
     },
     time::{Duration, Instant},
 };
@@ -58,6 +58,32 @@ impl InventorySource for Source {
 pub struct Collection {
     pub inventory: Inventory,
     pub stats: CollectionStats,
+    /// Last field, so it runs after the inventory is freed.
+    _released: ReleaseHook,
+}
+
+/// Called with a collection's number once its last user drops it (see
+/// [`SingleFlight::set_release_hook`]).
+pub type ReleaseFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+struct ReleaseHook(Option<ReleaseFn>, u64);
+
+impl Drop for ReleaseHook {
+    fn drop(&mut self) {
+        if let Some(hook) = &self.0 {
+            hook(self.1);
+        }
+    }
+}
+
+impl std::fmt::Debug for ReleaseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ReleaseHook(set)"
+        } else {
+            "ReleaseHook(none)"
+        })
+    }
 }
 
 /// The exporter's view of a collection, rendered as `bpf_exporter_*` metrics.
@@ -96,7 +122,10 @@ pub struct SingleFlight {
     flight: Mutex<Option<Flight>>,
     collections_total: AtomicU64,
     collector_errors_total: [AtomicU64; 3],
-    last: Mutex<Option<Arc<Collection>>>,
+    /// Collectors that failed in the latest finished collection. Only this
+    /// summary is kept, not the collection: an idle exporter holds no inventory.
+    last_failed: Mutex<Option<Vec<Collector>>>,
+    release_hook: OnceLock<ReleaseFn>,
 }
 
 impl SingleFlight {
@@ -108,8 +137,16 @@ impl SingleFlight {
             flight: Mutex::new(None),
             collections_total: AtomicU64::new(0),
             collector_errors_total: Default::default(),
-            last: Mutex::new(None),
+            last_failed: Mutex::new(None),
+            release_hook: OnceLock::new(),
         })
+    }
+
+    /// Runs `hook` each time a collection is dropped by its last user (the
+    /// server drops the collection's pages and returns freed memory to the
+    /// system there). Later calls are ignored.
+    pub fn set_release_hook(&self, hook: ReleaseFn) {
+        let _ = self.release_hook.set(hook);
     }
 
     /// Joins the collection in flight or starts one, and waits at most `timeout`.
@@ -170,7 +207,8 @@ impl SingleFlight {
             duration_ms = duration.as_secs_f64() * 1e3,
             "collected"
         );
-        let collection = Arc::new(Collection {
+        *lock(&self.last_failed) = Some(inventory.errors.iter().map(|e| e.collector).collect());
+        Arc::new(Collection {
             inventory,
             stats: CollectionStats {
                 duration,
@@ -178,14 +216,8 @@ impl SingleFlight {
                 collector_errors_total,
                 map_memory_age: self.map_memory.as_ref().and_then(|m| m.age()),
             },
-        });
-        *lock(&self.last) = Some(Arc::clone(&collection));
-        collection
-    }
-
-    /// The latest finished collection, if any.
-    pub fn last(&self) -> Option<Arc<Collection>> {
-        lock(&self.last).clone()
+            _released: ReleaseHook(self.release_hook.get().cloned(), collections_total),
+        })
     }
 
     /// Why the exporter is not ready, or None when it is: a collection has
@@ -200,15 +232,14 @@ impl SingleFlight {
                 ));
             }
         }
-        let Some(last) = self.last() else {
+        let last_failed = lock(&self.last_failed);
+        let Some(last_failed) = &*last_failed else {
             return Some("no collection has finished yet".into());
         };
-        let failed: Vec<&str> = last
-            .inventory
-            .errors
+        let failed: Vec<&str> = last_failed
             .iter()
-            .filter(|e| !self.unavailable.contains(&e.collector))
-            .map(|e| e.collector.as_str())
+            .filter(|c| !self.unavailable.contains(c))
+            .map(|c| c.as_str())
             .collect();
         (!failed.is_empty()).then(|| format!("collectors failed: {}", failed.join(", ")))
     }

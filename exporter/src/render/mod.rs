@@ -1,4 +1,5 @@
 //! Renderers: pure functions from an `Inventory` to bytes.
 pub mod families;
+mod labels;
 pub mod prometheus;
 pub mod table;

@@ -4,7 +4,10 @@
 //! Pure: the inventory and the collection's own counters in, text out.
 use std::{collections::BTreeMap, fmt::Write};
 
-use super::families::{self as f, Family, Kind};
+use super::{
+    families::{self as f, Family, Kind},
+    labels::{collector_label, label, object_labels, self_label, Escaped},
+};
 use crate::{
     collect::CollectionStats,
     inventory::{Collector, Inventory, Link, Map, Program},
@@ -54,10 +57,29 @@ pub fn render_metrics(
     options: &RenderOptions,
     format: Format,
 ) -> String {
-    // About 100 bytes per series; saves regrowing a multi-MB buffer.
-    let series = 9 * inventory.programs.len() + 4 * inventory.maps.len() + inventory.links.len();
+    let mut out = String::new();
+    render_metrics_into(&mut out, inventory, stats, options, format);
+    out
+}
+
+/// Renders the whole page at the end of `out`. A caller that knows the size
+/// of the previous page passes a buffer of about that capacity; an empty one
+/// gets an estimate (about 100 bytes per series), so a multi-MB page is not
+/// regrown several times.
+pub fn render_metrics_into(
+    out: &mut String,
+    inventory: &Inventory,
+    stats: &CollectionStats,
+    options: &RenderOptions,
+    format: Format,
+) {
+    if out.capacity() == 0 {
+        let series =
+            9 * inventory.programs.len() + 4 * inventory.maps.len() + inventory.links.len();
+        out.reserve(100 * series + 4096);
+    }
     let mut page = Page {
-        out: String::with_capacity(100 * series + 4096),
+        out: std::mem::take(out),
         format,
     };
     if options.per_object {
@@ -70,7 +92,7 @@ pub fn render_metrics(
     if format == Format::OpenMetrics {
         page.out.push_str("# EOF\n");
     }
-    page.out
+    *out = page.out;
 }
 
 struct Page {
@@ -339,60 +361,4 @@ fn by_type<'a, T>(
         }
     }
     types
-}
-
-fn object_labels(id: u32, name: &str, object_type: &str, is_self: bool) -> String {
-    let mut labels = String::with_capacity(48 + name.len());
-    labels.push_str("id=\"");
-    labels.push_str(itoa::Buffer::new().format(id));
-    labels.push('"');
-    label(&mut labels, "name", name);
-    label(&mut labels, "type", object_type);
-    self_label(&mut labels, is_self);
-    labels
-}
-
-fn label(labels: &mut String, name: &str, value: &str) {
-    let _ = write!(labels, ",{name}=\"{}\"", Escaped(value));
-}
-
-fn self_label(labels: &mut String, is_self: bool) {
-    if is_self {
-        labels.push_str(",self=\"true\"");
-    }
-}
-
-fn collector_label(c: Collector) -> String {
-    format!("collector=\"{}\"", c.as_str())
-}
-
-/// A label value escaped for both formats: backslash, double quote, newline.
-struct Escaped<'a>(&'a str);
-
-impl std::fmt::Display for Escaped<'_> {
-    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(['\\', '"', '\n']) {
-            out.write_str(&rest[..i])?;
-            out.write_str(match rest.as_bytes()[i] {
-                b'\\' => "\\\\",
-                b'"' => "\\\"",
-                _ => "\\n",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        out.write_str(rest)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(Escaped("plain").to_string(), "plain");
-        assert_eq!(Escaped("a\\b\"c\nd").to_string(), "a\\\\b\\\"c\\nd");
-        assert_eq!(Escaped("ünï\"").to_string(), "ünï\\\"");
-    }
 }

@@ -1,8 +1,9 @@
-//! Request parsing for `/metrics`: the exposition format from `Accept`, and
-//! the collection timeout from Prometheus' scrape timeout header.
+//! Request parsing for `/metrics`: the exposition format from `Accept`, gzip
+//! from `Accept-Encoding`, and the collection timeout from Prometheus' scrape
+//! timeout header.
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::http::{header::ACCEPT_ENCODING, HeaderMap, HeaderValue};
 
 use crate::render::prometheus::Format;
 
@@ -51,6 +52,30 @@ pub fn negotiate_format(accept: Option<&HeaderValue>) -> Format {
     }
 }
 
+/// Whether the client accepts gzip: `gzip` (or `x-gzip`) with a non-zero q,
+/// or `*` with a non-zero q when gzip is not named. Identity is always
+/// acceptable to us as a fallback, so its q does not matter here.
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let (mut gzip, mut any) = (None::<f32>, None::<f32>);
+    for value in headers.get_all(ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for coding in value.split(',') {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, q)| q.trim().parse().unwrap_or(0.0));
+            if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+                gzip = Some(gzip.map_or(q, |g| g.max(q)));
+            } else if name == "*" {
+                any = Some(q);
+            }
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
+}
+
 /// The collection timeout of a request: `configured`, or less when the scrape
 /// header leaves less time (minus a margin to render and send the page).
 pub fn scrape_timeout(header: Option<&HeaderValue>, configured: Duration) -> Duration {
@@ -90,6 +115,32 @@ mod tests {
         assert_eq!(format("application/openmetrics-text;q=0"), Format::Text);
         assert_eq!(format("*/*"), Format::Text);
         assert_eq!(negotiate_format(None), Format::Text);
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        let accepts = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            }
+            accepts_gzip(&headers)
+        };
+        assert!(accepts(&["gzip"]));
+        assert!(accepts(&["gzip, deflate, br"]), "curl --compressed");
+        assert!(accepts(&["identity", "GZip;q=0.5"]), "two header lines");
+        assert!(accepts(&["x-gzip"]));
+        assert!(accepts(&["*"]));
+        assert!(accepts(&["br;q=1.0, *;q=0.1"]));
+        assert!(!accepts(&[]));
+        assert!(!accepts(&["identity"]));
+        assert!(!accepts(&["br, deflate"]));
+        assert!(!accepts(&["gzip;q=0"]));
+        assert!(
+            !accepts(&["gzip;q=0, *"]),
+            "an explicit gzip;q=0 wins over *"
+        );
+        assert!(!accepts(&["*;q=0"]));
     }
 
     #[test]

@@ -134,6 +134,8 @@ async fn load(
         }
     };
     let flight = SingleFlight::new(Box::new(source));
+    // Memory freed with a collection (its inventory, pages) goes back to the system.
+    tokio::spawn(state.trim_memory());
     state.set_source(Arc::clone(&flight));
     let timeout = options.server.collection_timeout;
     match flight.collect(timeout).await {

@@ -146,6 +146,60 @@ async fn gzip_when_accepted() {
     assert_eq!(normalise(&unpacked), normalise(&plain));
 }
 
+#[tokio::test]
+async fn gzip_scrapes_of_one_collection_share_one_compression() {
+    let (source, release) = FixedSource::gated(sample_inventory());
+    let state = loaded(source, ServerConfig::default());
+    let scrapes: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn({
+                let state = state.clone();
+                async move { get(&state, "/metrics", &[("accept-encoding", "gzip")]).await }
+            })
+        })
+        .collect();
+    let_tasks_run().await;
+    release.send(()).unwrap();
+    let mut bodies = Vec::new();
+    for scrape in scrapes {
+        let (status, headers, body) = scrape.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-encoding"], "gzip");
+        assert_eq!(headers["vary"], "accept, accept-encoding");
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0], bodies[1], "byte-identical bodies");
+    assert_eq!(
+        state.0.pages.counts(),
+        (1, 1),
+        "one render, one compression"
+    );
+    assert_eq!(state.0.pages.cached(), 0, "dropped with the collection");
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(bodies[0].as_slice())
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert!(unpacked.contains("bpf_exporter_collections_total 1\n"));
+
+    // A client that does not accept gzip gets the text, still with Vary.
+    release.send(()).unwrap();
+    let (_, headers, body) = get(&state, "/metrics", &[("accept-encoding", "gzip;q=0")]).await;
+    assert!(headers.get("content-encoding").is_none());
+    assert_eq!(headers["vary"], "accept, accept-encoding");
+    assert!(text(&body).contains("bpf_exporter_collections_total 2\n"));
+}
+
+#[tokio::test]
+async fn other_routes_are_still_compressed() {
+    let (_, headers, body) = get(&sample_state(), "/", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(body.as_slice())
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert!(unpacked.contains("2 programs, 3 maps, 2 links."));
+}
+
 /// Lets spawned tasks run up to their first await (current-thread runtime).
 async fn let_tasks_run() {
     for _ in 0..10 {

@@ -104,3 +104,25 @@ async fn an_unsupported_collector_does_not_make_it_unready() {
     flight.collect(LONG).await.unwrap();
     assert_eq!(flight.unready_reason(LONG), None);
 }
+
+#[tokio::test]
+async fn the_release_hook_runs_when_the_last_user_drops_the_collection() {
+    let flight = SingleFlight::new(Box::new(FixedSource::new(sample_inventory())));
+    let released = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&released);
+    flight.set_release_hook(Arc::new(move |collection| {
+        counter.fetch_add(collection, Ordering::SeqCst);
+    }));
+    let first = flight.collect(LONG).await.unwrap();
+    let second_user = Arc::clone(&first);
+    drop(first);
+    assert_eq!(released.load(Ordering::SeqCst), 0, "still in use");
+    drop(second_user);
+    assert_eq!(
+        released.load(Ordering::SeqCst),
+        1,
+        "called once, with number 1"
+    );
+    // Readiness needs no collection kept alive.
+    assert_eq!(flight.unready_reason(LONG), None);
+}

@@ -1,0 +1,157 @@
+//! The `/metrics` page of one collection, per format, as text and as gzip:
+//! made once by the first request that needs it, shared (as `Bytes`, never
+//! copied) by every request of the same collection, and evicted when the
+//! collection's last user drops it, so an idle exporter keeps no page (the
+//! `Bytes` of responses still being sent live on until sent). The next
+//! buffers are sized from the previous page.
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use axum::body::Bytes;
+use tokio::sync::OnceCell;
+
+use super::gzip::{gzip, GzipError};
+use crate::{
+    collect::Collection,
+    render::prometheus::{render_metrics_into, Format, RenderOptions},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("the render task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("compressing the page failed: {0}")]
+    Gzip(#[from] GzipError),
+}
+
+#[derive(Default)]
+pub(super) struct PageCache {
+    latest: Mutex<HashMap<Format, Arc<Pages>>>,
+    /// Length of the latest text and gzip page per format.
+    sizes: Mutex<HashMap<Format, (usize, usize)>>,
+    renders: AtomicU64,
+    compressions: AtomicU64,
+}
+
+/// The pages of one collection in one format.
+struct Pages {
+    collection: u64,
+    text: OnceCell<Bytes>,
+    gzip: OnceCell<Bytes>,
+}
+
+impl PageCache {
+    /// The page of `collection` in `format`, gzip-compressed if `gzip`.
+    pub async fn page(
+        &self,
+        collection: Arc<Collection>,
+        options: &RenderOptions,
+        format: Format,
+        gzip: bool,
+    ) -> Result<Bytes, PageError> {
+        let pages = self.pages_of(collection.stats.collections_total, format);
+        let text = pages
+            .text
+            .get_or_try_init(|| self.render(collection, options.clone(), format))
+            .await?;
+        if !gzip {
+            return Ok(text.clone());
+        }
+        let text = text.clone();
+        Ok(pages
+            .gzip
+            .get_or_try_init(|| self.compress(text, format))
+            .await?
+            .clone())
+    }
+
+    /// Pages rendered so far, and compressed.
+    #[cfg(test)]
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.renders.load(Ordering::Relaxed),
+            self.compressions.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Drops the pages of a collection nobody uses any more.
+    pub fn evict(&self, collection: u64) {
+        lock(&self.latest).retain(|_, pages| pages.collection != collection);
+    }
+
+    /// Formats with cached pages.
+    #[cfg(test)]
+    pub fn cached(&self) -> usize {
+        lock(&self.latest).len()
+    }
+
+    fn pages_of(&self, collection: u64, format: Format) -> Arc<Pages> {
+        let mut latest = lock(&self.latest);
+        let cached = latest.get(&format);
+        if let Some(pages) = cached {
+            if pages.collection == collection {
+                return Arc::clone(pages);
+            }
+        }
+        let pages = Arc::new(Pages {
+            collection,
+            text: OnceCell::new(),
+            gzip: OnceCell::new(),
+        });
+        // A slow request of an older collection renders for itself: it must
+        // not displace the pages of a newer one still in use.
+        if cached.is_none_or(|newer| newer.collection < collection) {
+            latest.insert(format, Arc::clone(&pages));
+        }
+        pages
+    }
+
+    async fn render(
+        &self,
+        collection: Arc<Collection>,
+        options: RenderOptions,
+        format: Format,
+    ) -> Result<Bytes, PageError> {
+        let previous = self.size(format).0;
+        let text = tokio::task::spawn_blocking(move || {
+            // A little room for growth; an empty buffer gets the renderer's estimate.
+            let mut out = String::with_capacity(previous + previous / 32);
+            render_metrics_into(
+                &mut out,
+                &collection.inventory,
+                &collection.stats,
+                &options,
+                format,
+            );
+            out
+        })
+        .await?;
+        self.renders.fetch_add(1, Ordering::Relaxed);
+        lock(&self.sizes).entry(format).or_default().0 = text.len();
+        Ok(Bytes::from(text))
+    }
+
+    async fn compress(&self, text: Bytes, format: Format) -> Result<Bytes, PageError> {
+        let previous = self.size(format).1;
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let compressed =
+            tokio::task::spawn_blocking(move || gzip(&text, threads.min(4), previous)).await??;
+        self.compressions.fetch_add(1, Ordering::Relaxed);
+        lock(&self.sizes).entry(format).or_default().1 = compressed.len();
+        Ok(Bytes::from(compressed))
+    }
+
+    fn size(&self, format: Format) -> (usize, usize) {
+        lock(&self.sizes).get(&format).copied().unwrap_or_default()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each guarded map is updated by single inserts: a poisoned lock holds a valid value.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
