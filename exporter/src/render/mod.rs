@@ -1,4 +1,5 @@
 //! Renderers: pure functions from an `Inventory` to bytes.
+mod aggregate;
 pub mod families;
 mod labels;
 pub mod prometheus;

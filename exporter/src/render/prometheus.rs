@@ -4,6 +4,8 @@
 //! Pure: the inventory and the collection's own counters in, text out.
 use std::{collections::BTreeMap, fmt::Write};
 
+use super::aggregate::{by_type, Aggregate};
+
 use super::{
     families::{self as f, Family, Kind},
     labels::{collector_label, label, object_labels, self_label, Escaped},
@@ -82,18 +84,32 @@ pub fn render_metrics_into(
         out: std::mem::take(out),
         format,
     };
-    if options.per_object {
-        page.programs(&inventory.programs);
-        page.maps(&inventory.maps);
-        page.links(&inventory.links);
-    }
-    page.aggregates(inventory);
-    page.exporter(inventory, stats, options);
-    if format == Format::OpenMetrics {
-        page.out.push_str("# EOF\n");
+    // The two halves of a large page are written on two threads and joined.
+    if options.per_object && inventory.maps.len() >= PARALLEL_FROM_MAPS {
+        let tail_capacity = page.out.capacity() / 2;
+        let tail = std::thread::scope(|scope| {
+            let tail = scope.spawn(|| {
+                let mut tail = Page {
+                    out: String::with_capacity(tail_capacity),
+                    format,
+                };
+                tail.tail(inventory, stats, options);
+                tail.out
+            });
+            page.head(inventory, options);
+            tail.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        page.out.push_str(&tail);
+    } else {
+        page.head(inventory, options);
+        page.tail(inventory, stats, options);
     }
     *out = page.out;
 }
+
+/// Below this many maps the page is written on one thread.
+const PARALLEL_FROM_MAPS: usize = 2048;
 
 struct Page {
     out: String,
@@ -110,6 +126,28 @@ enum Value {
 // Writing into a String cannot fail, so the fmt::Results below are ignored
 // (`let _ =`) rather than threaded through every call.
 impl Page {
+    /// Programs, then the first half of the map families.
+    fn head(&mut self, inventory: &Inventory, options: &RenderOptions) {
+        if options.per_object {
+            self.programs(&inventory.programs);
+            self.map_info_and_capacity(&inventory.maps);
+        }
+    }
+
+    /// The rest of the map families, links, aggregates and the exporter's own
+    /// series: concatenated after `head`, the whole page.
+    fn tail(&mut self, inventory: &Inventory, stats: &CollectionStats, options: &RenderOptions) {
+        if options.per_object {
+            self.map_contents(&inventory.maps);
+            self.links(&inventory.links);
+        }
+        self.aggregates(inventory);
+        self.exporter(inventory, stats, options);
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+    }
+
     fn header(&mut self, family: &Family) {
         let (name, kind) = match self.format {
             Format::Text => (
@@ -213,7 +251,7 @@ impl Page {
         });
     }
 
-    fn maps(&mut self, maps: &[Map]) {
+    fn map_info_and_capacity(&mut self, maps: &[Map]) {
         self.header(&f::MAP_INFO);
         for m in maps {
             let mut labels = object_labels(m.id, &m.name, &m.map_type, false);
@@ -225,13 +263,13 @@ impl Page {
             self_label(&mut labels, m.is_self);
             self.sample(&f::MAP_INFO, &labels, Value::Int(1));
         }
-        let objects: Vec<(&Map, String)> = maps
-            .iter()
-            .map(|m| (m, object_labels(m.id, &m.name, &m.map_type, m.is_self)))
-            .collect();
-        self.per_object(&f::MAP_MAX_ENTRIES, &objects, |m| {
+        self.per_object(&f::MAP_MAX_ENTRIES, &map_labels(maps), |m| {
             Some(Value::Int(m.max_entries.into()))
         });
+    }
+
+    fn map_contents(&mut self, maps: &[Map]) {
+        let objects = map_labels(maps);
         self.per_object(&f::MAP_ENTRIES, &objects, |m| m.entries.map(Value::Int));
         self.per_object(&f::MAP_MEMORY, &objects, |m| m.memory_bytes.map(Value::Int));
     }
@@ -335,30 +373,12 @@ impl Page {
     }
 }
 
-#[derive(Default)]
-struct Aggregate {
-    count: u64,
-    memory: u64,
-    /// False when the memory of any object of the type is unknown.
-    memory_known: bool,
+fn map_labels(maps: &[Map]) -> Vec<(&Map, String)> {
+    maps.iter()
+        .map(|m| (m, object_labels(m.id, &m.name, &m.map_type, m.is_self)))
+        .collect()
 }
 
-fn by_type<'a, T>(
-    objects: &'a [T],
-    key: impl Fn(&'a T) -> (&'a String, Option<u64>),
-) -> BTreeMap<&'a str, Aggregate> {
-    let mut types: BTreeMap<&str, Aggregate> = BTreeMap::new();
-    for object in objects {
-        let (object_type, memory) = key(object);
-        let aggregate = types.entry(object_type).or_insert(Aggregate {
-            memory_known: true,
-            ..Aggregate::default()
-        });
-        aggregate.count += 1;
-        match memory {
-            Some(bytes) => aggregate.memory += bytes,
-            None => aggregate.memory_known = false,
-        }
-    }
-    types
-}
+#[cfg(test)]
+#[path = "prometheus_tests.rs"]
+mod tests;
