@@ -278,8 +278,9 @@ fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) -> Program 
 
 fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
     let entries = if r.known & MAP_KNOWN_ELEM_COUNT != 0 {
-        // The per-CPU sum is read without a lock: clamp a transiently negative sum.
-        Some(u64::try_from(r.elem_count).unwrap_or(0))
+        // The per-CPU sum is read without a lock; a transiently negative sum
+        // is not a count the kernel gave, so it is unknown rather than 0.
+        u64::try_from(r.elem_count).ok()
     } else if names::is_array_like(r.map_type) {
         Some(u64::from(r.max_entries))
     } else {
@@ -337,5 +338,62 @@ fn read_node() -> Node {
     Node {
         hostname: read("/proc/sys/kernel/hostname"),
         kernel_release: read("/proc/sys/kernel/osrelease"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zeroed<R: Record>() -> R {
+        let bytes = vec![0u8; size_of::<R>()];
+        let record = decode::<R>(&bytes).unwrap().next().unwrap();
+        record
+    }
+
+    fn name<const N: usize>(s: &str) -> [u8; N] {
+        let mut out = [0u8; N];
+        out[..s.len()].copy_from_slice(s.as_bytes());
+        out
+    }
+
+    #[test]
+    fn sort_dedup_keeps_the_last_copy_of_each_id() {
+        let mut items = vec![(3, "a"), (1, "b"), (3, "c"), (2, "d")];
+        sort_dedup(&mut items, |&(id, _)| id);
+        assert_eq!(items, [(1, "b"), (2, "d"), (3, "c")]);
+    }
+
+    #[test]
+    fn a_truncated_name_is_replaced_by_the_btf_name() {
+        let clock = Clock::now();
+        let mut r: ProgRecord = zeroed();
+        r.name = name("fixture_count_m");
+        r.func_name = name("fixture_count_maps_program");
+        assert_eq!(
+            program(&r, &clock, &HashSet::new()).name,
+            "fixture_count_maps_program"
+        );
+        // A name shorter than 15 characters is whole, whatever BTF says.
+        r.name = name("short");
+        assert_eq!(program(&r, &clock, &HashSet::new()).name, "short");
+        r.tag = [0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 0xff];
+        assert_eq!(program(&r, &clock, &HashSet::new()).tag, "deadbeef000102ff");
+    }
+
+    #[test]
+    fn entries_are_known_only_where_the_kernel_tells() {
+        let mut r: MapRecord = zeroed();
+        r.map_type = 1; // hash
+        r.max_entries = 100;
+        assert_eq!(map(&r, &HashSet::new()).entries, None, "no counter");
+        r.known = MAP_KNOWN_ELEM_COUNT;
+        r.elem_count = 7;
+        assert_eq!(map(&r, &HashSet::new()).entries, Some(7));
+        r.elem_count = -1; // a racy per-CPU sum
+        assert_eq!(map(&r, &HashSet::new()).entries, None);
+        r.known = 0;
+        r.map_type = 2; // array: every slot holds a value
+        assert_eq!(map(&r, &HashSet::new()).entries, Some(100));
     }
 }

@@ -157,9 +157,15 @@ fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
+const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before listening: without the capabilities, one line and exit.
     bpf_inventory_exporter::bpf::caps::check()?;
+    anyhow::ensure!(
+        std::path::Path::new(BTF_PATH).exists(),
+        "kernel BTF unavailable ({BTF_PATH} missing): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF"
+    );
     // Before any thread starts: the arena limit applies to threads created later.
     server::tune_allocator();
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;

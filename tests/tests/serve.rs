@@ -233,3 +233,16 @@ fn sigterm_exits_zero_within_two_seconds_and_releases_its_programs() {
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A stop during start-up (iterators loading, first collection) does not wait
+/// for the start-up to finish.
+#[test]
+fn sigterm_during_start_up_exits_zero_within_two_seconds() {
+    if !have_root("sigterm_during_start_up_exits_zero_within_two_seconds") {
+        return;
+    }
+    let mut server = Server::start(&[]).unwrap();
+    let (status, took) = server.stop(libc::SIGTERM).unwrap();
+    assert_eq!(status.code(), Some(0), "{}", server.logs());
+    assert!(took <= Duration::from_secs(2), "exit took {took:?}");
+}

@@ -1,7 +1,7 @@
 //! The one table of every metric family the exporter exports: Prometheus name,
 //! OpenTelemetry name, type, unit, labels and help. The Prometheus renderer
-//! writes from it and the OTLP renderer reads the same rows, so the two
-//! exports cannot drift; README's metric table lists the same rows (a test
+//! writes from it and the planned OTLP renderer is to read the same rows, so
+//! the two exports cannot drift; README's metric table lists the same rows (a test
 //! checks it).
 
 /// How a family's value behaves.

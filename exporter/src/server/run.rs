@@ -74,7 +74,7 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
 
     let state = AppState::new(options.server.clone());
     let (stop, stopped) = watch::channel(false);
-    let loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone()));
+    let mut loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone()));
     tokio::spawn(async move {
         let name = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
@@ -95,7 +95,17 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         served = server => served.map_err(ServeError::Http)?,
         () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
     }
-    match loader.await {
+    // Stopped while still loading (or in the first collection): do not wait
+    // for it beyond a moment; the runtime's shutdown leaves the blocking read.
+    let loader = match tokio::time::timeout(LOADER_WAIT, &mut loader).await {
+        Ok(done) => done,
+        Err(_) => {
+            loader.abort();
+            info!("stopped during start-up");
+            return Ok(());
+        }
+    };
+    match loader {
         Ok(Ok(refresher)) => {
             if let Some(refresher) = refresher {
                 refresher.abort();
@@ -107,6 +117,9 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         Err(e) => Err(ServeError::LoadPanicked(e.to_string())),
     }
 }
+
+/// How long a stop waits for a start-up still in progress.
+const LOADER_WAIT: Duration = Duration::from_millis(200);
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {
     // An error means the sender is gone, which only happens at exit.
