@@ -79,6 +79,18 @@ mod tests {
     }
 
     #[test]
+    fn retain_drops_objects_and_the_links_of_dropped_programs() {
+        let mut inv = crate::testing::sample_inventory();
+        let f = NameFilter::new(None, Some("dump_.*|events")).unwrap();
+        f.retain(&mut inv.programs, &mut inv.maps, &mut inv.links);
+        let ids = |v: Vec<u32>| v;
+        assert_eq!(ids(inv.programs.iter().map(|p| p.id).collect()), [7]);
+        assert_eq!(ids(inv.maps.iter().map(|m| m.id).collect()), [11, 13]);
+        // Link 4 attached the dropped dump_maps (21); link 3 stays with program 7.
+        assert_eq!(ids(inv.links.iter().map(|l| l.id).collect()), [3]);
+    }
+
+    #[test]
     fn bad_regex_names_the_flag() {
         let err = NameFilter::new(None, Some("(")).unwrap_err();
         assert!(err.to_string().contains("--exclude-name"), "{err}");

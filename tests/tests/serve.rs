@@ -246,3 +246,50 @@ fn sigterm_during_start_up_exits_zero_within_two_seconds() {
     assert_eq!(status.code(), Some(0), "{}", server.logs());
     assert!(took <= Duration::from_secs(2), "exit took {took:?}");
 }
+
+/// Least privilege: with only CAP_BPF + CAP_PERFMON (uid 65534) `serve`
+/// serves everything but map memory, which needs CAP_SYS_ADMIN.
+#[test]
+fn serves_with_only_cap_bpf_and_cap_perfmon() {
+    if !have_root("serves_with_only_cap_bpf_and_cap_perfmon") {
+        return;
+    }
+    let fixture = fixture_with_entries();
+    let caps = "-all,+bpf,+perfmon";
+    let (inh, ambient, bounding) = (
+        format!("--inh-caps={caps}"),
+        format!("--ambient-caps={caps}"),
+        format!("--bounding-set={caps}"),
+    );
+    let setpriv = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        &inh,
+        &ambient,
+        &bounding,
+        "--",
+    ];
+    let server = Server::start_under(&setpriv, &[]).unwrap();
+    server.wait_ready().unwrap();
+    let page = server.metrics().unwrap();
+    let hash = format!(
+        "{{id=\"{}\",name=\"fixture_hash\",type=\"hash\"}}",
+        fixture.map_id("fixture_hash")
+    );
+    assert_eq!(
+        sample(&page, &format!("bpf_map_entries{hash}")),
+        Some(f64::from(ENTRIES))
+    );
+    assert_eq!(
+        sample(&page, &format!("bpf_map_max_entries{hash}")),
+        Some(1000.0)
+    );
+    assert_eq!(sample(&page, &format!("bpf_map_memory_bytes{hash}")), None);
+    assert!(
+        server.logs().contains("CAP_SYS_ADMIN missing"),
+        "{}",
+        server.logs()
+    );
+}

@@ -34,7 +34,20 @@ pub struct Reply {
 impl Server {
     /// Starts `serve` with `args` on 127.0.0.1 and a free port.
     pub fn start(args: &[&str]) -> Result<Self> {
-        let mut child = Command::new(exporter_binary())
+        Self::start_under(&[], args)
+    }
+
+    /// Starts `serve` through `wrapper` (e.g. `setpriv ... --`), if any.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Result<Self> {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(exporter_binary());
+                command
+            }
+            None => Command::new(exporter_binary()),
+        };
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
             .stdout(Stdio::null())
