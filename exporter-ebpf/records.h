@@ -107,4 +107,11 @@ struct support_record {
 	__u32 features;
 };
 
+/* The layout both compilers must produce (host: layout.c and the Rust mirror;
+ * BPF target: iterators.bpf.c). A changed record changes these on purpose. */
+_Static_assert(sizeof(struct map_record) == 64, "map_record layout");
+_Static_assert(sizeof(struct prog_record) == 560, "prog_record layout");
+_Static_assert(sizeof(struct link_record) == 96, "link_record layout");
+_Static_assert(sizeof(struct support_record) == 4, "support_record layout");
+
 #endif /* __RECORDS_H */

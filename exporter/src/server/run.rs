@@ -62,7 +62,6 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
             source,
         })?;
     let address = listener.local_addr().map_err(ServeError::Http)?;
-    info!(%address, "listening");
     let mut terminate = signal(SignalKind::terminate()).map_err(|source| ServeError::Signal {
         signal: "SIGTERM",
         source,
@@ -71,6 +70,8 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         signal: "SIGINT",
         source,
     })?;
+    // Said once the signal handlers are in place: from here a stop is graceful.
+    info!(%address, "listening");
 
     let state = AppState::new(options.server.clone());
     let (stop, stopped) = watch::channel(false);
