@@ -1,6 +1,8 @@
-//! Golden files of the Prometheus rendering of a fixed inventory (no kernel):
-//! compared byte for byte, rewritten with `UPDATE_GOLDEN=1`; the text-format
-//! file is linted by `promtool check metrics` in the same run.
+//! Golden files of the renderings of a fixed inventory (no kernel): the
+//! Prometheus pages, the JSON document (`dump --format json`, the API's
+//! `/api/v1/inventory`) and the table; compared byte for byte, rewritten with
+//! `UPDATE_GOLDEN=1`; the text-format page is linted by `promtool check
+//! metrics` in the same run.
 use std::{
     io::Write,
     path::PathBuf,
@@ -181,4 +183,16 @@ fn readme_lists_every_family() {
             family.name
         );
     }
+}
+
+#[test]
+fn inventory_document_matches_golden() {
+    let json = serde_json::to_string_pretty(&sample_inventory()).unwrap() + "\n";
+    compare_with_golden("inventory.json", &json);
+}
+
+#[test]
+fn inventory_table_matches_golden() {
+    let table = bpf_inventory_exporter::render::table::render_table(&sample_inventory());
+    compare_with_golden("inventory.table", &table);
 }
