@@ -10,7 +10,7 @@ use std::sync::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    collect::InventorySource,
+    collect::{CollectionStats, InventorySource},
     inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
 };
 
@@ -57,6 +57,20 @@ fn map(id: u32, name: &str, map_type: &str, max_entries: u32, entries: Option<u6
         entries,
         memory_bytes: Some(u64::from(max_entries) * 16),
         is_self: false,
+    }
+}
+
+/// The collection counters the golden pages and render tests use.
+pub fn sample_stats() -> CollectionStats {
+    CollectionStats {
+        duration: std::time::Duration::from_micros(2_500),
+        collections_total: 7,
+        collector_errors_total: [
+            (Collector::Programs, 0),
+            (Collector::Maps, 0),
+            (Collector::Links, 1),
+        ],
+        map_memory_age: Some(std::time::Duration::from_millis(12_500)),
     }
 }
 

@@ -7,30 +7,19 @@ use std::{
     io::Write,
     path::PathBuf,
     process::{Command, Stdio},
-    time::Duration,
 };
 
 use bpf_inventory_exporter::{
     collect::CollectionStats,
-    inventory::Collector,
     render::{
         families::{Kind, FAMILIES},
         prometheus::{render_metrics, Format, RenderOptions},
     },
-    testing::{sample_inventory, sample_inventory_with_error},
+    testing::{sample_inventory, sample_inventory_with_error, sample_stats},
 };
 
 fn stats() -> CollectionStats {
-    CollectionStats {
-        duration: Duration::from_micros(2_500),
-        collections_total: 7,
-        collector_errors_total: [
-            (Collector::Programs, 0),
-            (Collector::Maps, 0),
-            (Collector::Links, 1),
-        ],
-        map_memory_age: Some(Duration::from_millis(12_500)),
-    }
+    sample_stats()
 }
 
 fn options() -> RenderOptions {

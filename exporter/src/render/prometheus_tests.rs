@@ -1,21 +1,6 @@
 //! The page written on two threads is the page written on one.
-use std::time::Duration;
-
 use super::*;
-use crate::testing::sample_inventory;
-
-fn stats() -> CollectionStats {
-    CollectionStats {
-        duration: Duration::from_millis(3),
-        collections_total: 5,
-        collector_errors_total: [
-            (Collector::Programs, 0),
-            (Collector::Maps, 1),
-            (Collector::Links, 0),
-        ],
-        map_memory_age: Some(Duration::from_secs(2)),
-    }
-}
+use crate::testing::{sample_inventory, sample_stats as stats};
 
 #[test]
 fn large_pages_written_in_parallel_equal_the_serial_page() {
