@@ -6,11 +6,13 @@
  * flagged in `known`, so older kernels load the same object and report
  * "unknown" instead of a guess.
  *
- *   probe_features    iter/bpf_map   5.8+; run once at load: which optional fields exist
- *   calibrate_percpu  iter/bpf_map   5.19+ (bpf_map_lookup_percpu_elem); run once at load
- *   dump_maps         iter/bpf_map   5.8+
- *   dump_progs        iter/bpf_prog  5.8+
- *   dump_links        iter/bpf_link  5.19+
+ *   probe_features          iter/bpf_map   run once at load: which optional fields exist
+ *   calibrate_percpu        iter/bpf_map   5.19+ (bpf_map_lookup_percpu_elem); run once at load
+ *   calibrate_percpu_local  iter/bpf_map   before 5.19: run once per possible CPU, pinned to it
+ *   dump_maps               iter/bpf_map
+ *   dump_progs              iter/bpf_prog
+ *   dump_links              iter/bpf_link  5.19+
+ * Every kernel from 5.10 loads all but the two marked 5.19+.
  */
 #include "kernel.h"
 #include "records.h"
@@ -19,8 +21,6 @@
 
 char _license[] SEC("license") = "GPL";
 
-/* Bound for the per-CPU loops; the verifier needs a constant. */
-#define MAX_CPUS 1024
 #define MAX_SUBPROGS 256
 
 /* One-element per-CPU array whose per-CPU addresses reveal each CPU's
@@ -46,11 +46,14 @@ struct {
 	__type(value, union record);
 } scratch SEC(".maps");
 
-/* Written by calibrate_percpu: address of CPU n's copy = percpu ptr + percpu_offset[n]. */
+/* Written by the calibration iterators: the address of the copy of possible
+ * CPU calibration.cpus[i] is the per-CPU pointer + percpu_offset[i]. */
 __u64 percpu_offset[MAX_CPUS];
-__u32 nr_cpus;
-/* Set by the loader before calibrating: the kernel's id of percpu_probe. */
-__u32 percpu_probe_id SEC(".data.calibration");
+/* Set by user space once every possible CPU's offset is known (0: per-CPU
+ * values are unknown). */
+__u32 nr_cpus SEC(".data.cpus");
+/* Set by user space before calibrating (records.h). */
+struct calibration calibration SEC(".data.calibration");
 
 static const __u32 zero = 0;
 
@@ -58,8 +61,8 @@ SEC("iter/bpf_map")
 int probe_features(struct bpf_iter__bpf_map *ctx)
 {
 	struct support_record r = {};
-	struct bpf_prog_stats *stats = 0;
 	struct bpf_prog_aux *aux = 0;
+	struct bpf_prog *prog = 0;
 	struct bpf_link *link = 0;
 	struct bpf_map *map = 0;
 
@@ -73,7 +76,13 @@ int probe_features(struct bpf_iter__bpf_map *ctx)
 		r.features |= FEATURE_PROG_VERIFIED_INSNS;
 	if (bpf_core_field_exists(aux->user))
 		r.features |= FEATURE_PROG_UID;
-	if (bpf_core_field_exists(stats->misses))
+	if ((bpf_core_field_exists(prog->stats) ||
+	     bpf_core_field_exists(struct bpf_prog_aux___old, stats)) &&
+	    (bpf_core_field_exists(struct bpf_prog_stats, cnt) ||
+	     bpf_core_field_exists(struct bpf_prog_stats___u64, cnt)))
+		r.features |= FEATURE_PROG_STATS;
+	if (bpf_core_field_exists(struct bpf_prog_stats, misses) ||
+	    bpf_core_field_exists(struct bpf_prog_stats___u64, misses))
 		r.features |= FEATURE_PROG_RECURSION_MISSES;
 	if (bpf_core_field_exists(link->attach_type))
 		r.features |= FEATURE_LINK_ATTACH_TYPE;
@@ -82,55 +91,90 @@ int probe_features(struct bpf_iter__bpf_map *ctx)
 }
 
 /*
- * The kernel's BTF here has no __percpu type tags, so the verifier refuses
+ * The kernel's BTF has no __percpu type tags, so the verifier refuses
  * bpf_per_cpu_ptr() on prog->stats or map->elem_count. Instead, learn each
- * CPU's per-CPU offset from our own PERCPU_ARRAY: the helper returns the
- * per-CPU address of element 0, pptrs[0] is its __percpu pointer.
+ * CPU's per-CPU offset from our own PERCPU_ARRAY: a lookup returns the
+ * per-CPU address of element 0 on a CPU, pptrs[0] is its __percpu pointer.
  */
+static __always_inline int percpu_probe_base(struct bpf_map *map, void **pptr0)
+{
+	/* Matched by id, not by comparing with &percpu_probe: clang would then
+	 * use the map pointer, on which the verifier forbids arithmetic. */
+	if (!map || map->id != calibration.probe_id)
+		return -1;
+	/* pptrs is a flexible array: relocate its offset, then read element 0. */
+	return bpf_probe_read_kernel(pptr0, sizeof(*pptr0),
+				     (void *)map + bpf_core_field_offset(struct bpf_array, pptrs));
+}
+
+static __always_inline void store_offset(__u32 i, void *elem, void *pptr0)
+{
+	volatile __u64 *slot = &percpu_offset[i & (MAX_CPUS - 1)];
+
+	/* Stored as a pointer, read back as a number (volatile, so clang does
+	 * not keep the pointer in a register). */
+	*slot = (__u64)elem;
+	*slot = *slot - (__u64)pptr0;
+}
+
+/* 5.19+: every possible CPU's element in one run. Writes how many CPUs of
+ * calibration.cpus[] it calibrated (all of them, or it failed). */
 SEC("iter/bpf_map")
 int calibrate_percpu(struct bpf_iter__bpf_map *ctx)
 {
-	struct bpf_map *map = ctx->map;
 	void *pptr0 = 0;
-	__u32 cpu;
+	__u32 i, n = calibration.nr_possible;
 
-	/* Matched by id, not by comparing with &percpu_probe: clang would then
-	 * use the map pointer, on which the verifier forbids arithmetic. */
-	if (!map || BPF_CORE_READ(map, id) != percpu_probe_id)
+	if (percpu_probe_base(ctx->map, &pptr0))
 		return 0;
-	/* pptrs is a flexible array: relocate its offset, then read element 0. */
-	if (bpf_probe_read_kernel(&pptr0, sizeof(pptr0),
-				  (void *)map + bpf_core_field_offset(struct bpf_array, pptrs)))
-		return 0;
-	for (cpu = 0; cpu < MAX_CPUS; cpu++) {
-		void *elem = bpf_map_lookup_percpu_elem(&percpu_probe, &zero, cpu);
+	for (i = 0; i < MAX_CPUS && i < n; i++) {
+		void *elem = bpf_map_lookup_percpu_elem(&percpu_probe, &zero, calibration.cpus[i]);
 
 		if (!elem)
 			break;
-		volatile __u64 *slot = &percpu_offset[cpu];
-
-		/* Stored as a pointer, read back as a number (volatile, so clang
-		 * does not keep the pointer in a register). */
-		*slot = (__u64)elem;
-		*slot = *slot - (__u64)pptr0;
+		store_offset(i, elem, pptr0);
 	}
-	nr_cpus = cpu;
-	bpf_seq_write(ctx->meta->seq, &cpu, sizeof(cpu));
+	bpf_seq_write(ctx->meta->seq, &i, sizeof(i));
 	return 0;
 }
 
-/* Sum a per-CPU s64/u64 counter at `pcpu + field_off` over all CPUs. */
-static __always_inline __u64 sum_percpu(__u64 pcpu, __u32 field_off)
+/* Before 5.19: the reader is pinned to CPU calibration.cpus[local_index];
+ * bpf_map_lookup_elem gives this CPU's element. Writes the index if the
+ * program did run on that CPU. */
+SEC("iter/bpf_map")
+int calibrate_percpu_local(struct bpf_iter__bpf_map *ctx)
+{
+	__u32 i = calibration.local_index;
+	void *pptr0 = 0, *elem;
+
+	if (percpu_probe_base(ctx->map, &pptr0) || i >= MAX_CPUS)
+		return 0;
+	if (calibration.cpus[i] != bpf_get_smp_processor_id())
+		return 0;
+	elem = bpf_map_lookup_elem(&percpu_probe, &zero);
+	if (!elem)
+		return 0;
+	store_offset(i, elem, pptr0);
+	bpf_seq_write(ctx->meta->seq, &i, sizeof(i));
+	return 0;
+}
+
+/* Sums a per-CPU s64/u64 counter over every possible CPU into *sum; false
+ * if per-CPU values are unknown here or a read failed (never a partial sum). */
+static __always_inline _Bool sum_percpu(__u64 pcpu, __s64 *sum)
 {
 	__u32 cpu, n = nr_cpus;
-	__u64 sum = 0, v;
+	__s64 v;
 
+	if (!n)
+		return 0;
+	*sum = 0;
 	for (cpu = 0; cpu < MAX_CPUS && cpu < n; cpu++) {
-		v = 0;
-		bpf_probe_read_kernel(&v, sizeof(v), (void *)(pcpu + percpu_offset[cpu] + field_off));
-		sum += v;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(pcpu + percpu_offset[cpu])))
+			return 0;
+		*sum += v;
 	}
-	return sum;
+	return 1;
 }
 
 SEC("iter/bpf_map")
@@ -167,10 +211,8 @@ int dump_maps(struct bpf_iter__bpf_map *ctx)
 		__u64 counter = (__u64)map->elem_count;
 
 		/* Only maps that keep the counter (the hash family) allocate it. */
-		if (counter && nr_cpus) {
-			r->elem_count = (__s64)sum_percpu(counter, 0);
+		if (counter && sum_percpu(counter, &r->elem_count))
 			r->known |= MAP_KNOWN_ELEM_COUNT;
-		}
 	}
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
@@ -218,29 +260,65 @@ static __always_inline __u32 jited_len(struct bpf_prog *prog, struct bpf_prog_au
 	return len;
 }
 
-/* Sums run count, run time and recursion misses over all CPUs with one read
- * per CPU: the three counters are adjacent in struct bpf_prog_stats. */
-static __always_inline void sum_prog_stats(__u64 stats, struct prog_record *r)
+/* Sums run count, run time and recursion misses over every possible CPU with
+ * one read per CPU: the counters are adjacent u64s in struct bpf_prog_stats,
+ * `nsecs` and `misses` (0: absent) are their indexes after `cnt`, which is at
+ * `stats + cnt`. Any failed read leaves the statistics unknown. */
+static __always_inline void sum_prog_stats(__u64 stats, __u32 cnt, __u32 nsecs, __u32 misses,
+					   struct prog_record *r)
 {
-	struct bpf_prog_stats *s = 0;
-	__u32 cnt = bpf_core_field_offset(s->cnt);
-	__u32 nsecs = (bpf_core_field_offset(s->nsecs) - cnt) / 8;
-	__u32 misses = 0, cpu, n = nr_cpus;
+	__u32 cpu, n = nr_cpus;
 	__u64 v[3];
 
-	if (bpf_core_field_exists(s->misses))
-		misses = (bpf_core_field_offset(s->misses) - cnt) / 8;
-	if (nsecs >= 3 || misses >= 3) /* not the layout this code knows */
+	if (!n || !stats || nsecs < 1 || nsecs > 2 || misses > 2)
 		return;
 	for (cpu = 0; cpu < MAX_CPUS && cpu < n; cpu++) {
-		v[0] = v[1] = v[2] = 0;
-		bpf_probe_read_kernel(v, sizeof(v), (void *)(stats + percpu_offset[cpu] + cnt));
+		if (bpf_probe_read_kernel(v, sizeof(v), (void *)(stats + percpu_offset[cpu] + cnt)))
+			goto unknown;
 		r->run_cnt += v[0];
 		r->run_time_ns += v[nsecs];
 		if (misses)
 			r->recursion_misses += v[misses];
 	}
 	r->known |= PROG_KNOWN_STATS;
+	return;
+unknown:
+	r->run_cnt = r->run_time_ns = r->recursion_misses = 0;
+}
+
+/* The counters' positions in whichever bpf_prog_stats flavour this kernel has. */
+#define STATS_LAYOUT(type)                                                          \
+	do {                                                                        \
+		cnt = bpf_core_field_offset(type, cnt);                             \
+		nsecs = (bpf_core_field_offset(type, nsecs) - cnt) / 8;             \
+		if (bpf_core_field_exists(type, misses))                            \
+			misses = (bpf_core_field_offset(type, misses) - cnt) / 8;   \
+	} while (0)
+
+/* Run statistics: prog->stats since 5.12, prog->aux->stats before; counters
+ * are u64_stats_t since 5.15, u64 before. Every relocation that can fail on
+ * some kernel sits behind a bpf_core_field_exists() constant, so the verifier
+ * never walks into it. */
+static __always_inline void read_prog_stats(struct bpf_prog *prog, struct prog_record *r)
+{
+	__u32 cnt = 0, nsecs = 0, misses = 0;
+	__u64 stats = 0;
+
+	/* Read as numbers (helper reads, not BTF loads): the per-CPU
+	 * addresses are computed from them. */
+	if (bpf_core_field_exists(prog->stats))
+		stats = (__u64)BPF_CORE_READ(prog, stats);
+	else if (bpf_core_field_exists(struct bpf_prog_aux___old, stats))
+		stats = (__u64)BPF_CORE_READ((struct bpf_prog_aux___old *)prog->aux, stats);
+	else
+		return;
+	if (bpf_core_field_exists(struct bpf_prog_stats, cnt))
+		STATS_LAYOUT(struct bpf_prog_stats);
+	else if (bpf_core_field_exists(struct bpf_prog_stats___u64, cnt))
+		STATS_LAYOUT(struct bpf_prog_stats___u64);
+	else
+		return;
+	sum_prog_stats(stats, cnt, nsecs, misses, r);
 }
 
 SEC("iter/bpf_prog")
@@ -302,13 +380,7 @@ int dump_progs(struct bpf_iter__bpf_prog *ctx)
 			r->map_ids[i] = BPF_CORE_READ(m, id);
 	}
 
-	if (nr_cpus) {
-		/* As a number: the per-CPU addresses are computed from it. */
-		__u64 stats = (__u64)BPF_CORE_READ(prog, stats);
-
-		if (stats)
-			sum_prog_stats(stats, r);
-	}
+	read_prog_stats(prog, r);
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
 }

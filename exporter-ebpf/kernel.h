@@ -3,8 +3,8 @@
  * The few kernel structs and fields the iterators read, declared under
  * preserve_access_index so every access is relocated (CO-RE) against the
  * running kernel's BTF. Field order and offsets here do not matter; names and
- * kinds do. Fields that are not on every kernel >= 5.8 are read only behind
- * bpf_core_field_exists(). Like kernel/bpf/preload/iterators/iterators.bpf.c.
+ * kinds do. Fields that are not on every kernel >= 5.10 are read only behind
+ * bpf_core_field_exists(), so a failed relocation is never reachable. Like kernel/bpf/preload/iterators/iterators.bpf.c.
  */
 #ifndef __KERNEL_H
 #define __KERNEL_H
@@ -64,7 +64,16 @@ typedef struct {
 struct bpf_prog_stats {
 	u64_stats_t cnt;
 	u64_stats_t nsecs;
-	u64_stats_t misses;
+	u64_stats_t misses; /* 5.12+ */
+};
+
+/* The same struct with plain u64 counters (before u64_stats_t, 5.15). CO-RE
+ * matches a field only if its kind matches, so exactly one flavour's cnt
+ * exists on a given kernel. */
+struct bpf_prog_stats___u64 {
+	__u64 cnt;
+	__u64 nsecs;
+	__u64 misses; /* 5.12+ */
 };
 
 struct user_struct {
@@ -100,8 +109,13 @@ struct bpf_prog {
 	__u32 len;
 	__u32 jited_len;
 	__u8 tag[8];
-	struct bpf_prog_stats *stats; /* __percpu */
+	struct bpf_prog_stats *stats; /* __percpu, 5.12+ (bpf_prog_aux___old before) */
 	struct bpf_prog_aux *aux;
+};
+
+/* Before 5.12 the per-CPU run statistics hung off bpf_prog_aux. */
+struct bpf_prog_aux___old {
+	struct bpf_prog_stats___u64 *stats; /* __percpu */
 };
 
 struct bpf_link {

@@ -26,10 +26,10 @@ typedef int64_t __s64;
 
 /* map_record.known / prog_record.known / link_record.known: which optional
  * values the running kernel gave. A value whose bit is clear is unknown. */
-#define MAP_KNOWN_ELEM_COUNT (1u << 0)  /* bpf_map.elem_count exists (6.6+) and is maintained */
+#define MAP_KNOWN_ELEM_COUNT (1u << 0)  /* bpf_map.elem_count (6.6+) maintained, summed over every possible CPU */
 #define MAP_KNOWN_FROZEN (1u << 1)      /* bpf_map.frozen exists */
 
-#define PROG_KNOWN_STATS (1u << 0)          /* per-CPU offsets calibrated: run_* are valid */
+#define PROG_KNOWN_STATS (1u << 0)          /* run_* summed over every possible CPU */
 #define PROG_KNOWN_VERIFIED_INSNS (1u << 1) /* bpf_prog_aux.verified_insns (5.16+) */
 #define PROG_KNOWN_UID (1u << 2)            /* bpf_prog_aux.user */
 
@@ -42,6 +42,7 @@ typedef int64_t __s64;
 #define FEATURE_PROG_UID (1u << 3)             /* bpf_prog_aux.user */
 #define FEATURE_PROG_RECURSION_MISSES (1u << 4) /* bpf_prog_stats.misses, 5.12+ */
 #define FEATURE_LINK_ATTACH_TYPE (1u << 5)     /* bpf_link.attach_type, 6.17+ */
+#define FEATURE_PROG_STATS (1u << 6)           /* bpf_prog_stats in a layout we know (5.1+) */
 
 /* link_record.target_kind */
 #define LINK_TARGET_NONE 0
@@ -102,6 +103,22 @@ struct link_record {
 	char target_name[LINK_TARGET_LEN];
 };
 
+/* Most CPUs the per-CPU sums cover; a host with a possible CPU id at or
+ * above it gets no per-CPU values (unknown, never an undercount). */
+#define MAX_CPUS 1024
+
+/* The .data.calibration section, written by user space before the
+ * calibration iterators run: which CPUs are possible and, for the
+ * one-CPU-at-a-time calibration of kernels before 5.19, which of them the
+ * reader is pinned to. */
+struct calibration {
+	__u32 probe_id;    /* kernel id of the percpu_probe map */
+	__u32 nr_possible; /* entries of cpus[] */
+	__u32 local_index; /* calibrate_percpu_local: index into cpus[] */
+	__u32 pad;
+	__u32 cpus[MAX_CPUS]; /* possible CPU ids, ascending */
+};
+
 /* Written once by probe_features. */
 struct support_record {
 	__u32 features;
@@ -113,5 +130,6 @@ _Static_assert(sizeof(struct map_record) == 64, "map_record layout");
 _Static_assert(sizeof(struct prog_record) == 560, "prog_record layout");
 _Static_assert(sizeof(struct link_record) == 96, "link_record layout");
 _Static_assert(sizeof(struct support_record) == 4, "support_record layout");
+_Static_assert(sizeof(struct calibration) == 16 + 4 * MAX_CPUS, "calibration layout");
 
 #endif /* __RECORDS_H */

@@ -8,8 +8,8 @@ use tracing::{error, info, warn};
 
 use crate::{
     bpf::{
-        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Iterator,
-        Iterators,
+        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Availability,
+        Iterator, Iterators,
     },
     filter::NameFilter,
     inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
@@ -124,17 +124,24 @@ impl Source {
             Ok(maps) => maps,
             Err(e) => fail(&mut errors, Collector::Maps, e),
         };
-        // A kernel without the link iterator was reported once at load; its
-        // empty list is not a failure of every collection.
-        let mut links = match self.iterators.support().links.then(|| {
-            self.iterators
-                .read(Iterator::Links)
-                .and_then(|b| decode_all(b, Iterator::Links, |r: LinkRecord| link(&r, &self_progs)))
-        }) {
-            None => Vec::new(),
-            Some(Ok(links)) => links,
-            Some(Err(e)) => fail(&mut errors, Collector::Links, e),
+        let mut links = match self
+            .iterators
+            .read(Iterator::Links)
+            .and_then(|b| decode_all(b, Iterator::Links, |r: LinkRecord| link(&r, &self_progs)))
+        {
+            Ok(links) => links,
+            Err(e) => fail(&mut errors, Collector::Links, e),
         };
+        // A collector whose iterator this kernel lacks was reported once at
+        // load: it is unsupported, not a failure of every collection.
+        let mut unsupported = Vec::new();
+        errors.retain(|e: &CollectorError| {
+            let lacking = *self.support().availability(iterator(e.collector)) == Availability::Unsupported;
+            if lacking {
+                unsupported.push(e.collector);
+            }
+            !lacking
+        });
         sort_dedup(&mut programs, |p| p.id);
         sort_dedup(&mut maps, |m| m.id);
         sort_dedup(&mut links, |l| l.id);
@@ -154,11 +161,24 @@ impl Source {
             maps,
             links,
             errors,
+            unsupported,
         }
     }
 }
 
+/// The iterator behind a collector.
+pub(crate) fn iterator(c: Collector) -> Iterator {
+    match c {
+        Collector::Programs => Iterator::Programs,
+        Collector::Maps => Iterator::Maps,
+        Collector::Links => Iterator::Links,
+    }
+}
+
 fn fail<T>(errors: &mut Vec<CollectorError>, collector: Collector, e: bpf::Error) -> Vec<T> {
+    if let bpf::Error::Unsupported(_) = e {
+        return Vec::new();
+    }
     error!(collector = collector.as_str(), error = %e, "collector failed");
     errors.push(CollectorError {
         collector,

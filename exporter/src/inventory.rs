@@ -18,6 +18,9 @@ pub struct Inventory {
     pub links: Vec<Link>,
     /// Collectors that failed in this collection; their list above is empty.
     pub errors: Vec<CollectorError>,
+    /// Collectors whose iterator this kernel does not have (bpf_link before
+    /// Linux 5.19): their list above is empty, and that is not a failure.
+    pub unsupported: Vec<Collector>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -162,5 +165,9 @@ impl Inventory {
 
     pub fn collector_ok(&self, collector: Collector) -> bool {
         !self.errors.iter().any(|e| e.collector == collector)
+    }
+
+    pub fn collector_supported(&self, collector: Collector) -> bool {
+        !self.unsupported.contains(&collector)
     }
 }

@@ -3,6 +3,7 @@ use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use bpf_inventory_exporter::{
+    bpf::Availability,
     collect,
     filter::NameFilter,
     render::{self, prometheus::RenderOptions},
@@ -139,10 +140,14 @@ fn check() -> anyhow::Result<()> {
         inventory.maps.len(),
         inventory.links.len()
     );
-    println!(
-        "link iterator: {}",
-        if support.links { "yes" } else { "no" }
-    );
+    for (it, availability) in &support.iterators {
+        let state = match availability {
+            Availability::Loaded => "yes".to_owned(),
+            Availability::Unsupported => "unsupported by this kernel".to_owned(),
+            Availability::Failed(e) => format!("failed to load: {e}"),
+        };
+        println!("{} iterator: {state}", it.target());
+    }
     match support.percpu_cpus {
         Some(cpus) => println!("per-CPU counters: yes ({cpus} CPUs)"),
         None => println!("per-CPU counters: no"),

@@ -103,6 +103,7 @@ pub fn sample_inventory() -> Inventory {
             kernel_release: "6.18.0-test".into(),
         },
         bpf_stats_enabled: true,
+        unsupported: Vec::new(),
         programs: vec![xdp, dump],
         maps: vec![
             map(11, "fixture_hash", "hash", 1000, Some(42)),

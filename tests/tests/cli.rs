@@ -30,7 +30,7 @@ fn check_reports_what_this_kernel_supports() {
         (major, minor) >= (6, 17),
         "this test expects Linux 6.17+, not {release}"
     );
-    assert!(stdout.contains("link iterator: yes"), "{stdout}");
+    assert!(stdout.contains("bpf_link iterator: yes"), "{stdout}");
     // Calibration finds every possible CPU, not only those this process may use.
     let cpus = possible_cpus();
     assert!(

@@ -9,7 +9,8 @@ use aya::{
     programs::{Iter, ProgramError},
     Btf, Ebpf, EbpfLoader,
 };
-use tracing::{debug, info, warn};
+use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+use tracing::{debug, error, info, warn};
 
 use super::{records::*, Error};
 
@@ -24,6 +25,8 @@ pub enum Iterator {
 }
 
 impl Iterator {
+    pub const ALL: [Iterator; 3] = [Iterator::Maps, Iterator::Programs, Iterator::Links];
+
     pub const fn program(self) -> &'static str {
         match self {
             Iterator::Maps => "dump_maps",
@@ -42,29 +45,45 @@ impl Iterator {
 }
 
 const CALIBRATE: &str = "calibrate_percpu";
+const CALIBRATE_LOCAL: &str = "calibrate_percpu_local";
 const PROBE: &str = "probe_features";
+const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
+
+/// Whether an iterator could be loaded on this kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    Loaded,
+    /// The kernel has no such iterator target (e.g. bpf_link before 5.19).
+    Unsupported,
+    /// The kernel has the target but refused our program: the error, in words.
+    Failed(String),
+}
 
 /// What the running kernel supports, found at load time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Support {
-    /// iter/bpf_link loaded (5.19+).
-    pub links: bool,
-    /// Per-CPU counters readable (run statistics, map element counts): the
-    /// calibration iterator loaded and found this many CPUs (5.19+).
+    /// Per iterator, in the order of [`Iterator::ALL`].
+    pub iterators: [(Iterator, Availability); 3],
+    /// Per-CPU counters readable (run statistics, map element counts): every
+    /// possible CPU's per-CPU offset was learnt; this many CPUs.
     pub percpu_cpus: Option<u32>,
     /// Optional kernel fields found by CO-RE (`FEATURE_*` bits of records.h).
     pub features: u32,
 }
 
 impl Support {
+    pub fn availability(&self, it: Iterator) -> &Availability {
+        &self.iterators[it as usize].1
+    }
+
     /// What this kernel cannot give, in words, for the start-up log line.
     pub fn unavailable(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
-        if !self.links {
+        if *self.availability(Iterator::Links) == Availability::Unsupported {
             missing.push("links (iter/bpf_link, Linux 5.19+)");
         }
         if self.percpu_cpus.is_none() {
-            missing.push("program run statistics and hash map entries (bpf_map_lookup_percpu_elem, Linux 5.19+)");
+            missing.push("program run statistics and hash map entries (the per-CPU offset of some possible CPU could not be learnt)");
         }
         for (bit, what) in [
             (
@@ -77,6 +96,10 @@ impl Support {
                 "program verified_insns (Linux 5.16+)",
             ),
             (FEATURE_PROG_UID, "program uid (bpf_prog_aux.user)"),
+            (
+                FEATURE_PROG_STATS,
+                "program run statistics (bpf_prog_stats in a known layout)",
+            ),
             (
                 FEATURE_PROG_RECURSION_MISSES,
                 "program recursion_misses (Linux 5.12+)",
@@ -104,9 +127,10 @@ pub struct Iterators {
 }
 
 impl Iterators {
-    /// Loads every iterator the kernel supports. Fails only if the map or
-    /// program iterator cannot load; a missing link iterator or per-CPU
-    /// support is logged once and reported in [`Support`].
+    /// Loads every iterator the kernel supports. Fails only if none of the
+    /// three collectors' iterators loads; a collector the kernel lacks, one
+    /// that failed to load and missing per-CPU support are logged once and
+    /// reported in [`Support`].
     pub fn load() -> Result<Self, Error> {
         raise_memlock_limit();
         let btf = Btf::from_sys_fs().map_err(Error::Btf)?;
@@ -114,22 +138,39 @@ impl Iterators {
             .btf(Some(&btf))
             .load(OBJECT)
             .map_err(Error::Object)?;
-        for it in [Iterator::Maps, Iterator::Programs] {
-            load_iter(&mut ebpf, &btf, it.program(), it.target())?;
+        let mut first_error = None;
+        let iterators = Iterator::ALL.map(|it| {
+            let availability = match load_iter(&mut ebpf, &btf, it.program(), it.target()) {
+                Ok(()) => Availability::Loaded,
+                // aya looks the target's `bpf_iter_<target>` up in the kernel's BTF.
+                Err(Error::Load {
+                    source: ProgramError::Btf(_),
+                    ..
+                }) => Availability::Unsupported,
+                Err(e) => {
+                    error!(error = %e, "iterator failed to load: its collector fails every collection");
+                    let message = shorten(&e.to_string());
+                    first_error.get_or_insert(e);
+                    Availability::Failed(message)
+                }
+            };
+            (it, availability)
+        });
+        if !iterators.iter().any(|(_, a)| *a == Availability::Loaded) {
+            return Err(first_error.unwrap_or(Error::Unavailable("map, program and link")));
         }
-        let features = probe_features(&mut ebpf, &btf)?;
-        let links = load_iter(&mut ebpf, &btf, Iterator::Links.program(), "bpf_link")
-            .inspect_err(|error| debug!(%error, "link iterator did not load"))
-            .is_ok();
+        let features = probe_features(&mut ebpf, &btf)
+            .inspect_err(|error| warn!(%error, "feature probe failed: optional fields are unknown"))
+            .unwrap_or(0);
         let percpu_cpus = calibrate(&mut ebpf, &btf)
-            .inspect_err(|error| debug!(%error, "per-CPU calibration did not load"))
+            .inspect_err(|error| debug!(%error, "per-CPU calibration failed"))
             .ok();
         let self_prog_ids = ebpf
             .programs()
             .filter_map(|(_, prog)| prog.info().ok().map(|info| info.id()))
             .collect();
         let support = Support {
-            links,
+            iterators,
             percpu_cpus,
             features,
         };
@@ -159,8 +200,15 @@ impl Iterators {
     /// Runs one iterator to EOF and returns its raw output (valid until the
     /// next call).
     pub fn read(&mut self, it: Iterator) -> Result<&[u8], Error> {
-        if it == Iterator::Links && !self.support.links {
-            return Err(Error::Unavailable("link"));
+        match self.support.availability(it) {
+            Availability::Loaded => {}
+            Availability::Unsupported => return Err(Error::Unsupported(it.target())),
+            Availability::Failed(message) => {
+                return Err(Error::NotLoaded {
+                    program: it.program(),
+                    message: message.clone(),
+                })
+            }
         }
         let mut file = open_iter(&mut self.ebpf, it.program())?;
         self.buffer.clear();
@@ -232,27 +280,116 @@ fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// Loads and runs the calibration iterator once; it stores each CPU's per-CPU
-/// offset in the object's .bss for the other iterators, and writes the CPU count.
+/// Learns every possible CPU's per-CPU offset into the object's .bss, then
+/// enables the per-CPU sums for that many CPUs. 5.19+ does it in one run;
+/// older kernels run a second program once per CPU, pinned to that CPU (an
+/// offline possible CPU cannot be visited there: the sums stay unknown).
 fn calibrate(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
-    load_iter(ebpf, btf, CALIBRATE, "bpf_map")?;
-    set_probe_id(ebpf).map_err(Error::Calibration)?;
-    let out = run_once(ebpf, CALIBRATE)?;
-    match <[u8; 4]>::try_from(out.as_slice()) {
-        Ok(bytes) if u32::from_ne_bytes(bytes) > 0 => Ok(u32::from_ne_bytes(bytes)),
-        _ => Err(Error::Unavailable("per-CPU calibration")),
+    let cpus = possible_cpus().map_err(Error::PossibleCpus)?;
+    if cpus.is_empty() || cpus.len() > MAX_CPUS {
+        return Err(Error::Unavailable("per-CPU calibration for this many CPUs"));
+    }
+    let mut setup = Calibration {
+        probe_id: map_id(ebpf, "percpu_probe").map_err(Error::Calibration)?,
+        nr_possible: cpus.len() as u32,
+        local_index: 0,
+        pad: 0,
+        cpus: [0; MAX_CPUS],
+    };
+    setup.cpus[..cpus.len()].copy_from_slice(&cpus);
+    set_calibration(ebpf, &setup)?;
+    let calibrated = match load_iter(ebpf, btf, CALIBRATE, "bpf_map") {
+        Ok(()) => read_u32(&run_once(ebpf, CALIBRATE)?) == Some(setup.nr_possible),
+        Err(error) => {
+            debug!(%error, "bpf_map_lookup_percpu_elem unavailable (Linux < 5.19): calibrating CPU by CPU");
+            calibrate_cpu_by_cpu(ebpf, btf, &mut setup)?
+        }
+    };
+    if !calibrated {
+        return Err(Error::Unavailable("per-CPU calibration of every possible CPU"));
+    }
+    let section = ebpf
+        .map_mut(".data.cpus")
+        .ok_or(Error::MissingSection(".data.cpus"))?;
+    Array::<_, u32>::try_from(section)
+        .and_then(|mut a| a.set(0, setup.nr_possible, 0))
+        .map_err(Error::Calibration)?;
+    Ok(setup.nr_possible)
+}
+
+/// Runs calibrate_percpu_local once per possible CPU with this thread pinned
+/// to it; restores the thread's affinity. False if a CPU could not be visited.
+fn calibrate_cpu_by_cpu(ebpf: &mut Ebpf, btf: &Btf, setup: &mut Calibration) -> Result<bool, Error> {
+    load_iter(ebpf, btf, CALIBRATE_LOCAL, "bpf_map")?;
+    let original = sched_getaffinity(None).map_err(|e| Error::Affinity(e.into()))?;
+    let mut all = true;
+    for index in 0..setup.nr_possible {
+        let cpu = setup.cpus[index as usize];
+        let mut only = CpuSet::new();
+        only.set(cpu as usize);
+        if let Err(error) = sched_setaffinity(None, &only) {
+            debug!(cpu, %error, "cannot run on a possible CPU (offline?)");
+            all = false;
+            break;
+        }
+        setup.local_index = index;
+        set_calibration(ebpf, setup)?;
+        if read_u32(&run_once(ebpf, CALIBRATE_LOCAL)?) != Some(index) {
+            all = false;
+            break;
+        }
+    }
+    sched_setaffinity(None, &original).map_err(|e| Error::Affinity(e.into()))?;
+    Ok(all)
+}
+
+/// An error for the inventory and `check`: a verifier log is thousands of
+/// lines; its end says why.
+fn shorten(message: &str) -> String {
+    const KEEP: usize = 1500;
+    match message.char_indices().nth_back(KEEP) {
+        Some((cut, _)) => {
+            let first = message.lines().next().unwrap_or_default();
+            format!("{first} [...] {}", &message[cut..])
+        }
+        None => message.to_owned(),
     }
 }
 
-/// Tells the calibration iterator which map is its probe.
-fn set_probe_id(ebpf: &mut Ebpf) -> Result<(), MapError> {
-    let probe_id = map_id(ebpf, "percpu_probe")?;
+fn read_u32(out: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(out).ok().map(u32::from_ne_bytes)
+}
+
+/// Writes what the calibration iterators read.
+fn set_calibration(ebpf: &mut Ebpf, setup: &Calibration) -> Result<(), Error> {
     let section = ebpf
         .map_mut(".data.calibration")
-        .ok_or(MapError::InvalidName {
-            name: ".data.calibration".into(),
-        })?;
-    Array::<_, u32>::try_from(section)?.set(0, probe_id, 0)
+        .ok_or(Error::MissingSection(".data.calibration"))?;
+    Array::<_, Calibration>::try_from(section)
+        .and_then(|mut a| a.set(0, setup, 0))
+        .map_err(Error::Calibration)
+}
+
+/// The possible CPUs (`0-3`, `0,2-5`): the ids per-CPU data exists for,
+/// which can be sparse and more than are online.
+pub fn possible_cpus() -> std::io::Result<Vec<u32>> {
+    parse_cpu_list(std::fs::read_to_string(POSSIBLE_CPUS)?.trim())
+        .ok_or_else(|| std::io::Error::other(format!("cannot parse {POSSIBLE_CPUS}")))
+}
+
+fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for range in list.split(',').filter(|r| !r.is_empty()) {
+        let (first, last): (u32, u32) = match range.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => (range.parse().ok()?, range.parse().ok()?),
+        };
+        if first > last {
+            return None;
+        }
+        cpus.extend(first..=last);
+    }
+    Some(cpus)
 }
 
 fn map_id(ebpf: &Ebpf, name: &str) -> Result<u32, MapError> {
@@ -272,5 +409,19 @@ fn raise_memlock_limit() {
     // SAFETY: setrlimit reads a valid, initialised rlimit struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
         debug!(error = %std::io::Error::last_os_error(), "could not raise RLIMIT_MEMLOCK");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cpu_list;
+
+    #[test]
+    fn cpu_lists_can_be_sparse() {
+        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
+        assert_eq!(parse_cpu_list("0-3"), Some(vec![0, 1, 2, 3]));
+        assert_eq!(parse_cpu_list("0,2-3,8"), Some(vec![0, 2, 3, 8]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
     }
 }

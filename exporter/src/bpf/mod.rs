@@ -7,7 +7,7 @@ pub mod names;
 pub mod records;
 pub mod stats;
 
-pub use loader::{Iterator, Iterators, Support};
+pub use loader::{Availability, Iterator, Iterators, Support};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +26,19 @@ pub enum Error {
     },
     #[error("the {0} iterator is not available on this kernel")]
     Unavailable(&'static str),
+    #[error("this kernel has no {0} iterator")]
+    Unsupported(&'static str),
+    #[error("iterator {program} did not load at start-up: {message}")]
+    NotLoaded {
+        program: &'static str,
+        message: String,
+    },
+    #[error("the BPF object has no {0} section")]
+    MissingSection(&'static str),
+    #[error("reading the possible CPUs failed: {0}")]
+    PossibleCpus(#[source] std::io::Error),
+    #[error("setting the CPU affinity failed: {0}")]
+    Affinity(#[source] std::io::Error),
     #[error("attaching iterator {program} failed: {source}")]
     Attach {
         program: &'static str,

@@ -24,6 +24,10 @@ pub const FEATURE_PROG_VERIFIED_INSNS: u32 = 1 << 2;
 pub const FEATURE_PROG_UID: u32 = 1 << 3;
 pub const FEATURE_PROG_RECURSION_MISSES: u32 = 1 << 4;
 pub const FEATURE_LINK_ATTACH_TYPE: u32 = 1 << 5;
+pub const FEATURE_PROG_STATS: u32 = 1 << 6;
+
+/// Most CPUs the per-CPU sums cover (`MAX_CPUS`).
+pub const MAX_CPUS: usize = 1024;
 
 pub const LINK_TARGET_NONE: u32 = 0;
 pub const LINK_TARGET_CGROUP_ID: u32 = 1;
@@ -94,6 +98,21 @@ pub struct LinkRecord {
 pub struct SupportRecord {
     pub features: u32,
 }
+
+/// The `.data.calibration` section: what user space tells the calibration
+/// iterators (`struct calibration`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Calibration {
+    pub probe_id: u32,
+    pub nr_possible: u32,
+    pub local_index: u32,
+    pub pad: u32,
+    pub cpus: [u32; MAX_CPUS],
+}
+
+// SAFETY: repr(C), integers and an integer array only: every bit pattern is valid.
+unsafe impl aya::Pod for Calibration {}
 
 /// A record type an iterator writes: plain old data, any bit pattern valid.
 ///

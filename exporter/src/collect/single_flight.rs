@@ -13,9 +13,9 @@ use std::{
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::Source;
+use super::{iterator, Source};
 use crate::{
-    bpf::map_memory::MapMemory,
+    bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
 };
 
@@ -44,12 +44,13 @@ impl InventorySource for Source {
         self.map_memory_cache()
     }
 
+    /// Collectors whose iterator the kernel lacks or refused at load: they
+    /// cannot recover, so they do not keep the exporter unready.
     fn unavailable(&self) -> Vec<Collector> {
-        if self.support().links {
-            Vec::new()
-        } else {
-            vec![Collector::Links]
-        }
+        Collector::ALL
+            .into_iter()
+            .filter(|&c| *self.support().availability(iterator(c)) != Availability::Loaded)
+            .collect()
     }
 }
 

@@ -135,8 +135,10 @@ families! {
         "bpf_exporter.build.info", "1", "Version of the exporter (value 1).";
     SCRAPE_DURATION = "bpf_exporter_scrape_duration_seconds", Gauge, Seconds, &[],
         "bpf_exporter.collection.duration", "s", "Time the kernel read behind this page took.";
+    COLLECTOR_SUPPORTED = "bpf_exporter_collector_supported", Gauge, None, &["collector"],
+        "bpf_exporter.collector.supported", "1", "Whether this kernel has the collector's iterator (1) or not (0, e.g. links before Linux 5.19).";
     COLLECTOR_SUCCESS = "bpf_exporter_collector_success", Gauge, None, &["collector"],
-        "bpf_exporter.collector.success", "1", "Whether the collector (iterator) succeeded in this collection (1) or failed (0).";
+        "bpf_exporter.collector.success", "1", "Whether the collector (iterator) succeeded in this collection (1) or failed (0); absent where unsupported.";
     COLLECTOR_ERRORS = "bpf_exporter_collector_errors_total", Counter, None, &["collector"],
         "bpf_exporter.collector.errors", "{error}", "Collections in which the collector (iterator) failed.";
     COLLECTIONS = "bpf_exporter_collections_total", Counter, None, &[],

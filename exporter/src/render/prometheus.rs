@@ -341,8 +341,17 @@ impl Page {
             "",
             Value::Float(stats.duration.as_secs_f64()),
         );
-        self.header(&f::COLLECTOR_SUCCESS);
+        self.header(&f::COLLECTOR_SUPPORTED);
         for c in Collector::ALL {
+            let supported = inventory.collector_supported(c);
+            self.sample(
+                &f::COLLECTOR_SUPPORTED,
+                &collector_label(c),
+                Value::Int(supported.into()),
+            );
+        }
+        self.header(&f::COLLECTOR_SUCCESS);
+        for c in Collector::ALL.into_iter().filter(|&c| inventory.collector_supported(c)) {
             let ok = inventory.collector_ok(c);
             self.sample(
                 &f::COLLECTOR_SUCCESS,

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Boots a Debian kernel package under qemu with a throw-away initramfs that
+# holds the exporter, bpftool and the test fixture object. Inside the guest:
+# loads the fixture with bpftool (programs and maps pinned, one iterator link
+# where the kernel has links), fills its hash map, runs the iterator twice
+# with run statistics on, then prints, each between markers,
+# `bpf-inventory-exporter dump --format json`, `bpftool -j prog|map|link show`
+# and `bpf-inventory-exporter check`. tests/tests/older_kernels.rs compares them.
+#   boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
+# SERIES 5.10 picks the newest linux-image-5.10.0-N-cloud-amd64-unsigned of
+# Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
+# as they are), 6.1 the newest linux-image-6.1.0-N-cloud-amd64-unsigned and
+# 6.12 the newest linux-image-6.12.N+debM-cloud-amd64-unsigned of the host's.
+# QEMU_SMP defaults to "2"; e.g. "2,maxcpus=4" gives more possible than online CPUs.
+set -euo pipefail
+series=$1 exporter=$(realpath "$2") fixture=$(realpath "$3") work=$4 smp=${5:-2}
+
+mkdir -p "$work"
+cd "$work"
+apt_opts=()
+if [ "$series" = 5.10 ]; then
+  state=$work/apt
+  mkdir -p "$state"/{lists/partial,archives/partial,cache,sources.list.d}
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main" \
+    > "$state/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o "Dir::Etc::SourceParts=$state/sources.list.d"
+    -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o "Dir::Cache::Archives=$state/archives")
+fi
+if ! ls linux-image-*.deb >/dev/null 2>&1; then
+  if [ "$series" = 5.10 ]; then apt-get "${apt_opts[@]}" update -qq >/dev/null; fi
+  pattern="^linux-image-${series//./\\.}\\.[0-9]+(-[0-9]+|\\+deb[0-9]+)-cloud-amd64-unsigned\$"
+  pkg=$(apt-cache "${apt_opts[@]}" search --names-only "$pattern" | cut -d' ' -f1 | sort -V | tail -n 1)
+  [ -n "$pkg" ] || { echo "boot-guest: no Debian kernel package matches $pattern" >&2; exit 1; }
+  apt-get "${apt_opts[@]}" download -q "$pkg" >/dev/null 2>&1
+fi
+if [ ! -d kernel ]; then
+  dpkg-deb -x linux-image-*.deb kernel
+fi
+vmlinuz=$(ls kernel/boot/vmlinuz-*)
+
+root=$(mktemp -d "$work/initramfs.XXXX")
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+cp /bin/busybox "$root/bin/busybox"
+for tool in sh mount mkdir cat echo poweroff sleep; do ln -s busybox "$root/bin/$tool"; done
+cp "$fixture" "$root/fixture.bpf.o"
+# The binaries and every shared library they load, at the same paths.
+for bin in "$exporter" "$(command -v bpftool)"; do
+  cp "$bin" "$root/bin/"
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+done
+cat > "$root/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t bpf bpf /sys/fs/bpf
+echo 1 > /proc/sys/kernel/bpf_stats_enabled
+# Both programs and every map pinned; the hash map gets three entries.
+bpftool prog loadall /fixture.bpf.o /sys/fs/bpf/fx pinmaps /sys/fs/bpf/fxmaps
+for k in 1 2 3; do
+  bpftool map update pinned /sys/fs/bpf/fxmaps/fixture_hash key $k 0 0 0 value $k 0 0 0 0 0 0 0
+done
+# A second copy whose first program is linked as an iterator, run twice.
+bpftool iter pin /fixture.bpf.o /sys/fs/bpf/fxiter
+cat /sys/fs/bpf/fxiter /sys/fs/bpf/fxiter
+section() {
+  name=$1; shift
+  echo "===BEGIN $name==="
+  "$@" 2>/tmp/stderr
+  echo "===END $name $?==="
+  cat /tmp/stderr
+}
+section dump bpf-inventory-exporter dump --format json
+section prog bpftool -j prog show
+section map bpftool -j map show
+section link bpftool -j link show
+section check bpf-inventory-exporter check
+echo "===DONE==="
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > initramfs.gz
+
+# Software emulation: nested KVM on these VMs fails to set MSRs.
+timeout 300 qemu-system-x86_64 -machine accel=tcg -cpu max -smp "$smp" -m 1024 \
+  -kernel "$vmlinuz" -initrd initramfs.gz -nographic -no-reboot \
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null
