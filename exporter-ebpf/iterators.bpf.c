@@ -281,6 +281,8 @@ static __always_inline void sum_prog_stats(__u64 stats, __u32 cnt, __u32 nsecs, 
 			r->recursion_misses += v[misses];
 	}
 	r->known |= PROG_KNOWN_STATS;
+	if (misses)
+		r->known |= PROG_KNOWN_MISSES;
 	return;
 unknown:
 	r->run_cnt = r->run_time_ns = r->recursion_misses = 0;

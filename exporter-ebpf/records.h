@@ -32,6 +32,7 @@ typedef int64_t __s64;
 #define PROG_KNOWN_STATS (1u << 0)          /* run_* summed over every possible CPU */
 #define PROG_KNOWN_VERIFIED_INSNS (1u << 1) /* bpf_prog_aux.verified_insns (5.16+) */
 #define PROG_KNOWN_UID (1u << 2)            /* bpf_prog_aux.user */
+#define PROG_KNOWN_MISSES (1u << 3)         /* recursion_misses summed too (5.12+) */
 
 #define LINK_KNOWN_ATTACH_TYPE (1u << 0)
 

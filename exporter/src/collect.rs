@@ -8,8 +8,8 @@ use tracing::{error, info, warn};
 
 use crate::{
     bpf::{
-        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Availability,
-        Iterator, Iterators,
+        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Iterator,
+        Iterators,
     },
     filter::NameFilter,
     inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
@@ -101,7 +101,7 @@ impl Source {
     pub fn collect(&mut self) -> Inventory {
         let clock = Clock::now();
         let self_progs: HashSet<u32> = self.iterators.self_prog_ids().iter().copied().collect();
-        let mut errors = Vec::new();
+        let mut errors = Errors::default();
 
         let mut programs = match self.iterators.read(Iterator::Programs).and_then(|b| {
             decode_all(b, Iterator::Programs, |r: ProgRecord| {
@@ -109,7 +109,7 @@ impl Source {
             })
         }) {
             Ok(programs) => programs,
-            Err(e) => fail(&mut errors, Collector::Programs, e),
+            Err(e) => errors.fail(Collector::Programs, e),
         };
         let self_maps: HashSet<u32> = programs
             .iter()
@@ -122,7 +122,7 @@ impl Source {
             .and_then(|b| decode_all(b, Iterator::Maps, |r: MapRecord| map(&r, &self_maps)))
         {
             Ok(maps) => maps,
-            Err(e) => fail(&mut errors, Collector::Maps, e),
+            Err(e) => errors.fail(Collector::Maps, e),
         };
         let mut links = match self
             .iterators
@@ -130,18 +130,8 @@ impl Source {
             .and_then(|b| decode_all(b, Iterator::Links, |r: LinkRecord| link(&r, &self_progs)))
         {
             Ok(links) => links,
-            Err(e) => fail(&mut errors, Collector::Links, e),
+            Err(e) => errors.fail(Collector::Links, e),
         };
-        // A collector whose iterator this kernel lacks was reported once at
-        // load: it is unsupported, not a failure of every collection.
-        let mut unsupported = Vec::new();
-        errors.retain(|e: &CollectorError| {
-            let lacking = *self.support().availability(iterator(e.collector)) == Availability::Unsupported;
-            if lacking {
-                unsupported.push(e.collector);
-            }
-            !lacking
-        });
         sort_dedup(&mut programs, |p| p.id);
         sort_dedup(&mut maps, |m| m.id);
         sort_dedup(&mut links, |l| l.id);
@@ -160,8 +150,8 @@ impl Source {
             programs,
             maps,
             links,
-            errors,
-            unsupported,
+            errors: errors.failed,
+            unsupported: errors.unsupported,
         }
     }
 }
@@ -175,16 +165,27 @@ pub(crate) fn iterator(c: Collector) -> Iterator {
     }
 }
 
-fn fail<T>(errors: &mut Vec<CollectorError>, collector: Collector, e: bpf::Error) -> Vec<T> {
-    if let bpf::Error::Unsupported(_) = e {
-        return Vec::new();
+/// Why collectors gave no list in this collection.
+#[derive(Default)]
+struct Errors {
+    failed: Vec<CollectorError>,
+    /// The kernel lacks the iterator (reported once at load): not a failure.
+    unsupported: Vec<Collector>,
+}
+
+impl Errors {
+    fn fail<T>(&mut self, collector: Collector, e: bpf::Error) -> Vec<T> {
+        if let bpf::Error::Unsupported(_) = e {
+            self.unsupported.push(collector);
+        } else {
+            error!(collector = collector.as_str(), error = %e, "collector failed");
+            self.failed.push(CollectorError {
+                collector,
+                message: e.to_string(),
+            });
+        }
+        Vec::new()
     }
-    error!(collector = collector.as_str(), error = %e, "collector failed");
-    errors.push(CollectorError {
-        collector,
-        message: e.to_string(),
-    });
-    Vec::new()
 }
 
 fn decode_all<R: Record, T>(
@@ -291,7 +292,7 @@ fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) -> Program 
         attach_to: (!attach_to.is_empty()).then_some(attach_to),
         run_time_ns: stats.then_some(r.run_time_ns),
         run_count: stats.then_some(r.run_cnt),
-        recursion_misses: stats.then_some(r.recursion_misses),
+        recursion_misses: (stats && r.known & PROG_KNOWN_MISSES != 0).then_some(r.recursion_misses),
         is_self: self_progs.contains(&r.id),
     }
 }

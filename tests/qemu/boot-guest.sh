@@ -11,11 +11,13 @@
 # Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
 # as they are), 6.1 the newest linux-image-6.1.0-N-cloud-amd64-unsigned and
 # 6.12 the newest linux-image-6.12.N+debM-cloud-amd64-unsigned of the host's.
-# QEMU_SMP defaults to "2"; e.g. "2,maxcpus=4" gives more possible than online CPUs.
+# QEMU_SMP defaults to "2"; e.g. "2,maxcpus=4" gives more possible (4) than
+# online CPUs (2) on 5.10 and 6.1 (6.12's x86 topology code counts 2 possible).
 set -euo pipefail
 series=$1 exporter=$(realpath "$2") fixture=$(realpath "$3") work=$4 smp=${5:-2}
 
 mkdir -p "$work"
+work=$(realpath "$work")
 cd "$work"
 apt_opts=()
 if [ "$series" = 5.10 ]; then
@@ -26,6 +28,9 @@ if [ "$series" = 5.10 ]; then
   apt_opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o "Dir::Etc::SourceParts=$state/sources.list.d"
     -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o "Dir::Cache::Archives=$state/archives")
 fi
+# Concurrent boots of one series share the download.
+exec 9>"$work/.lock"
+flock 9
 if ! ls linux-image-*.deb >/dev/null 2>&1; then
   if [ "$series" = 5.10 ]; then apt-get "${apt_opts[@]}" update -qq >/dev/null; fi
   pattern="^linux-image-${series//./\\.}\\.[0-9]+(-[0-9]+|\\+deb[0-9]+)-cloud-amd64-unsigned\$"
@@ -36,10 +41,11 @@ fi
 if [ ! -d kernel ]; then
   dpkg-deb -x linux-image-*.deb kernel
 fi
+flock -u 9
 vmlinuz=$(ls kernel/boot/vmlinuz-*)
 
 root=$(mktemp -d "$work/initramfs.XXXX")
-trap 'rm -rf "$root"' EXIT
+trap 'rm -rf "$root" "$root.gz"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
 for tool in sh mount mkdir cat echo poweroff sleep; do ln -s busybox "$root/bin/$tool"; done
@@ -74,6 +80,7 @@ section() {
   echo "===END $name $?==="
   cat /tmp/stderr
 }
+section cpus cat /sys/devices/system/cpu/possible /sys/devices/system/cpu/online
 section dump bpf-inventory-exporter dump --format json
 section prog bpftool -j prog show
 section map bpftool -j map show
@@ -83,9 +90,9 @@ echo "===DONE==="
 poweroff -f
 INIT
 chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > initramfs.gz
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$root.gz"
 
 # Software emulation: nested KVM on these VMs fails to set MSRs.
 timeout 300 qemu-system-x86_64 -machine accel=tcg -cpu max -smp "$smp" -m 1024 \
-  -kernel "$vmlinuz" -initrd initramfs.gz -nographic -no-reboot \
+  -kernel "$vmlinuz" -initrd "$root.gz" -nographic -no-reboot \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null

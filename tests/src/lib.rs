@@ -83,6 +83,11 @@ impl Fixture {
     }
 }
 
+/// The compiled fixture object on disk (for tools that load it themselves).
+pub fn fixture_object() -> PathBuf {
+    PathBuf::from(concat!(env!("OUT_DIR"), "/fixture.bpf.o"))
+}
+
 /// `bpftool -j <args>` parsed.
 pub fn bpftool(args: &[&str]) -> Result<serde_json::Value> {
     let out = Command::new("bpftool")

@@ -306,7 +306,9 @@ fn calibrate(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
         }
     };
     if !calibrated {
-        return Err(Error::Unavailable("per-CPU calibration of every possible CPU"));
+        return Err(Error::Unavailable(
+            "per-CPU calibration of every possible CPU",
+        ));
     }
     let section = ebpf
         .map_mut(".data.cpus")
@@ -319,7 +321,11 @@ fn calibrate(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
 
 /// Runs calibrate_percpu_local once per possible CPU with this thread pinned
 /// to it; restores the thread's affinity. False if a CPU could not be visited.
-fn calibrate_cpu_by_cpu(ebpf: &mut Ebpf, btf: &Btf, setup: &mut Calibration) -> Result<bool, Error> {
+fn calibrate_cpu_by_cpu(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    setup: &mut Calibration,
+) -> Result<bool, Error> {
     load_iter(ebpf, btf, CALIBRATE_LOCAL, "bpf_map")?;
     let original = sched_getaffinity(None).map_err(|e| Error::Affinity(e.into()))?;
     let mut all = true;

@@ -15,6 +15,7 @@ pub const MAP_KNOWN_FROZEN: u32 = 1 << 1;
 pub const PROG_KNOWN_STATS: u32 = 1 << 0;
 pub const PROG_KNOWN_VERIFIED_INSNS: u32 = 1 << 1;
 pub const PROG_KNOWN_UID: u32 = 1 << 2;
+pub const PROG_KNOWN_MISSES: u32 = 1 << 3;
 
 pub const LINK_KNOWN_ATTACH_TYPE: u32 = 1 << 0;
 

@@ -351,7 +351,10 @@ impl Page {
             );
         }
         self.header(&f::COLLECTOR_SUCCESS);
-        for c in Collector::ALL.into_iter().filter(|&c| inventory.collector_supported(c)) {
+        for c in Collector::ALL
+            .into_iter()
+            .filter(|&c| inventory.collector_supported(c))
+        {
             let ok = inventory.collector_ok(c);
             self.sample(
                 &f::COLLECTOR_SUCCESS,
