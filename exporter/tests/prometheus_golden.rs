@@ -105,7 +105,9 @@ fn declared_families(page: &str) -> (BTreeMap<&str, &str>, BTreeSet<&str>) {
             let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
             assert!(types.insert(name, kind).is_none(), "{name} declared twice");
         } else if !line.starts_with('#') {
-            let end = line.find(['{', ' ']).expect("sample line: name then labels or value");
+            let end = line
+                .find(['{', ' '])
+                .expect("sample line: name then labels or value");
             samples.insert(&line[..end]);
         }
     }
@@ -147,7 +149,11 @@ fn every_family_of_the_table_is_rendered() {
     // family: `bpf_progs` is not satisfied by `bpf_progs_memory_bytes`.
     let text_sample_names = expected_text.keys().map(|n| n.to_string()).collect();
     let strings = |names: BTreeSet<&str>| names.into_iter().map(String::from).collect();
-    assert_same_names(strings(text_samples), text_sample_names, "text format samples");
+    assert_same_names(
+        strings(text_samples),
+        text_sample_names,
+        "text format samples",
+    );
     assert_same_names(strings(om_samples), om_sample_names, "OpenMetrics samples");
 }
 
