@@ -201,30 +201,8 @@ pub fn is_array_like(map_type: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::testing::btf::Btf;
-
-    /// The running kernel's names of `enum name` by value, spelled as bpftool
-    /// does: without `prefix`, lower case (aliases share a value).
-    fn kernel_names(btf: &Btf, name: &str, prefix: &str) -> BTreeMap<u32, Vec<String>> {
-        let mut names: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        let values = btf
-            .enum_values(name)
-            .unwrap_or_else(|| panic!("enum {name} missing from the kernel's BTF"));
-        for (enumerator, value) in values {
-            if enumerator.starts_with("__") {
-                continue; // __MAX_BPF_MAP_TYPE and the like
-            }
-            let short = enumerator
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("{enumerator} lacks the prefix {prefix}"));
-            let value = u32::try_from(value).expect("uapi enum values fit u32");
-            names.entry(value).or_default().push(short.to_lowercase());
-        }
-        names
-    }
 
     /// Every value the kernel has must have the kernel's name in `table`; a
     /// value of ours the kernel lacks (a newer kernel's) or of the kernel's we
@@ -233,7 +211,7 @@ mod tests {
         let Some(btf) = Btf::kernel(enum_name) else {
             return;
         };
-        let kernel = kernel_names(btf, enum_name, prefix);
+        let kernel = btf.uapi_names(enum_name, prefix);
         let mut wrong = Vec::new();
         let mut unverified = Vec::new();
         for (value, ours) in table.iter().enumerate() {

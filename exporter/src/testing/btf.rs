@@ -2,7 +2,12 @@
 //! kernel's (`/sys/kernel/btf/vmlinux`: uapi enums, struct members) or a BPF
 //! object's. Tests compare our tables and record mirrors with it, so the
 //! oracle is bpftool, not our own BTF reading.
-use std::{collections::HashMap, path::Path, process::Command, sync::OnceLock};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    process::Command,
+    sync::OnceLock,
+};
 
 use serde::Deserialize;
 
@@ -133,6 +138,26 @@ impl Btf {
                 })
                 .collect(),
         )
+    }
+
+    /// The names of uapi `enum name` by value, spelled as bpftool does:
+    /// without `prefix`, lower case; aliases share a value, `__MAX_*` is left out.
+    pub fn uapi_names(&self, name: &str, prefix: &str) -> BTreeMap<u32, Vec<String>> {
+        let values = self
+            .enum_values(name)
+            .unwrap_or_else(|| panic!("enum {name} missing from the BTF"));
+        let mut names: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for (enumerator, value) in values {
+            if enumerator.starts_with("__") {
+                continue;
+            }
+            let short = enumerator
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{enumerator} lacks the prefix {prefix}"));
+            let value = u32::try_from(value).expect("uapi enum values fit u32");
+            names.entry(value).or_default().push(short.to_lowercase());
+        }
+        names
     }
 
     /// Whether a function of that name exists (e.g. `bpf_iter_bpf_link`, the
