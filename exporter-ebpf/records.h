@@ -125,7 +125,7 @@ struct support_record {
 	__u32 features;
 };
 
-/* The layout both compilers must produce (host: layout.c and the Rust mirror;
+/* The layout both compilers must produce (host: the tables build.rs generates;
  * BPF target: iterators.bpf.c). A changed record changes these on purpose. */
 _Static_assert(sizeof(struct map_record) == 64, "map_record layout");
 _Static_assert(sizeof(struct prog_record) == 560, "prog_record layout");

@@ -1,7 +1,10 @@
 //! Compiles the BPF iterators (exporter-ebpf/*.bpf.c) with clang into OUT_DIR,
-//! where src/bpf/loader.rs embeds them, and the record layout probe used by the
-//! layout drift test.
+//! where src/bpf/loader.rs embeds them, and the tables of records.h that the
+//! record drift test (tests/record_layout.rs) compares with the Rust mirror.
 use std::{env, path::PathBuf, process::Command};
+
+#[path = "build/record_tables.rs"]
+mod record_tables;
 
 const EBPF_DIR: &str = "../exporter-ebpf";
 const BPF_SOURCES: &[&str] = &["iterators"];
@@ -23,10 +26,12 @@ fn main() {
             });
         assert!(status.success(), "clang failed to compile {src}");
     }
+    let tables = record_tables::generate(&PathBuf::from(EBPF_DIR).join("records.h"), &out);
     cc::Build::new()
-        .file(format!("{EBPF_DIR}/layout.c"))
+        .file(tables)
         .include(EBPF_DIR)
-        .compile("record_layout");
+        .compile("record_tables");
     println!("cargo:rerun-if-changed={EBPF_DIR}");
+    println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-env-changed=CLANG");
 }

@@ -2,6 +2,8 @@
 //! `Inventory` with every field kind (None values, a collector error, names
 //! that need escaping) and an `InventorySource` that serves it without a
 //! kernel. Not part of the public API.
+pub mod btf;
+
 use std::sync::{
     atomic::{AtomicU64, Ordering},
     mpsc, Arc, Mutex,

@@ -4,6 +4,7 @@
 //! `UPDATE_GOLDEN=1`; the text-format page is linted by `promtool check
 //! metrics` in the same run.
 use std::{
+    collections::{BTreeMap, BTreeSet},
     io::Write,
     path::PathBuf,
     process::{Command, Stdio},
@@ -94,6 +95,25 @@ fn openmetrics_matches_golden() {
     assert_eq!(page.matches("# EOF").count(), 1);
 }
 
+/// The families a page declares (`# TYPE name kind`, exact names) and the
+/// sample names it has, each once.
+fn declared_families(page: &str) -> (BTreeMap<&str, &str>, BTreeSet<&str>) {
+    let mut types = BTreeMap::new();
+    let mut samples = BTreeSet::new();
+    for line in page.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(types.insert(name, kind).is_none(), "{name} declared twice");
+        } else if !line.starts_with('#') {
+            let end = line
+                .find(['{', ' '])
+                .expect("sample line: name then labels or value");
+            samples.insert(&line[..end]);
+        }
+    }
+    (types, samples)
+}
+
 #[test]
 fn every_family_of_the_table_is_rendered() {
     let text = render_metrics(&sample_inventory(), &stats(), &options(), Format::Text);
@@ -103,33 +123,47 @@ fn every_family_of_the_table_is_rendered() {
         &options(),
         Format::OpenMetrics,
     );
+    let (text_types, text_samples) = declared_families(&text);
+    let (om_types, om_samples) = declared_families(&om);
+    let mut expected_text = BTreeMap::new();
+    let mut expected_om = BTreeMap::new();
+    let mut om_sample_names = BTreeSet::new();
     for family in FAMILIES {
-        let om_type = match family.kind {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
-            Kind::Info => "info",
+        let (om_type, om_suffix) = match family.kind {
+            Kind::Gauge => ("gauge", ""),
+            Kind::Counter => ("counter", "_total"),
+            Kind::Info => ("info", "_info"),
         };
         let text_type = if family.kind == Kind::Counter {
             "counter"
         } else {
             "gauge"
         };
-        assert!(
-            text.contains(&format!("# TYPE {} {text_type}\n", family.name)),
-            "{}",
-            family.name
-        );
-        assert!(
-            om.contains(&format!("# TYPE {} {om_type}\n", family.openmetrics_name())),
-            "{}",
-            family.name
-        );
-        assert!(
-            text.contains(&format!("\n{}", family.name)),
-            "{} has no sample",
-            family.name
-        );
+        expected_text.insert(family.name, text_type);
+        expected_om.insert(family.openmetrics_name(), om_type);
+        om_sample_names.insert(format!("{}{om_suffix}", family.openmetrics_name()));
     }
+    assert_eq!(text_types, expected_text, "text format: # TYPE lines");
+    assert_eq!(om_types, expected_om, "OpenMetrics: # TYPE lines");
+    // Whole sample names, each family with samples and no sample outside a
+    // family: `bpf_progs` is not satisfied by `bpf_progs_memory_bytes`.
+    let text_sample_names = expected_text.keys().map(|n| n.to_string()).collect();
+    let strings = |names: BTreeSet<&str>| names.into_iter().map(String::from).collect();
+    assert_same_names(
+        strings(text_samples),
+        text_sample_names,
+        "text format samples",
+    );
+    assert_same_names(strings(om_samples), om_sample_names, "OpenMetrics samples");
+}
+
+fn assert_same_names(rendered: BTreeSet<String>, expected: BTreeSet<String>, what: &str) {
+    let missing: Vec<_> = expected.difference(&rendered).collect();
+    let extra: Vec<_> = rendered.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: missing {missing:?}, not in the family table {extra:?}"
+    );
 }
 
 #[test]

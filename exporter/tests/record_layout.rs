@@ -1,89 +1,133 @@
-//! The Rust record mirrors must match exporter-ebpf/records.h byte for byte:
-//! sizes and every field offset, as the C compiler laid them out (layout.c).
-use std::mem::{offset_of, size_of};
+//! The Rust mirrors (src/bpf/records.rs) must match exporter-ebpf/records.h:
+//! every record's size and each member's offset and size as the BPF object
+//! the exporter embeds lays them out (its BTF, read by bpftool), and every
+//! `#define` value. The names come from records.h (build/record_tables.rs),
+//! so a new member or constant is checked without editing this file.
+use std::{
+    mem::{offset_of, size_of},
+    path::Path,
+};
 
-use bpf_inventory_exporter::bpf::records::{LinkRecord, MapRecord, ProgRecord, SupportRecord};
+use bpf_inventory_exporter::{
+    bpf::records,
+    testing::btf::{Btf, MemberLayout},
+};
 
-unsafe extern "C" {
-    static record_layout_map: [usize; 12];
-    static record_layout_prog: [usize; 22];
-    static record_layout_link: [usize; 9];
-    static record_layout_support: [usize; 2];
+/// One record of records.h with the Rust mirror's layout.
+struct RecordLayout {
+    name: &'static str,
+    size: u64,
+    members: Vec<MemberLayout>,
+}
+
+fn member(name: &str, offset: usize, size: usize) -> MemberLayout {
+    MemberLayout {
+        name: name.into(),
+        offset: offset as u64,
+        size: size as u64,
+    }
+}
+
+fn field_size<R, F>(_: fn(&R) -> &F) -> usize {
+    size_of::<F>()
+}
+
+include!(concat!(env!("OUT_DIR"), "/record_tables.rs"));
+
+/// Records written from the stack, which clang leaves out of the object's
+/// BTF; the host test below and records.h's `_Static_assert` on their size
+/// (checked by the BPF compile) cover them.
+const NOT_IN_OBJECT_BTF: &[&str] = &["support_record"];
+
+#[test]
+fn records_match_the_bpf_object() {
+    let object = Path::new(env!("OUT_DIR")).join("iterators.bpf.o");
+    let btf = Btf::of_file(&object);
+    let mut checked = 0;
+    for record in rust_records() {
+        let Some((size, members)) = btf.struct_layout(record.name) else {
+            assert!(
+                NOT_IN_OBJECT_BTF.contains(&record.name),
+                "struct {} is not in the BTF of {}",
+                record.name,
+                object.display()
+            );
+            continue;
+        };
+        assert_eq!(
+            (record.size, &record.members),
+            (size, &members),
+            "struct {}: the Rust mirror (left) differs from the BPF object (right)",
+            record.name
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "map, program and link records are in the object"
+    );
 }
 
 #[test]
-fn map_record_matches_c() {
-    let rust = [
-        size_of::<MapRecord>(),
-        offset_of!(MapRecord, id),
-        offset_of!(MapRecord, map_type),
-        offset_of!(MapRecord, key_size),
-        offset_of!(MapRecord, value_size),
-        offset_of!(MapRecord, max_entries),
-        offset_of!(MapRecord, flags),
-        offset_of!(MapRecord, btf_id),
-        offset_of!(MapRecord, known),
-        offset_of!(MapRecord, elem_count),
-        offset_of!(MapRecord, frozen),
-        offset_of!(MapRecord, name),
-    ];
-    // SAFETY: a constant array defined in layout.c, never written.
-    assert_eq!(rust, unsafe { record_layout_map });
+fn records_match_the_host_compiler() {
+    // SAFETY: a constant array generated from records.h, never written.
+    let host = unsafe { record_host_layout };
+    let mut host = host.iter().copied();
+    for record in rust_records() {
+        let size = host.next().expect("host size");
+        let members: Vec<MemberLayout> = record
+            .members
+            .iter()
+            .map(|m| MemberLayout {
+                name: m.name.clone(),
+                offset: host.next().expect("host offset"),
+                size: host.next().expect("host size"),
+            })
+            .collect();
+        assert_eq!(
+            (record.size, &record.members),
+            (size, &members),
+            "struct {}: the Rust mirror (left) differs from the host C compiler (right)",
+            record.name
+        );
+    }
+    assert!(host.next().is_none());
 }
 
 #[test]
-fn prog_record_matches_c() {
-    let rust = [
-        size_of::<ProgRecord>(),
-        offset_of!(ProgRecord, id),
-        offset_of!(ProgRecord, prog_type),
-        offset_of!(ProgRecord, expected_attach_type),
-        offset_of!(ProgRecord, uid),
-        offset_of!(ProgRecord, xlated_len),
-        offset_of!(ProgRecord, jited_len),
-        offset_of!(ProgRecord, verified_insns),
-        offset_of!(ProgRecord, pages),
-        offset_of!(ProgRecord, btf_id),
-        offset_of!(ProgRecord, used_map_cnt),
-        offset_of!(ProgRecord, known),
-        offset_of!(ProgRecord, load_time_ns),
-        offset_of!(ProgRecord, run_cnt),
-        offset_of!(ProgRecord, run_time_ns),
-        offset_of!(ProgRecord, recursion_misses),
-        offset_of!(ProgRecord, tag),
-        offset_of!(ProgRecord, gpl_compatible),
-        offset_of!(ProgRecord, name),
-        offset_of!(ProgRecord, func_name),
-        offset_of!(ProgRecord, attach_to),
-        offset_of!(ProgRecord, map_ids),
-    ];
-    // SAFETY: a constant array defined in layout.c, never written.
-    assert_eq!(rust, unsafe { record_layout_prog });
-}
-
-#[test]
-fn link_record_matches_c() {
-    let rust = [
-        size_of::<LinkRecord>(),
-        offset_of!(LinkRecord, id),
-        offset_of!(LinkRecord, link_type),
-        offset_of!(LinkRecord, prog_id),
-        offset_of!(LinkRecord, attach_type),
-        offset_of!(LinkRecord, known),
-        offset_of!(LinkRecord, target_kind),
-        offset_of!(LinkRecord, target_num),
-        offset_of!(LinkRecord, target_name),
-    ];
-    // SAFETY: a constant array defined in layout.c, never written.
-    assert_eq!(rust, unsafe { record_layout_link });
-}
-
-#[test]
-fn support_record_matches_c() {
-    let rust = [
-        size_of::<SupportRecord>(),
-        offset_of!(SupportRecord, features),
-    ];
-    // SAFETY: a constant array defined in layout.c, never written.
-    assert_eq!(rust, unsafe { record_layout_support });
+fn constants_match_records_h() {
+    // SAFETY: a constant array generated from records.h, never written.
+    let host = unsafe { record_host_constants };
+    let rust = rust_constants();
+    let differ: Vec<String> = rust
+        .iter()
+        .zip(host)
+        .filter(|((_, ours), c)| ours != c)
+        .map(|((name, ours), c)| format!("{name}: records.rs {ours}, records.h {c}"))
+        .collect();
+    assert!(differ.is_empty(), "{differ:#?}");
+    for flag in [
+        "MAP_KNOWN_",
+        "PROG_KNOWN_",
+        "LINK_KNOWN_",
+        "FEATURE_",
+        "LINK_TARGET_",
+    ] {
+        assert!(
+            rust.iter().any(|(name, _)| name.starts_with(flag)),
+            "no {flag}* constant read from records.h"
+        );
+    }
+    // The other way round: every constant of records.rs is in records.h.
+    let source = include_str!("../src/bpf/records.rs");
+    for line in source.lines() {
+        let Some(rest) = line.strip_prefix("pub const ") else {
+            continue;
+        };
+        let name = rest.split(':').next().unwrap_or(rest).trim();
+        assert!(
+            rust.iter().any(|(n, _)| *n == name),
+            "records.rs defines {name}, records.h does not"
+        );
+    }
 }

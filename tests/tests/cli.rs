@@ -1,6 +1,7 @@
 //! The command line on this kernel: `check` and `dump`.
 use std::process::Command;
 
+use bpf_inventory_exporter::testing::btf::Btf;
 use e2e_tests::{exporter_binary, have_root, Fixture, FIXTURE_PROG};
 
 #[test]
@@ -23,27 +24,70 @@ fn check_reports_what_this_kernel_supports() {
         stdout.contains(&format!("kernel {}", release.trim())),
         "{stdout}"
     );
-    // CI and development machines run Linux 6.18: the link iterator (5.19+),
-    // per-CPU reads (5.19+) and every optional field (6.17+) are there.
-    let (major, minor) = kernel_version(release.trim());
+    // What this kernel has, from its BTF as bpftool reads it: each line of
+    // `check` follows from it, whatever the host's version.
+    let Some(btf) = Btf::kernel("check_reports_what_this_kernel_supports") else {
+        return;
+    };
+    let link_iter = btf.has_func("bpf_iter_bpf_link");
     assert!(
-        (major, minor) >= (6, 17),
-        "this test expects Linux 6.17+, not {release}"
-    );
-    assert!(stdout.contains("bpf_link iterator: yes"), "{stdout}");
-    // Calibration finds every possible CPU, not only those this process may use.
-    let cpus = possible_cpus();
-    assert!(
-        stdout.contains(&format!("per-CPU counters: yes ({cpus} CPUs)")),
+        stdout.contains(&format!(
+            "bpf_link iterator: {}\n",
+            if link_iter { "yes" } else { "unsupported by this kernel" }
+        )),
         "{stdout}"
     );
-    assert!(!stdout.contains("unavailable:"), "{stdout}");
-}
-
-fn kernel_version(release: &str) -> (u32, u32) {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (next(), next())
+    let percpu = btf
+        .enum_values("bpf_func_id")
+        .expect("enum bpf_func_id")
+        .iter()
+        .any(|(name, _)| name == "BPF_FUNC_map_lookup_percpu_elem");
+    // Calibration finds every possible CPU, not only those this process may
+    // use: in one run with the helper, else CPU by CPU if all are online.
+    let all_online = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap()
+        == std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let percpu = percpu || all_online;
+    let percpu_line = if percpu {
+        format!("per-CPU counters: yes ({} CPUs)\n", possible_cpus())
+    } else {
+        "per-CPU counters: no\n".to_string()
+    };
+    assert!(stdout.contains(&percpu_line), "{stdout}");
+    // Each optional kernel field, and the word of check's line when it is missing.
+    let fields = [
+        ("bpf_map", "elem_count", "bpf_map.elem_count"),
+        ("bpf_map", "frozen", "bpf_map.frozen"),
+        ("bpf_prog_aux", "verified_insns", "verified_insns"),
+        ("bpf_prog_aux", "user", "bpf_prog_aux.user"),
+        ("bpf_prog_stats", "misses", "recursion_misses"),
+        ("bpf_link", "attach_type", "bpf_link.attach_type"),
+    ];
+    let mut missing: Vec<&str> = fields
+        .iter()
+        .filter(|(st, member, _)| !btf.has_member(st, member))
+        .map(|(_, _, word)| *word)
+        .collect();
+    if !link_iter {
+        missing.push("iter/bpf_link");
+    }
+    if !percpu {
+        missing.push("per-CPU offset");
+    }
+    let unavailable: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("unavailable: "))
+        .collect();
+    for word in &missing {
+        assert!(
+            unavailable.iter().any(|l| l.contains(word)),
+            "the kernel lacks {word}, check does not say so:\n{stdout}"
+        );
+    }
+    assert_eq!(
+        unavailable.len(),
+        missing.len(),
+        "unavailable lines for {missing:?}:\n{stdout}"
+    );
 }
 
 /// The count of /sys/devices/system/cpu/possible ("0-1", "0-3,8-11").

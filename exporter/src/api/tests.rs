@@ -1,5 +1,8 @@
 //! The API through the server's whole router (`server::app`), with `oneshot`
-//! requests: no socket, no kernel; a fixed inventory behind the single flight.
+//! requests: no socket, no BPF; a fixed inventory behind the single flight.
+//! Bodies are compared with the reviewed golden document of that inventory
+//! (tests/golden/inventory.json), not with the serialiser the handlers use;
+//! type names with the running kernel's uapi enums.
 use std::{sync::atomic::Ordering, time::Duration};
 
 use axum::{
@@ -20,6 +23,12 @@ fn loaded(source: FixedSource) -> AppState {
     let state = AppState::new(ServerConfig::default());
     state.set_source(SingleFlight::new(Box::new(source)));
     state
+}
+
+/// The reviewed JSON document of [`sample_inventory`].
+fn golden() -> Value {
+    serde_json::from_str(include_str!("../../tests/golden/inventory.json"))
+        .expect("tests/golden/inventory.json is JSON")
 }
 
 fn sample() -> AppState {
@@ -78,7 +87,7 @@ fn error(code: &str, message: &str) -> Value {
 async fn inventory_is_the_dump_document_with_collection_time_and_no_store() {
     let (status, headers, body) = get(&sample(), "/api/v1/inventory").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, serde_json::to_value(sample_inventory()).unwrap());
+    assert_eq!(body, golden());
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-collected-at"], "2026-01-02T03:05:00.000Z");
@@ -97,10 +106,7 @@ async fn lists_are_in_id_order_with_total_and_paging() {
     );
     assert_eq!(programs["collected_at"], "2026-01-02T03:05:00Z");
     assert_eq!(programs["errors"], json!([]));
-    assert_eq!(
-        programs["items"][0],
-        serde_json::to_value(&sample_inventory().programs[0]).unwrap()
-    );
+    assert_eq!(programs["items"], golden()["programs"]);
     assert_eq!(
         ids(&ok(&state, "/api/v1/maps").await["items"]),
         [11, 12, 13]
@@ -147,23 +153,17 @@ async fn filters_select_exactly() {
 #[tokio::test]
 async fn details_expand_relations_both_ways() {
     let state = sample();
-    let inventory = sample_inventory();
+    let golden = golden();
     let program = ok(&state, "/api/v1/programs/7").await;
-    assert_eq!(
-        program["program"],
-        serde_json::to_value(&inventory.programs[0]).unwrap()
-    );
+    assert_eq!(program["program"], golden["programs"][0]);
     assert_eq!(program["program"]["map_ids"], json!([11, 12]));
     assert_eq!(ids(&program["maps"]), [11, 12]);
-    assert_eq!(
-        program["maps"][1],
-        serde_json::to_value(&inventory.maps[1]).unwrap()
-    );
+    assert_eq!(program["maps"][1], golden["maps"][1]);
     assert_eq!(ids(&program["links"]), [3]);
     assert_eq!(program["collected_at"], "2026-01-02T03:05:00Z");
 
     let map = ok(&state, "/api/v1/maps/12").await;
-    assert_eq!(map["map"]["name"], "events");
+    assert_eq!(map["map"], golden["maps"][1]);
     assert_eq!(ids(&map["programs"]), [7]);
     assert_eq!(
         ids(&ok(&state, "/api/v1/maps/13").await["programs"]),
@@ -171,11 +171,12 @@ async fn details_expand_relations_both_ways() {
     );
 
     let link = ok(&state, "/api/v1/links/4").await;
+    assert_eq!(link["link"], golden["links"][1]);
     assert_eq!(
         link["link"]["target"],
         json!({"kind": "name", "name": "bpf_map"})
     );
-    assert_eq!(link["program"]["name"], "dump_maps");
+    assert_eq!(link["program"], golden["programs"][1]);
     let (status, headers, _) = get(&state, "/api/v1/links/4").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "no-store");
@@ -342,26 +343,82 @@ async fn openapi_document_describes_every_route_and_the_real_field_names() {
         ]
     );
     let schemas = &doc["components"]["schemas"];
-    // serde's renames are the schema's names: `type` and `self`, not the Rust ones.
-    let program: Vec<&str> = schemas["Program"]["properties"]
+    // serde's renames are the schema's names (`type` and `self`, not the Rust
+    // ones): each object's properties are the golden document's keys.
+    let golden = golden();
+    for (schema, object) in [
+        ("Program", &golden["programs"][0]),
+        ("Map", &golden["maps"][0]),
+        ("Link", &golden["links"][0]),
+        ("Inventory", &golden),
+    ] {
+        assert_eq!(
+            keys(&schemas[schema]["properties"]),
+            keys(object),
+            "{schema}"
+        );
+    }
+    let codes = &schemas["ErrorCode"]["enum"];
+    assert_eq!(codes[0], "unknown_parameter");
+}
+
+fn keys(object: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = object
         .as_object()
-        .unwrap()
+        .unwrap_or_else(|| panic!("not an object: {object}"))
         .keys()
         .map(String::as_str)
         .collect();
-    let sample_keys: Vec<String> = serde_json::to_value(&sample_inventory().programs[0])
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(program, sample_keys);
-    let params = doc["paths"]["/api/v1/maps"]["get"]["parameters"]
-        .as_array()
-        .unwrap();
-    let type_names = &params[0]["schema"]["anyOf"][0]["enum"];
-    assert_eq!(type_names, &json!(crate::bpf::names::known_map_types()));
-    let codes = &schemas["ErrorCode"]["enum"];
-    assert_eq!(codes[0], "unknown_parameter");
+    keys.sort_unstable();
+    keys
+}
+
+/// The `type` filter of each list: its OpenAPI enum holds the running
+/// kernel's uapi names (bpftool's spelling), and the API accepts each.
+#[tokio::test]
+async fn type_filters_name_the_kernels_types() {
+    let Some(btf) = crate::testing::btf::Btf::kernel("type_filters_name_the_kernels_types") else {
+        return;
+    };
+    let state = sample();
+    let doc = ok(&state, "/api/v1/openapi.json").await;
+    for (list, enum_name, prefix) in [
+        ("maps", "bpf_map_type", "BPF_MAP_TYPE_"),
+        ("programs", "bpf_prog_type", "BPF_PROG_TYPE_"),
+        ("links", "bpf_link_type", "BPF_LINK_TYPE_"),
+    ] {
+        let params = &doc["paths"][format!("/api/v1/{list}")]["get"]["parameters"];
+        let type_param = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "type")
+            .unwrap_or_else(|| panic!("{list}: no type parameter"));
+        let served: Vec<&str> = type_param["schema"]["anyOf"][0]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{list}: type has no enum: {type_param}"))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let kernel = btf.uapi_names(enum_name, prefix);
+        for (value, names) in &kernel {
+            // Aliases (cgroup_storage_deprecated = cgroup_storage): one of them.
+            let name = names
+                .iter()
+                .find(|n| served.contains(&n.as_str()))
+                .unwrap_or_else(|| {
+                    panic!("{list}: kernel value {value} {names:?} not in the enum {served:?}")
+                });
+            let body = ok(&state, &format!("/api/v1/{list}?type={name}")).await;
+            assert!(body["items"].is_array(), "{list}?type={name}: {body}");
+        }
+        let kernel_names: Vec<&String> = kernel.values().flatten().collect();
+        let newer: Vec<&&str> = served
+            .iter()
+            .filter(|s| !kernel_names.iter().any(|k| k == *s))
+            .collect();
+        if !newer.is_empty() {
+            println!("{list}: names not in this kernel (a newer kernel's): {newer:?}");
+        }
+    }
 }

@@ -202,16 +202,91 @@ pub fn is_array_like(map_type: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::btf::Btf;
+
+    /// Every value the kernel has must have the kernel's name in `table`; a
+    /// value of ours the kernel lacks (a newer kernel's) or of the kernel's we
+    /// lack (reported as `unknown:<n>`, the documented contract) is listed.
+    fn compare(table: &[&str], enum_name: &str, prefix: &str) {
+        let Some(btf) = Btf::kernel(enum_name) else {
+            return;
+        };
+        let kernel = btf.uapi_names(enum_name, prefix);
+        let mut wrong = Vec::new();
+        let mut unverified = Vec::new();
+        for (value, ours) in table.iter().enumerate() {
+            match kernel.get(&(value as u32)) {
+                Some(names) if names.iter().any(|n| n == ours) => {}
+                Some(names) => wrong.push(format!("{value}: we say {ours}, the kernel {names:?}")),
+                None => unverified.push(format!("{value} {ours}")),
+            }
+        }
+        let lacking: Vec<String> = kernel
+            .iter()
+            .filter(|(value, _)| **value as usize >= table.len())
+            .map(|(value, names)| format!("{value} {names:?}"))
+            .collect();
+        assert!(wrong.is_empty(), "enum {enum_name}: {wrong:#?}");
+        assert_eq!(
+            kernel.keys().copied().collect::<Vec<_>>(),
+            (0..kernel.len() as u32).collect::<Vec<_>>(),
+            "enum {enum_name} is not dense: the tables index by value"
+        );
+        if !unverified.is_empty() {
+            println!("enum {enum_name}: not in this kernel, unverified: {unverified:?}");
+        }
+        if !lacking.is_empty() {
+            println!(
+                "enum {enum_name}: this kernel's values we report as unknown:<n>: {lacking:?}"
+            );
+        }
+    }
 
     #[test]
-    fn names_match_the_kernel_enums() {
-        assert_eq!(map_type(1), "hash");
-        assert_eq!(map_type(33), "arena");
-        assert_eq!(prog_type(26), "tracing");
-        assert_eq!(prog_type(32), "netfilter");
-        assert_eq!(link_type(4), "iter");
-        assert_eq!(attach_type(28), "trace_iter");
-        assert_eq!(attach_type(57), "trace_uprobe_session");
+    fn map_types_are_the_kernels() {
+        compare(MAP_TYPES, "bpf_map_type", "BPF_MAP_TYPE_");
+    }
+
+    #[test]
+    fn prog_types_are_the_kernels() {
+        compare(PROG_TYPES, "bpf_prog_type", "BPF_PROG_TYPE_");
+    }
+
+    #[test]
+    fn link_types_are_the_kernels() {
+        compare(LINK_TYPES, "bpf_link_type", "BPF_LINK_TYPE_");
+    }
+
+    #[test]
+    fn attach_types_are_the_kernels() {
+        compare(ATTACH_TYPES, "bpf_attach_type", "BPF_");
+    }
+
+    #[test]
+    fn array_like_are_the_kernels_array_and_percpu_array() {
+        let Some(btf) = Btf::kernel("array_like") else {
+            return;
+        };
+        let arrays: Vec<u32> = btf
+            .enum_values("bpf_map_type")
+            .expect("enum bpf_map_type")
+            .into_iter()
+            .filter(|(name, _)| name == "BPF_MAP_TYPE_ARRAY" || name == "BPF_MAP_TYPE_PERCPU_ARRAY")
+            .map(|(_, value)| value as u32)
+            .collect();
+        assert_eq!(arrays.len(), 2);
+        let ours: Vec<u32> = (0..MAP_TYPES.len() as u32 + 8)
+            .filter(|&t| is_array_like(t))
+            .collect();
+        assert_eq!(ours, arrays);
+    }
+
+    #[test]
+    fn values_past_the_tables_are_unknown() {
         assert_eq!(map_type(1000), "unknown:1000");
+        assert_eq!(
+            attach_type(ATTACH_TYPES.len() as u32),
+            format!("unknown:{}", ATTACH_TYPES.len())
+        );
     }
 }
