@@ -16,6 +16,8 @@ use std::{
 use anyhow::{anyhow, bail, Context, Result};
 use e2e_tests::exporter_binary;
 
+pub mod prometheus;
+
 /// Upper bound of waits for a process to come up; not a performance assertion.
 pub const STARTUP: Duration = Duration::from_secs(60);
 

@@ -1,0 +1,137 @@
+//! A real Prometheus (Debian's package) on 127.0.0.1 and a port the test
+//! picked, scraping one target every second into a temporary directory;
+//! killed on drop. Queries go through its HTTP API.
+use std::{
+    fs,
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use super::{free_port, http_get, STARTUP};
+
+/// The scrape interval (and timeout) of the configuration written by `start`.
+pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Prometheus {
+    child: Child,
+    port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` (host:port) as job `job`.
+    pub fn start(job: &str, target: &str) -> Result<Self> {
+        let storage = tempfile::tempdir()?;
+        let config = storage.path().join("prometheus.yml");
+        let interval = SCRAPE_INTERVAL.as_secs();
+        fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n\
+                 scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )?;
+        let port = free_port()?;
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                storage.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting prometheus (apt-get install prometheus)")?;
+        let prometheus = Prometheus {
+            child,
+            port,
+            _storage: storage,
+        };
+        prometheus.wait_until("Prometheus ready", |p| {
+            Ok(http_get(&p.url("/-/ready"), &[])?.status == 200)
+        })?;
+        Ok(prometheus)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// GET on the HTTP API: `data` of a success, or an error carrying
+    /// Prometheus' own message (a parse error of a query, for example).
+    pub fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<Value> {
+        let mut request = ureq::get(&self.url(path)).timeout(Duration::from_secs(30));
+        for (name, value) in params {
+            request = request.query(name, value);
+        }
+        let response = match request.call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => return Err(e).with_context(|| format!("GET {path} {params:?}")),
+        };
+        let status = response.status();
+        let body: Value = response.into_json()?;
+        if status != 200 || body["status"] != "success" {
+            bail!(
+                "HTTP {status}: {} {}",
+                body["errorType"].as_str().unwrap_or_default(),
+                body["error"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// Instant query now: each result's labels and value.
+    pub fn query(&self, promql: &str) -> Result<Vec<(Value, f64)>> {
+        let data = self.api("/api/v1/query", &[("query", promql)])?;
+        let results = data["result"].as_array().context("result")?;
+        results
+            .iter()
+            .map(|r| {
+                let value = r["value"][1].as_str().context("value")?.parse()?;
+                Ok((r["metric"].clone(), value))
+            })
+            .collect()
+    }
+
+    /// The value of the one series `promql` returns, `None` if it returns none.
+    pub fn value(&self, promql: &str) -> Result<Option<f64>> {
+        let results = self.query(promql)?;
+        match results.as_slice() {
+            [] => Ok(None),
+            [(_, value)] => Ok(Some(*value)),
+            more => bail!("{promql}: {} series", more.len()),
+        }
+    }
+
+    /// Scrapes of the target so far (within the last 10 minutes).
+    pub fn scrapes(&self) -> Result<f64> {
+        Ok(self.value("count_over_time(up[10m])")?.unwrap_or(0.0))
+    }
+
+    /// Polls `done` every 200 ms until it holds; fails after STARTUP.
+    pub fn wait_until(&self, what: &str, done: impl Fn(&Self) -> Result<bool>) -> Result<()> {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if done(self).unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for: {what}");
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
