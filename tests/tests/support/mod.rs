@@ -47,6 +47,12 @@ impl Server {
             }
             None => Command::new(exporter_binary()),
         };
+        Self::spawn(command, args)
+    }
+
+    /// Starts `command` (the exporter, or a wrapper that ends in it) with
+    /// `serve` on 127.0.0.1 and a free port, then `args`.
+    pub fn spawn(mut command: Command, args: &[&str]) -> Result<Self> {
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
@@ -79,6 +85,10 @@ impl Server {
             )
         })?;
         Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn logs(&self) -> String {
