@@ -16,8 +16,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/static}"
 RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --release --locked --target "$triple" --bin bpf-inventory-exporter
 binary="$CARGO_TARGET_DIR/$triple/release/bpf-inventory-exporter"
-if ldd "$binary" >/dev/null 2>&1; then
-  echo "build.sh: $binary is dynamically linked" >&2
+# No program interpreter and no shared libraries: the image has neither.
+if readelf --program-headers --dynamic "$binary" | grep -E 'INTERP|\(NEEDED\)'; then
+  echo "build.sh: $binary is not statically linked" >&2
   exit 1
 fi
 context="$(mktemp -d)"

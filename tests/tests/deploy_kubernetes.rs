@@ -107,14 +107,20 @@ fn validators_reject_invalid_manifests() {
         unknown_field.as_bytes(),
     )
     .unwrap_err();
-    assert!(format!("{error:#}").contains("'hostPid' was unexpected"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("'hostPid' was unexpected"),
+        "{error:#}"
+    );
 
     let mut docs = build_and_validate(&python, &modules, OPERATOR).unwrap();
     let monitor = docs.iter_mut().find(|d| d["kind"] == "PodMonitor").unwrap();
     monitor["spec"]["podMetricsEndpoints"][0]["port"] = json!(10435);
-    let error = validate_custom_resources(&modules, &serde_json::to_string(&docs).unwrap())
-        .unwrap_err();
-    assert!(format!("{error:#}").contains("port must be string"), "{error:#}");
+    let error =
+        validate_custom_resources(&modules, &serde_json::to_string(&docs).unwrap()).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("port must be string"),
+        "{error:#}"
+    );
 }
 
 #[test]
@@ -222,7 +228,10 @@ fn overlays_change_only_what_they_say() {
         exporter["securityContext"]["capabilities"]["add"],
         json!(["BPF", "PERFMON", "SYS_ADMIN"])
     );
-    assert_eq!(exporter["args"].as_array().unwrap().last().unwrap(), "--enable-bpf-stats");
+    assert_eq!(
+        exporter["args"].as_array().unwrap().last().unwrap(),
+        "--enable-bpf-stats"
+    );
     exporter["securityContext"]["capabilities"]["add"] = json!(["BPF", "PERFMON"]);
     exporter["args"].as_array_mut().unwrap().pop();
     assert_eq!(&full_ds, base_ds);

@@ -4,6 +4,8 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::{
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
@@ -39,7 +41,7 @@ impl Server {
 
     /// Starts `serve` through `wrapper` (e.g. `setpriv ... --`), if any.
     pub fn start_under(wrapper: &[&str], args: &[&str]) -> Result<Self> {
-        let mut command = match wrapper.split_first() {
+        let command = match wrapper.split_first() {
             Some((program, wrapper_args)) => {
                 let mut command = Command::new(program);
                 command.args(wrapper_args).arg(exporter_binary());
