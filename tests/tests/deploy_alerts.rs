@@ -277,3 +277,33 @@ fn prometheus_fires_map_nearly_full_for_a_map_filled_past_90_percent() {
         )
     );
 }
+
+/// deploy/prometheus/static.yml is a valid configuration that loads the rules,
+/// and README shows it as it is.
+#[test]
+fn plain_prometheus_config_is_valid_and_in_the_readme() {
+    let out = Command::new("promtool")
+        .args(["check", "config", "static.yml"])
+        .current_dir(repo_path("deploy/prometheus"))
+        .output()
+        .expect("run promtool");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("SUCCESS: 12 rules found"), "{report}");
+
+    let config = fs::read_to_string(repo_path("deploy/prometheus/static.yml")).unwrap();
+    let body: String = config
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let readme = fs::read_to_string(repo_path("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{body}```\n")),
+        "README shows:\n{body}"
+    );
+}

@@ -134,6 +134,11 @@ impl Server {
         Ok(reply.body)
     }
 
+    /// Waits for the process to exit by itself.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        Ok(self.child.wait()?)
+    }
+
     /// Sends `signal` and waits for the exit; returns the status and how long it took.
     pub fn stop(&mut self, signal: libc::c_int) -> Result<(ExitStatus, Duration)> {
         let pid = libc::pid_t::try_from(self.child.id())?;
