@@ -259,6 +259,7 @@ fn prometheus_fires_map_nearly_full_for_a_map_filled_past_90_percent() {
     assert_eq!(labels["instance"], server.address.to_string());
     assert_eq!(prometheus.query(&ratio).unwrap()[0].1, 0.95);
     let groups = prometheus.rules().unwrap();
+    let id_label = map_id.to_string();
     let description = groups
         .as_array()
         .unwrap()
@@ -266,7 +267,7 @@ fn prometheus_fires_map_nearly_full_for_a_map_filled_past_90_percent() {
         .flat_map(|g| g["rules"].as_array().unwrap())
         .filter(|r| r["name"] == "BPFMapNearlyFull")
         .flat_map(|r| r["alerts"].as_array().unwrap())
-        .find(|a| a["labels"]["id"] == map_id.to_string())
+        .find(|a| a["labels"]["id"] == id_label)
         .map(|a| a["annotations"]["description"].clone())
         .unwrap();
     assert_eq!(

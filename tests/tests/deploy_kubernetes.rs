@@ -3,7 +3,7 @@
 //! (kubernetes-validate), prometheus-operator kinds against their CRDs'
 //! schemas (npm @kubernetes-models/prometheus-operator) — and the built
 //! DaemonSet has the least-privilege posture, field by field.
-use std::{path::Path, process::Command};
+use std::{collections::BTreeMap, path::Path, process::Command, sync::Mutex};
 
 use anyhow::Result;
 use e2e_tests::deploy::{
@@ -16,12 +16,19 @@ const OPERATOR: &str = "deploy/kubernetes/overlays/prometheus-operator";
 const FULL_STATS: &str = "deploy/kubernetes/overlays/full-stats";
 const NAMESPACE: &str = "bpf-inventory-exporter";
 
-/// Builds `dir` and validates every document; the documents.
+/// Builds `dir` and validates every document; the documents. Each overlay is
+/// built and validated once per test binary (loading the schemas is slow).
 fn build_and_validate(python: &Path, modules: &Path, dir: &str) -> Result<Vec<Value>> {
+    static BUILT: Mutex<BTreeMap<String, Vec<Value>>> = Mutex::new(BTreeMap::new());
+    if let Some(docs) = BUILT.lock().unwrap().get(dir) {
+        return Ok(docs.clone());
+    }
     let yaml = kustomize(dir)?;
     let json = k8s_py(python, &["validate", KUBERNETES_VERSION], yaml.as_bytes())?;
     validate_custom_resources(modules, &json)?;
-    Ok(serde_json::from_str(&json)?)
+    let docs: Vec<Value> = serde_json::from_str(&json)?;
+    BUILT.lock().unwrap().insert(dir.to_owned(), docs.clone());
+    Ok(docs)
 }
 
 /// tests/deploy/crds.mjs on a JSON array of documents: one line per valid
