@@ -6,6 +6,8 @@
 use std::{collections::BTreeMap, path::Path, process::Command, sync::Mutex};
 
 use anyhow::Result;
+mod support;
+
 use e2e_tests::deploy::{
     installed, k8s_py, kustomize, repo_path, run, KUBERNETES_VERSION, NODE_MODULES, PYTHON,
 };
@@ -277,4 +279,89 @@ fn monitors_point_at_the_metrics_port() {
         service["ports"],
         json!([{"name": "metrics", "port": 10435, "targetPort": "metrics", "protocol": "TCP"}])
     );
+}
+
+/// The exporter run as each overlay's container would run it — uid 0, a
+/// bounding set of exactly the added capabilities, no_new_privs, the
+/// container's arguments — serves what the overlay promises: the base no map
+/// memory (CAP_SYS_ADMIN), full-stats map memory and BPF statistics on.
+#[test]
+fn each_overlays_capabilities_and_arguments_serve_what_it_promises() {
+    if !e2e_tests::have_root("each_overlays_capabilities_and_arguments_serve_what_it_promises") {
+        return;
+    }
+    let Some((python, modules)) =
+        validators("each_overlays_capabilities_and_arguments_serve_what_it_promises")
+    else {
+        return;
+    };
+    let fixture = e2e_tests::Fixture::load().unwrap();
+    let map_id = fixture.map_id("fixture_hash");
+    let memory =
+        format!("bpf_map_memory_bytes{{id=\"{map_id}\",name=\"fixture_hash\",type=\"hash\"}}");
+    for dir in [BASE, FULL_STATS] {
+        let docs = build_and_validate(&python, &modules, dir).unwrap();
+        let container = &find(&docs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0];
+        let added: Vec<String> = container["securityContext"]["capabilities"]["add"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_lowercase())
+            .collect();
+        let caps: String = added.iter().map(|c| format!(",+{c}")).collect();
+        // The container's arguments but the listen address and log format,
+        // which the test sets (127.0.0.1, a free port, JSON logs).
+        let args: Vec<&str> = container["args"].as_array().unwrap()[5..]
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all"])
+            .arg(format!("--bounding-set=-all{caps}"))
+            .arg("--")
+            .arg(e2e_tests::exporter_binary());
+        let server = support::Server::spawn(command, &args).unwrap();
+        server.wait_ready().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+        let effective = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:\t"))
+            .unwrap();
+        let expected: u64 = added
+            .iter()
+            .map(|c| match c.as_str() {
+                "bpf" => 1u64 << 39,
+                "perfmon" => 1 << 38,
+                "sys_admin" => 1 << 21,
+                other => panic!("unexpected capability {other}"),
+            })
+            .sum();
+        assert_eq!(
+            u64::from_str_radix(effective, 16).unwrap(),
+            expected,
+            "{dir}"
+        );
+
+        let page = server.metrics().unwrap();
+        if dir == BASE {
+            assert_eq!(added, ["bpf", "perfmon"]);
+            assert!(args.is_empty(), "{args:?}");
+            assert_eq!(support::sample(&page, &memory), None, "{dir}: {page}");
+        } else {
+            assert_eq!(args, ["--enable-bpf-stats"]);
+            let bytes = support::sample(&page, &memory).unwrap_or_else(|| panic!("{dir}: {page}"));
+            assert!(bytes > 0.0, "{memory} {bytes}");
+            assert_eq!(
+                support::sample(&page, "bpf_exporter_bpf_stats_enabled"),
+                Some(1.0),
+                "{dir}"
+            );
+        }
+        assert!(
+            !server.logs().contains("BPF_ENABLE_STATS failed"),
+            "{dir}: {}",
+            server.logs()
+        );
+    }
 }
