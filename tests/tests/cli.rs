@@ -33,7 +33,11 @@ fn check_reports_what_this_kernel_supports() {
     assert!(
         stdout.contains(&format!(
             "bpf_link iterator: {}\n",
-            if link_iter { "yes" } else { "unsupported by this kernel" }
+            if link_iter {
+                "yes"
+            } else {
+                "unsupported by this kernel"
+            }
         )),
         "{stdout}"
     );

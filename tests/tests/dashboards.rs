@@ -194,7 +194,7 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
     }
     let server = Server::start(&["--enable-bpf-stats"]).unwrap();
     server.wait_ready().unwrap();
-    let prometheus = Prometheus::start(JOB, &server.address.to_string()).unwrap();
+    let prometheus = Prometheus::scraping(JOB, &server.address.to_string()).unwrap();
     prometheus
         .wait_until("two scrapes", |p| Ok(p.scrapes()? >= 2.0))
         .unwrap();

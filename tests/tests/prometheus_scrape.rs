@@ -26,7 +26,7 @@ fn prometheus_scrapes_true_values_and_sees_objects_go() {
 
     let server = Server::start(&[]).unwrap();
     server.wait_ready().unwrap();
-    let prometheus = Prometheus::start("bpf", &server.address.to_string()).unwrap();
+    let prometheus = Prometheus::scraping("bpf", &server.address.to_string()).unwrap();
     prometheus
         .wait_until("two scrapes", |p| Ok(p.scrapes()? >= 2.0))
         .unwrap();

@@ -4,6 +4,8 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::{
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
@@ -15,8 +17,6 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 use e2e_tests::exporter_binary;
-
-pub mod prometheus;
 
 /// Upper bound of waits for a process to come up; not a performance assertion.
 pub const STARTUP: Duration = Duration::from_secs(60);
@@ -41,7 +41,7 @@ impl Server {
 
     /// Starts `serve` through `wrapper` (e.g. `setpriv ... --`), if any.
     pub fn start_under(wrapper: &[&str], args: &[&str]) -> Result<Self> {
-        let mut command = match wrapper.split_first() {
+        let command = match wrapper.split_first() {
             Some((program, wrapper_args)) => {
                 let mut command = Command::new(program);
                 command.args(wrapper_args).arg(exporter_binary());
@@ -49,6 +49,12 @@ impl Server {
             }
             None => Command::new(exporter_binary()),
         };
+        Self::spawn(command, args)
+    }
+
+    /// Starts `command` (the exporter, or a wrapper that ends in it) with
+    /// `serve` on 127.0.0.1 and a free port, then `args`.
+    pub fn spawn(mut command: Command, args: &[&str]) -> Result<Self> {
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
@@ -81,6 +87,10 @@ impl Server {
             )
         })?;
         Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn logs(&self) -> String {
@@ -122,6 +132,11 @@ impl Server {
             bail!("/metrics answered {}: {}", reply.status, reply.body);
         }
         Ok(reply.body)
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        Ok(self.child.wait()?)
     }
 
     /// Sends `signal` and waits for the exit; returns the status and how long it took.

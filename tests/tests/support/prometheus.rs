@@ -1,8 +1,9 @@
 //! A real Prometheus (Debian's package) on 127.0.0.1 and a port the test
-//! picked, scraping one target every second into a temporary directory;
-//! killed on drop. Queries go through its HTTP API.
+//! picked, with a configuration the test writes (or one scraping a single
+//! target every second), its HTTP API, and poll helpers. Killed on drop.
 use std::{
     fs,
+    path::Path,
     process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
@@ -13,45 +14,48 @@ use serde_json::Value;
 
 use super::{free_port, http_get, STARTUP};
 
-/// The scrape interval (and timeout) of the configuration written by `start`.
+/// The scrape interval (and timeout) of the configuration written by `scraping`.
 pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Prometheus {
     child: Child,
     port: u16,
-    _storage: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `target` (host:port) as job `job`.
-    pub fn start(job: &str, target: &str) -> Result<Self> {
-        let storage = tempfile::tempdir()?;
-        let config = storage.path().join("prometheus.yml");
+    /// Starts Prometheus scraping `target` (host:port) as job `job` every
+    /// [`SCRAPE_INTERVAL`].
+    pub fn scraping(job: &str, target: &str) -> Result<Self> {
         let interval = SCRAPE_INTERVAL.as_secs();
-        fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n\
-                 scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )?;
+        let config = format!(
+            "global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n\
+             scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        Self::start(&config, |_| Ok(()))
+    }
+
+    /// Starts Prometheus with `config` (prometheus.yml) after `setup` has
+    /// written any files it names into the directory it runs in.
+    pub fn start(config: &str, setup: impl FnOnce(&Path) -> Result<()>) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        setup(dir.path())?;
+        let config_path = dir.path().join("prometheus.yml");
+        fs::write(&config_path, config)?;
         let port = free_port()?;
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
-                storage.path().join("data").display()
+                dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("starting prometheus (apt-get install prometheus)")?;
-        let prometheus = Prometheus {
-            child,
-            port,
-            _storage: storage,
-        };
+        let prometheus = Prometheus { child, port, dir };
         prometheus.wait_until("Prometheus ready", |p| {
             Ok(http_get(&p.url("/-/ready"), &[])?.status == 200)
         })?;
@@ -114,18 +118,33 @@ impl Prometheus {
         Ok(self.value("count_over_time(up[10m])")?.unwrap_or(0.0))
     }
 
-    /// Polls `done` every 200 ms until it holds; fails after STARTUP.
-    pub fn wait_until(&self, what: &str, done: impl Fn(&Self) -> Result<bool>) -> Result<()> {
-        let deadline = Instant::now() + STARTUP;
+    /// `/api/v1/rules`: the loaded rule groups.
+    pub fn rules(&self) -> Result<Value> {
+        Ok(self.api("/api/v1/rules", &[])?["groups"].clone())
+    }
+
+    /// Polls `done` every 200 ms until it holds; fails after `limit`.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&Self) -> Result<bool>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + limit;
         loop {
             if done(self).unwrap_or(false) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("timed out waiting for: {what}");
+                bail!("timed out after {limit:?} waiting for: {what}");
             }
             thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// `wait_for` with the start-up limit.
+    pub fn wait_until(&self, what: &str, done: impl Fn(&Self) -> Result<bool>) -> Result<()> {
+        self.wait_for(what, STARTUP, done)
     }
 }
 
