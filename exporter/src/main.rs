@@ -64,6 +64,15 @@ struct ServeArgs {
     /// Upper bound of one collection; a shorter Prometheus scrape timeout wins.
     #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     collection_timeout: Duration,
+    /// Skip the owners walk (iter/task_file): owners, pins and held_by are null, no owner series.
+    #[arg(long, env = "BPF_EXPORTER_NO_OWNERS")]
+    no_owners: bool,
+    /// Reuse the last owners walk (processes, pins) while younger than this; 0s walks every collection.
+    #[arg(long, env = "BPF_EXPORTER_OWNERS_MIN_INTERVAL", default_value = "0s", value_parser = humantime::parse_duration)]
+    owners_min_interval: Duration,
+    /// Add a `pid` label to bpf_*_owner_info (pids churn: one series per process).
+    #[arg(long, env = "BPF_EXPORTER_OWNER_PID_LABEL")]
+    owner_pid_label: bool,
     /// Requests reading the kernel at once; more get 503.
     #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_requests_in_flight: u32,
@@ -179,12 +188,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         source: collect::Options {
             enable_bpf_stats: args.enable_bpf_stats,
             filter,
+            no_owners: args.no_owners,
+            owners_min_interval: args.owners_min_interval,
         },
         server: ServerConfig {
             collection_timeout: args.collection_timeout,
             max_requests_in_flight: args.max_requests_in_flight as usize,
             render: RenderOptions {
                 per_object: !args.aggregates_only,
+                owner_pid_label: args.owner_pid_label,
                 ..RenderOptions::default()
             },
         },

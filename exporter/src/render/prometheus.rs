@@ -41,6 +41,8 @@ pub struct RenderOptions {
     pub per_object: bool,
     /// The `version` label of `bpf_exporter_build_info`.
     pub version: &'static str,
+    /// A `pid` label on the `bpf_*_owner_info` series.
+    pub owner_pid_label: bool,
 }
 
 impl Default for RenderOptions {
@@ -48,6 +50,7 @@ impl Default for RenderOptions {
         Self {
             per_object: true,
             version: env!("CARGO_PKG_VERSION"),
+            owner_pid_label: false,
         }
     }
 }
