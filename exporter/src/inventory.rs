@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod owner_groups;
+pub use owner_groups::{OwnerGroup, OwnerKey};
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Inventory {
     pub collected_at: DateTime<Utc>,

@@ -143,8 +143,10 @@ impl Page {
         if options.per_object {
             self.map_contents(&inventory.maps);
             self.links(&inventory.links);
+            self.owner_info(inventory, options.owner_pid_label);
         }
         self.aggregates(inventory);
+        self.owner_groups(inventory);
         self.exporter(inventory, stats, options);
         if self.format == Format::OpenMetrics {
             self.out.push_str("# EOF\n");
@@ -393,6 +395,9 @@ fn map_labels(maps: &[Map]) -> Vec<(&Map, String)> {
         .map(|m| (m, object_labels(m.id, &m.name, &m.map_type, m.is_self)))
         .collect()
 }
+
+#[path = "prometheus_owners.rs"]
+mod owners;
 
 #[cfg(test)]
 #[path = "prometheus_tests.rs"]
