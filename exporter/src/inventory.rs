@@ -234,6 +234,14 @@ impl Inventory {
             .map(|i| &self.links[i])
     }
 
+    /// Whether this collection has owners (the owners walk ran).
+    pub fn owners_known(&self) -> bool {
+        let known = |o: &Option<Vec<Owner>>| o.is_some();
+        self.programs.iter().any(|p| known(&p.owners))
+            || self.maps.iter().any(|m| known(&m.owners))
+            || self.links.iter().any(|l| known(&l.owners))
+    }
+
     pub fn collector_ok(&self, collector: Collector) -> bool {
         !self.errors.iter().any(|e| e.collector == collector)
     }
