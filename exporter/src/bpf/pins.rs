@@ -35,7 +35,7 @@ pub struct PinsUnreadable {
 pub fn read_pins(mounts: &[impl AsRef<Path>]) -> Result<Pins, PinsUnreadable> {
     let mut pins = Pins::new();
     for mount in mounts {
-        walk(mount.as_ref(), &mut pins)?;
+        walk(mount.as_ref(), mount.as_ref(), &mut pins)?;
     }
     for paths in pins.values_mut() {
         paths.sort();
@@ -44,7 +44,12 @@ pub fn read_pins(mounts: &[impl AsRef<Path>]) -> Result<Pins, PinsUnreadable> {
     Ok(pins)
 }
 
-fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
+/// The pins the kernel's bpf_preload puts at the root of every bpffs mount:
+/// its own iterator links, mode 0400, which only CAP_DAC_OVERRIDE opens
+/// read-write (as a link must be). Held by the kernel either way.
+const PRELOAD_PINS: [&str; 2] = ["maps.debug", "progs.debug"];
+
+fn walk(mount: &Path, dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
     let unreadable = |path: &Path, source| PinsUnreadable {
         path: path.display().to_string(),
         source,
@@ -57,7 +62,7 @@ fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
     for entry in entries.flatten() {
         let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, pins)?,
+            Ok(t) if t.is_dir() => walk(mount, &path, pins)?,
             Ok(t) if t.is_file() => match identify(&path) {
                 Ok(Some(key)) => pins
                     .entry(key)
@@ -65,6 +70,10 @@ fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
                     .push(path.display().to_string()),
                 Ok(None) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EACCES)
+                        && dir == mount
+                        && PRELOAD_PINS.iter().any(|p| entry.file_name() == *p) => {}
                 Err(e) => return Err(unreadable(&path, e)),
             },
             _ => {}
@@ -73,14 +82,19 @@ fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
     Ok(())
 }
 
-/// (kind, id) of a pinned object; None if it is not a map, program or link.
-fn identify(path: &Path) -> io::Result<Option<(u32, u32)>> {
+/// Opens a pinned object read-write (BPF_OBJ_GET).
+pub fn open_pin(path: &Path) -> io::Result<OwnedFd> {
     let name = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut attr = [0u64; 4];
     attr[0] = name.as_ptr() as u64; // pathname; bpf_fd and file_flags 0 (a link opens only read-write)
     let fd = bpf(BPF_OBJ_GET, &mut attr)?;
     // SAFETY: BPF_OBJ_GET returned a new fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// (OWNER_KIND_*, id) of a pinned object; None if it is not a map, program or link.
+pub fn identify(path: &Path) -> io::Result<Option<(u32, u32)>> {
+    let fd = open_pin(path)?;
     let kind = match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?
         .to_string_lossy()
         .as_ref()
