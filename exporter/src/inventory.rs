@@ -124,7 +124,9 @@ pub struct Owner {
 }
 
 /// What keeps a BPF object alive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum HeldBy {
     /// A process holds an fd (see `owners`).

@@ -148,11 +148,7 @@ pub fn sample_inventory() -> Inventory {
         bpf_stats_enabled: true,
         unsupported: Vec::new(),
         programs: vec![xdp, dump],
-        maps: vec![
-            hash,
-            unknown,
-            own_map,
-        ],
+        maps: vec![hash, unknown, own_map],
         links: vec![
             Link {
                 id: 3,

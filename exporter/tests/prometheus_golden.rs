@@ -202,7 +202,10 @@ fn owners_are_one_series_per_group_and_pid_only_on_request() {
             "bpf_map_owner_info{id=\"11\",comm=\"edge-agent\",container_id=\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",pod_uid=\"0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\"} 1",
         ]
     );
-    assert!(page.contains("bpf_owner_maps{comm=\"bpftool\"} 1\n"), "{page}");
+    assert!(
+        page.contains("bpf_owner_maps{comm=\"bpftool\"} 1\n"),
+        "{page}"
+    );
     let with_pid = RenderOptions {
         owner_pid_label: true,
         ..options()
@@ -210,12 +213,21 @@ fn owners_are_one_series_per_group_and_pid_only_on_request() {
     let page = render_metrics(&inventory, &stats(), &with_pid, Format::Text);
     let lines = owner_lines(&page);
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines.contains(&"bpf_map_owner_info{id=\"11\",comm=\"bpftool\",pid=\"78\"} 1".to_owned()));
+    assert!(
+        lines.contains(&"bpf_map_owner_info{id=\"11\",comm=\"bpftool\",pid=\"78\"} 1".to_owned())
+    );
     let (ok, report) = promtool_check(&page);
     assert!(ok && report.trim().is_empty(), "promtool: {report}");
     // Neither `pod` nor `namespace`: they clash with Prometheus target labels.
     for family in FAMILIES {
-        assert!(!family.labels.iter().any(|l| ["pod", "namespace"].contains(l)), "{}", family.name);
+        assert!(
+            !family
+                .labels
+                .iter()
+                .any(|l| ["pod", "namespace"].contains(l)),
+            "{}",
+            family.name
+        );
     }
 }
 

@@ -57,10 +57,7 @@ pub fn spawn_holding(mut command: Command, fds: &[RawFd]) -> Kid {
             Ok(())
         });
     }
-    Kid(command
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn child"))
+    Kid(command.stdin(Stdio::null()).spawn().expect("spawn child"))
 }
 
 /// A child holding `fds` that has reached exec (its comm is KID).
@@ -80,7 +77,6 @@ pub fn wait_for_comm(pid: u32, comm: &str) {
     }
 }
 
-
 /// A cgroup created by the test under the cgroup2 mount, with `leaf`'s path.
 pub fn make_cgroup(root: &Path, relative: &str, cleanup: &mut Cleanup) -> PathBuf {
     let mut dir = root.to_path_buf();
@@ -93,4 +89,3 @@ pub fn make_cgroup(root: &Path, relative: &str, cleanup: &mut Cleanup) -> PathBu
     }
     dir
 }
-

@@ -75,7 +75,10 @@ fn pids(owners: &[Owner]) -> Vec<u32> {
 }
 
 fn own_comm() -> String {
-    fs::read_to_string("/proc/self/comm").unwrap().trim().to_owned()
+    fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 fn source() -> Source {
@@ -90,7 +93,10 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
     let tmp = tempfile::tempdir().unwrap();
     let kid_bin = kid_binary(tmp.path());
     let mut fx = Fixture::load().expect("load fixture");
-    let pin = PathBuf::from(format!("/sys/fs/bpf/owners_test_child_{}", std::process::id()));
+    let pin = PathBuf::from(format!(
+        "/sys/fs/bpf/owners_test_child_{}",
+        std::process::id()
+    ));
     let _unpin = Cleanup(vec![pin.clone()]);
     let (map_id, prog_id, link_id, link_fd) = fixture_fds(&mut fx, &pin);
     let kid = kid_holding(&kid_bin, &raw_fds(&fx, &link_fd));
@@ -110,9 +116,16 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
         let cgroup = fs::read_to_string(format!("/proc/{kid_pid}/cgroup")).unwrap();
         let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
         assert_eq!(kid_owner.cgroup.as_deref(), Some(v2), "{kind}");
-        let test = owners.iter().find(|o| o.pid == me).expect("the test holds it too");
+        let test = owners
+            .iter()
+            .find(|o| o.pid == me)
+            .expect("the test holds it too");
         assert_eq!(test.comm, own_comm());
-        assert_eq!(owners.len(), 2, "{kind} {id}: only the test and the child: {owners:?}");
+        assert_eq!(
+            owners.len(),
+            2,
+            "{kind} {id}: only the test and the child: {owners:?}"
+        );
     }
     let link = inv.link(link_id).unwrap();
     assert_eq!(link.pins, Some(vec![]), "unpinned");
@@ -123,7 +136,11 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
     drop(kid);
     let inv = source.collect();
     for (kind, id) in [("map", map_id), ("prog", prog_id), ("link", link_id)] {
-        assert_eq!(pids(&owners_of(&inv, kind, id)), [me], "{kind} {id} after exit");
+        assert_eq!(
+            pids(&owners_of(&inv, kind, id)),
+            [me],
+            "{kind} {id} after exit"
+        );
     }
     // Closing the last fd of the link: gone from the next collection.
     drop(link_fd);
@@ -170,7 +187,11 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
         assert_eq!(owner.comm, KID);
         assert_eq!(owner.cgroup.as_deref(), Some(path.as_str()));
         assert_eq!(owner.pod_uid.as_deref(), Some(uid), "{path}");
-        assert_eq!(owner.container_id.as_deref(), Some(container.as_str()), "{path}");
+        assert_eq!(
+            owner.container_id.as_deref(),
+            Some(container.as_str()),
+            "{path}"
+        );
     }
     // The pod's group in the roll-up holds the map.
     let groups = inv.owner_groups();
@@ -178,7 +199,10 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
         .iter()
         .find(|g| g.container_id.as_deref() == Some(systemd_id.as_str()))
         .expect("systemd driver pod group");
-    assert_eq!((pod.pod_uid.as_deref(), pod.map_ids.clone()), (Some(uid), vec![map_id]));
+    assert_eq!(
+        (pod.pod_uid.as_deref(), pod.map_ids.clone()),
+        (Some(uid), vec![map_id])
+    );
     drop(kids); // before the cgroups are removed
 }
 
@@ -193,16 +217,16 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
     let map_id = fx.map_id("fixture_hash");
     let map_fd = fx.map_data("fixture_hash").fd().as_fd().as_raw_fd();
     let mut command = Command::new("unshare");
-    command.args(["--pid", "--fork", "--"]).arg(&kid_bin).arg("300");
+    command
+        .args(["--pid", "--fork", "--"])
+        .arg(&kid_bin)
+        .arg("300");
     let unshare = spawn_holding(command, &[map_fd]);
     // unshare forks the child that is pid 1 in the new namespace.
     let deadline = Instant::now() + Duration::from_secs(5);
     let host_pid = loop {
-        let children = fs::read_to_string(format!(
-            "/proc/{0}/task/{0}/children",
-            unshare.0.id()
-        ))
-        .unwrap_or_default();
+        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.0.id()))
+            .unwrap_or_default();
         if let Some(pid) = children.split_whitespace().next() {
             break pid.parse::<u32>().unwrap();
         }
@@ -220,7 +244,9 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
         .find(|o| o.comm == KID)
         .unwrap_or_else(|| panic!("child missing in {owners:?}"));
     assert_eq!(kid.pid, host_pid);
-    assert!(owners.iter().any(|o| o.pid == unshare.0.id() && o.comm == "unshare"));
+    assert!(owners
+        .iter()
+        .any(|o| o.pid == unshare.0.id() && o.comm == "unshare"));
 }
 
 #[test]
@@ -235,7 +261,18 @@ fn pinned_map_without_holder_and_program_held_only_by_a_link() {
     let status = Command::new("bpftool")
         .args(["map", "create"])
         .arg(&map_pin)
-        .args(["type", "array", "key", "4", "value", "4", "entries", "1", "name", "owners_pin"])
+        .args([
+            "type",
+            "array",
+            "key",
+            "4",
+            "value",
+            "4",
+            "entries",
+            "1",
+            "name",
+            "owners_pin",
+        ])
         .status()
         .expect("bpftool");
     assert!(status.success());
@@ -243,11 +280,19 @@ fn pinned_map_without_holder_and_program_held_only_by_a_link() {
     // The fixture program attached by a pinned link; every fd of ours closed.
     let (prog_id, link_id) = {
         let mut fx = Fixture::load().expect("load fixture");
-        let prog: &mut Iter = fx.ebpf.program_mut(FIXTURE_PROG).unwrap().try_into().unwrap();
+        let prog: &mut Iter = fx
+            .ebpf
+            .program_mut(FIXTURE_PROG)
+            .unwrap()
+            .try_into()
+            .unwrap();
         let id = prog.attach().unwrap();
         let link: FdLink = prog.take_link(id).unwrap().try_into().unwrap();
         drop(link.pin(&link_pin).expect("pin link"));
-        (fx.program_id(FIXTURE_PROG), identify(&link_pin).unwrap().unwrap().1)
+        (
+            fx.program_id(FIXTURE_PROG),
+            identify(&link_pin).unwrap().unwrap().1,
+        )
     };
 
     let inv = source().collect();
@@ -280,7 +325,10 @@ fn dump_with_caps(uid: u32) -> serde_json::Value {
         .expect("run setpriv (util-linux)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "uid {uid}: {stderr}");
-    assert!(!stderr.contains("owners walk"), "uid {uid}: owners walk failed: {stderr}");
+    assert!(
+        !stderr.contains("owners walk"),
+        "uid {uid}: owners walk failed: {stderr}"
+    );
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
@@ -295,7 +343,10 @@ fn owners_with_only_cap_bpf_and_cap_perfmon() {
     let map_id = fx.map_id("fixture_hash");
     let map_fd = fx.map_data("fixture_hash").fd().as_fd().as_raw_fd();
     let kid = kid_holding(&kid_bin, &[map_fd]);
-    let pin = PathBuf::from(format!("/sys/fs/bpf/owners_test_caps_{}", std::process::id()));
+    let pin = PathBuf::from(format!(
+        "/sys/fs/bpf/owners_test_caps_{}",
+        std::process::id()
+    ));
     let _unpin = Cleanup(vec![pin.clone()]);
     fx.map_data("fixture_hash").pin(&pin).expect("pin map");
 
@@ -307,14 +358,21 @@ fn owners_with_only_cap_bpf_and_cap_perfmon() {
             .iter()
             .find(|m| m["id"] == map_id)
             .expect("fixture map");
-        let owners = map["owners"].as_array().unwrap_or_else(|| panic!("uid {uid}: {map}"));
+        let owners = map["owners"]
+            .as_array()
+            .unwrap_or_else(|| panic!("uid {uid}: {map}"));
         assert!(
-            owners.iter().any(|o| o["pid"] == kid.0.id() && o["comm"] == KID),
+            owners
+                .iter()
+                .any(|o| o["pid"] == kid.0.id() && o["comm"] == KID),
             "uid {uid}: {owners:?}"
         );
         if pins_readable {
             assert_eq!(map["pins"], serde_json::json!([pin.display().to_string()]));
-            assert_eq!(map["held_by"], serde_json::json!(["process", "pinned", "program"]));
+            assert_eq!(
+                map["held_by"],
+                serde_json::json!(["process", "pinned", "program"])
+            );
         } else {
             // Pins are mode 0600 root: unknown, and no error.
             assert_eq!(map["pins"], serde_json::Value::Null, "uid {uid}");

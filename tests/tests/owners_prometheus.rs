@@ -76,7 +76,10 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
         return;
     }
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    assert!(readme.contains(JOIN), "README's join differs from the tested one");
+    assert!(
+        readme.contains(JOIN),
+        "README's join differs from the tested one"
+    );
 
     let root = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").unwrap())
         .expect("a cgroup2 mount");
@@ -105,7 +108,8 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
         "bpf_map_owner_info{{id=\"{map_id}\",comm=\"{KID}\",container_id=\"{container}\",pod_uid=\"{uid}\"}}"
     );
     assert_eq!(sample(&page, &series), Some(1.0), "{series} missing");
-    let group = format!("bpf_owner_maps{{comm=\"{KID}\",container_id=\"{container}\",pod_uid=\"{uid}\"}}");
+    let group =
+        format!("bpf_owner_maps{{comm=\"{KID}\",container_id=\"{container}\",pod_uid=\"{uid}\"}}");
     assert_eq!(sample(&page, &group), Some(1.0), "{group} missing");
 
     let ksm = StaticTarget::serve(format!(
@@ -119,24 +123,33 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
         server.address, ksm.address
     );
     let prometheus = Prometheus::start(&config, |_| Ok(())).unwrap();
-    let query = format!("{JOIN}");
+    let query = JOIN;
+    let id = map_id.to_string();
     prometheus
         .wait_until("the join to return the child's map", |p| {
-            Ok(p.query(&query)?.iter().any(|(m, _)| m["id"] == map_id.to_string()))
+            Ok(p.query(query)?
+                .iter()
+                .any(|(m, _)| m["id"].as_str() == Some(id.as_str())))
         })
         .unwrap();
-    let results = prometheus.query(&query).unwrap();
+    let results = prometheus.query(query).unwrap();
     let ours: Vec<_> = results
         .iter()
-        .filter(|(m, _)| m["id"] == map_id.to_string())
+        .filter(|(m, _)| m["id"].as_str() == Some(id.as_str()))
         .collect();
     assert_eq!(ours.len(), 1, "{results:?}");
     let (labels, value) = ours[0];
     assert_eq!(*value, 1.0);
-    assert_eq!((&labels["namespace"], &labels["pod"]), (&"team-a".into(), &"edge-agent-7f9c".into()));
+    assert_eq!(
+        (&labels["namespace"], &labels["pod"]),
+        (&"team-a".into(), &"edge-agent-7f9c".into())
+    );
     assert_eq!(labels["comm"], KID);
     assert_eq!(labels["container_id"], container.as_str());
     // Only pods that hold something join: team-b's pod has no owner series.
-    assert!(results.iter().all(|(m, _)| m["namespace"] == "team-a"), "{results:?}");
+    assert!(
+        results.iter().all(|(m, _)| m["namespace"] == "team-a"),
+        "{results:?}"
+    );
     drop(kid);
 }

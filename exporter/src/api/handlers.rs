@@ -98,7 +98,8 @@ pub async fn programs(
         .programs
         .iter()
         .filter(|p| {
-            query.matches(p.id, &p.prog_type, Some(&p.name), None) && query.matches_owners(&p.owners)
+            query.matches(p.id, &p.prog_type, Some(&p.name), None)
+                && query.matches_owners(&p.owners)
         })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))

@@ -296,10 +296,26 @@ fn list_params(kind: Collector) -> Vec<Parameter> {
     }
     let text = || ObjectBuilder::new().schema_type(Type::String).into();
     params.extend([
-        param("comm", "Held by a process with this exact comm (one process matching every owner filter).", text()),
-        param("pod_uid", "Held by a process of the pod with this uid.", text()),
-        param("container_id", "Held by a process of the container with this id.", text()),
-        param("pid", "Held by the process with this pid.", u32_schema().into()),
+        param(
+            "comm",
+            "Held by a process with this exact comm (one process matching every owner filter).",
+            text(),
+        ),
+        param(
+            "pod_uid",
+            "Held by a process of the pod with this uid.",
+            text(),
+        ),
+        param(
+            "container_id",
+            "Held by a process of the container with this id.",
+            text(),
+        ),
+        param(
+            "pid",
+            "Held by the process with this pid.",
+            u32_schema().into(),
+        ),
     ]);
     params.push(param(
         "limit",

@@ -195,14 +195,29 @@ async fn owners_lists_each_group_with_its_objects() {
     assert_eq!(
         groups,
         [
-            ("bpf-inventory-e", json!([100]), json!([21]), json!([13]), json!([4])),
+            (
+                "bpf-inventory-e",
+                json!([100]),
+                json!([21]),
+                json!([13]),
+                json!([4])
+            ),
             ("bpftool", json!([77]), json!([]), json!([11]), json!([])),
-            ("edge-agent", json!([4242]), json!([7]), json!([11]), json!([])),
+            (
+                "edge-agent",
+                json!([4242]),
+                json!([7]),
+                json!([11]),
+                json!([])
+            ),
         ]
     );
     let agent = &body["items"][2];
     assert_eq!(agent["pod_uid"], "0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b");
-    assert_eq!((&agent["programs_memory_bytes"], &agent["maps_memory_bytes"]), (&json!(4096), &json!(16000)));
+    assert_eq!(
+        (&agent["programs_memory_bytes"], &agent["maps_memory_bytes"]),
+        (&json!(4096), &json!(16000))
+    );
 }
 
 #[tokio::test]

@@ -221,7 +221,10 @@ impl Iterators {
     }
 }
 
-pub(super) fn iter_mut<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut Iter, Error> {
+pub(super) fn iter_mut<'a>(
+    ebpf: &'a mut Ebpf,
+    program: &'static str,
+) -> Result<&'a mut Iter, Error> {
     let prog = ebpf
         .program_mut(program)
         .ok_or(Error::MissingProgram { program })?;

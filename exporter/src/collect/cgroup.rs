@@ -205,7 +205,10 @@ mod tests {
             parse_container(&format!("system.slice/docker-{ID}.scope")),
             (Some(ID.into()), None)
         );
-        assert_eq!(parse_container("kubepods.slice/kubepods-podnot_a_uid.slice"), (None, None));
+        assert_eq!(
+            parse_container("kubepods.slice/kubepods-podnot_a_uid.slice"),
+            (None, None)
+        );
     }
 
     #[test]

@@ -101,10 +101,7 @@ fn owners_by_object(
             continue;
         }
         let cgroup = paths.get(&r.cgroup_id).cloned();
-        let (container_id, pod_uid) = cgroup
-            .as_deref()
-            .map(parse_container)
-            .unwrap_or_default();
+        let (container_id, pod_uid) = cgroup.as_deref().map(parse_container).unwrap_or_default();
         owners.entry((r.kind, r.id)).or_default().push(Owner {
             pid: r.tgid,
             comm: c_string(&r.comm),
@@ -213,7 +210,12 @@ mod tests {
     fn held_by_lists_every_holder_and_falls_back_only_when_pins_are_known() {
         let pins = vec!["/sys/fs/bpf/a".to_owned()];
         assert_eq!(
-            held_by(&[owner(1)], Some(&pins), &[(true, HeldBy::Link)], HeldBy::Attached),
+            held_by(
+                &[owner(1)],
+                Some(&pins),
+                &[(true, HeldBy::Link)],
+                HeldBy::Attached
+            ),
             [HeldBy::Process, HeldBy::Pinned, HeldBy::Link]
         );
         assert_eq!(

@@ -56,13 +56,14 @@ impl Inventory {
     /// owners are unknown.
     pub fn owner_groups(&self) -> Vec<OwnerGroup> {
         let mut groups: BTreeMap<OwnerKey, Held> = BTreeMap::new();
-        let mut add = |owners: &Option<Vec<Owner>>, id: u32, set: fn(&mut Held) -> &mut BTreeSet<u32>| {
-            for o in owners.iter().flatten() {
-                let held = groups.entry(OwnerKey::from(o)).or_default();
-                held.pids.insert(o.pid);
-                set(held).insert(id);
-            }
-        };
+        let mut add =
+            |owners: &Option<Vec<Owner>>, id: u32, set: fn(&mut Held) -> &mut BTreeSet<u32>| {
+                for o in owners.iter().flatten() {
+                    let held = groups.entry(OwnerKey::from(o)).or_default();
+                    held.pids.insert(o.pid);
+                    set(held).insert(id);
+                }
+            };
         for p in &self.programs {
             add(&p.owners, p.id, |h| &mut h.programs);
         }
@@ -107,7 +108,15 @@ mod tests {
         let groups = sample_inventory().owner_groups();
         let summary: Vec<_> = groups
             .iter()
-            .map(|g| (g.comm.as_str(), g.pids.clone(), g.program_ids.clone(), g.map_ids.clone(), g.link_ids.clone()))
+            .map(|g| {
+                (
+                    g.comm.as_str(),
+                    g.pids.clone(),
+                    g.program_ids.clone(),
+                    g.map_ids.clone(),
+                    g.link_ids.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -118,7 +127,13 @@ mod tests {
             ]
         );
         let agent = &groups[2];
-        assert_eq!(agent.pod_uid.as_deref(), Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"));
-        assert_eq!((agent.programs_memory_bytes, agent.maps_memory_bytes), (4096, Some(16_000)));
+        assert_eq!(
+            agent.pod_uid.as_deref(),
+            Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b")
+        );
+        assert_eq!(
+            (agent.programs_memory_bytes, agent.maps_memory_bytes),
+            (4096, Some(16_000))
+        );
     }
 }

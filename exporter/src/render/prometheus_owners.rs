@@ -54,7 +54,7 @@ impl Page {
                 (labels.split_off(1), g) // without the leading comma
             })
             .collect();
-        let families: [(&f::Family, fn(&OwnerGroup) -> Option<u64>); 5] = [
+        let families: [(&f::Family, GroupValue); 5] = [
             (&f::OWNER_PROGS, |g| Some(g.program_ids.len() as u64)),
             (&f::OWNER_MAPS, |g| Some(g.map_ids.len() as u64)),
             (&f::OWNER_LINKS, |g| Some(g.link_ids.len() as u64)),
@@ -71,6 +71,9 @@ impl Page {
         }
     }
 }
+
+/// A roll-up's value of one owner group, if known.
+type GroupValue = fn(&OwnerGroup) -> Option<u64>;
 
 /// `,comm="..."` plus container_id and pod_uid where known.
 fn group_labels(

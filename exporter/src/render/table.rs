@@ -112,7 +112,11 @@ fn write_tables(out: &mut String, inv: &Inventory) -> std::fmt::Result {
             l.link_type,
             l.prog_id,
             opt(&l.attach_type),
-            format!("{}{}", opt(&l.target), if l.is_self { " (self)" } else { "" }),
+            format!(
+                "{}{}",
+                opt(&l.target),
+                if l.is_self { " (self)" } else { "" }
+            ),
             owners(&l.owners, &l.held_by)
         )?;
     }
