@@ -161,6 +161,11 @@ fn check() -> anyhow::Result<()> {
         Some(cpus) => println!("per-CPU counters: yes ({cpus} CPUs)"),
         None => println!("per-CPU counters: no"),
     }
+    if inventory.owners_known() {
+        println!("owners walk: yes");
+    } else {
+        println!("owners walk: no (iter/task_file, Linux 5.8+; see the log)");
+    }
     for missing in support.unavailable() {
         println!("unavailable: {missing}");
     }

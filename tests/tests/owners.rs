@@ -381,3 +381,44 @@ fn owners_with_only_cap_bpf_and_cap_perfmon() {
         assert_eq!(inv["errors"], serde_json::json!([]));
     }
 }
+
+#[test]
+fn owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off() {
+    if !have_root("owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let kid_bin = kid_binary(tmp.path());
+    let fx = Fixture::load().expect("load fixture");
+    let map_id = fx.map_id("fixture_hash");
+    let map_fd = fx.map_data("fixture_hash").fd().as_fd().as_raw_fd();
+    let mut reusing = Source::open(&Options {
+        owners_min_interval: Duration::from_secs(3600),
+        ..Options::default()
+    })
+    .expect("open source");
+    let mut off = Source::open(&Options {
+        no_owners: true,
+        ..Options::default()
+    })
+    .expect("open source");
+    let me = std::process::id();
+    assert_eq!(pids(&owners_of(&reusing.collect(), "map", map_id)), [me]);
+
+    let kid = kid_holding(&kid_bin, &[map_fd]);
+    // The walk is an hour young: the new holder is not seen yet, by design.
+    assert_eq!(pids(&owners_of(&reusing.collect(), "map", map_id)), [me]);
+    // A source walking every collection sees it.
+    let fresh = source().collect();
+    let mut both = vec![me, kid.0.id()];
+    both.sort_unstable();
+    assert_eq!(pids(&owners_of(&fresh, "map", map_id)), both);
+    let inv = off.collect();
+    let map = inv.map(map_id).expect("map listed without owners");
+    assert_eq!(
+        (&map.owners, &map.pins, &map.held_by),
+        (&None, &None, &None)
+    );
+    assert!(inv.owner_groups().is_empty());
+    assert!(!inv.owners_known());
+}
