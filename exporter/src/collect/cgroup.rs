@@ -3,17 +3,20 @@
 //! cgroup's directory under the cgroup2 mount (found in /proc/self/mountinfo:
 //! hybrid hosts mount it at /sys/fs/cgroup/unified, not /sys/fs/cgroup).
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
 /// Resolves cgroup ids by walking the cgroup2 tree; a walk is repeated only
-/// when an id is not found (a cgroup created since).
+/// when an id is new (a cgroup created since). Ids a fresh walk did not find
+/// (cgroups outside this cgroup namespace's view, or removed) are remembered,
+/// so they do not cause a walk per collection: kernfs ids are never reused.
 #[derive(Default)]
 pub struct CgroupPaths {
     root: Option<PathBuf>,
     by_id: HashMap<u64, String>,
+    unresolvable: HashSet<u64>,
 }
 
 impl CgroupPaths {
@@ -26,16 +29,20 @@ impl CgroupPaths {
         }
         Self {
             root,
-            by_id: HashMap::new(),
+            ..Self::default()
         }
     }
 
     /// Paths (from the cgroup2 root, as in /proc/PID/cgroup: "/" is the root) of these ids.
     pub fn resolve(&mut self, ids: impl Iterator<Item = u64> + Clone) -> &HashMap<u64, String> {
+        let is_new = |id: &u64| !self.by_id.contains_key(id) && !self.unresolvable.contains(id);
         if let Some(root) = &self.root {
-            if ids.clone().any(|id| !self.by_id.contains_key(&id)) {
+            if ids.clone().any(|id| is_new(&id)) {
                 self.by_id.clear();
                 walk(root, root, &mut self.by_id);
+                let by_id = &self.by_id;
+                self.unresolvable
+                    .extend(ids.filter(|id| !by_id.contains_key(id)));
             }
         }
         &self.by_id
@@ -209,6 +216,32 @@ mod tests {
             parse_container("kubepods.slice/kubepods-podnot_a_uid.slice"),
             (None, None)
         );
+    }
+
+    #[test]
+    fn ids_are_the_inodes_of_the_cgroup_directories() {
+        let root = tempfile_dir();
+        std::fs::create_dir_all(root.join("a.slice/b.scope")).unwrap();
+        let ino = |p: &str| std::fs::metadata(root.join(p)).unwrap().ino();
+        let mut paths = CgroupPaths {
+            root: Some(root.clone()),
+            ..CgroupPaths::default()
+        };
+        let (a, b, gone) = (ino("a.slice"), ino("a.slice/b.scope"), u64::MAX);
+        let found = paths.resolve([a, b, gone].into_iter()).clone();
+        assert_eq!(found[&a], "/a.slice");
+        assert_eq!(found[&b], "/a.slice/b.scope");
+        assert_eq!(found[&ino("")], "/");
+        assert!(!found.contains_key(&gone));
+        assert!(paths.unresolvable.contains(&gone), "not walked for again");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cgroup-paths-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]
