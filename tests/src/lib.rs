@@ -1,5 +1,7 @@
 //! Shared helpers of the end-to-end tests: the fixture BPF object, bpftool as
 //! the oracle, the built exporter binary, and the root check.
+pub mod links;
+
 use std::{path::PathBuf, process::Command};
 
 use anyhow::{bail, Context, Result};
