@@ -52,7 +52,17 @@ pub fn load_trivial_program(
     expected: bpf_attach_type,
     name: &str,
 ) -> Result<OwnedFd> {
-    let insns: [u64; 2] = [0x0000_0001_0000_00b7, 0x0000_0000_0000_0095];
+    let insns = [0x0000_0001_0000_00b7, 0x0000_0000_0000_0095];
+    load_program(prog_type, expected, name, &insns)
+}
+
+/// Loads hand-encoded instructions (`code | regs << 8 | off << 16 | imm << 32`).
+pub fn load_program(
+    prog_type: bpf_prog_type,
+    expected: bpf_attach_type,
+    name: &str,
+    insns: &[u64],
+) -> Result<OwnedFd> {
     let license = c"GPL";
     let mut log = vec![0u8; 4096];
     let mut attr = zeroed_attr();

@@ -22,7 +22,10 @@ use aya::{
     },
     Btf,
 };
-use aya_obj::generated::{bpf_attach_type, bpf_prog_type};
+use aya_obj::{
+    btf::BtfKind,
+    generated::{bpf_attach_type, bpf_prog_type},
+};
 use bpf_inventory_exporter::{
     bpf::names,
     collect::{Options, Source},
@@ -31,8 +34,8 @@ use bpf_inventory_exporter::{
 use e2e_tests::{
     bpftool, have_root,
     links::{
-        ensure_tracefs, kernel_link, link_create, load_trivial_program, map_iter_link, prog_id,
-        temp_cgroup, TempDir, Veth,
+        ensure_tracefs, kernel_link, link_create, load_program, load_trivial_program,
+        map_iter_link, prog_id, temp_cgroup, TempDir, Veth,
     },
     Fixture,
 };
@@ -604,4 +607,45 @@ fn link_targets_match_the_kernel_and_bpftool() {
     }
     assert_eq!(seen.len(), expected.len(), "{seen:?}");
     drop(keep);
+}
+
+/// A program that calls bpf_throw() without an exception callback of its own
+/// gets a hidden one from the verifier (6.7+): counted in real_func_cnt, left
+/// out of the JITed size the kernel reports (func_cnt). jited_bytes must
+/// equal bpftool's bytes_jited for it.
+#[test]
+fn jited_bytes_leave_out_the_hidden_exception_callback() {
+    if !have_root("jited_bytes_leave_out_the_hidden_exception_callback") {
+        return;
+    }
+    let btf = Btf::from_sys_fs().expect("kernel BTF");
+    let throw = match btf.id_by_type_name_kind("bpf_throw", BtfKind::Func) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("no bpf_throw kfunc (Linux < 6.7): {e}");
+            return;
+        }
+    };
+    let insns = [
+        0x0000_0007_0000_0085,             // call bpf_get_prandom_u32
+        0x0000_0000_0002_0055,             // if r0 != 0 goto +2
+        0x0000_0000_0000_01b7,             // r1 = 0
+        (u64::from(throw) << 32) | 0x2085, // call kfunc bpf_throw
+        0x0000_0000_0000_00b7,             // r0 = 0
+        0x0000_0000_0000_0095,             // exit
+    ];
+    let fd = load_program(
+        bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS,
+        bpf_attach_type::BPF_CGROUP_INET_INGRESS,
+        "fixture_throw",
+        &insns,
+    )
+    .expect("load a bpf_throw program");
+    let id = prog_id(fd.as_fd()).unwrap();
+    let mut source = Source::open(&Options::default()).expect("open source");
+    let inv = source.collect();
+    let ours = inv.program(id).expect("the bpf_throw program");
+    let bt = bpftool(&["prog", "show", "id", &id.to_string()]).expect("bpftool");
+    assert!(ours.jited_bytes > 0);
+    assert_eq!(u64::from(ours.jited_bytes), u(&bt, "bytes_jited"), "{bt}");
 }
