@@ -453,4 +453,68 @@ mod tests {
         r.map_type = 2; // array: every slot holds a value
         assert_eq!(map(&r, &HashSet::new()).entries, Some(100));
     }
+
+    #[test]
+    fn link_records_decode_to_their_targets() {
+        let mut r: LinkRecord = zeroed();
+        r.target_kind = LINK_TARGET_NETFILTER;
+        r.target_num = [2, 1, (-128i64) as u64];
+        let nf = LinkTarget::Netfilter {
+            pf: 2,
+            hook: 1,
+            prio: -128,
+        };
+        assert_eq!(link_target(&r), Some(nf));
+
+        r.target_kind = LINK_TARGET_PERF_EVENT;
+        r.target_num = [0x40, 0, PERF_EVENT_URETPROBE];
+        r.target_name = name("/usr/bin/true");
+        let uprobe = LinkTarget::Uprobe {
+            file: "/usr/bin/true".into(),
+            offset: 0x40,
+            retprobe: true,
+        };
+        assert_eq!(link_target(&r), Some(uprobe));
+
+        // A kprobe placed by address has no function name.
+        r.target_num = [0, 0, PERF_EVENT_KPROBE];
+        r.target_name = [0; LINK_TARGET_LEN];
+        let kprobe = LinkTarget::Kprobe {
+            func: None,
+            offset: 0,
+            retprobe: false,
+        };
+        assert_eq!(link_target(&r), Some(kprobe));
+
+        r.target_kind = LINK_TARGET_NAME;
+        r.target_num = [0; 3];
+        r.target_name = name("bpf_map");
+        let no_map = LinkTarget::Name {
+            name: "bpf_map".into(),
+            map_id: None,
+        };
+        assert_eq!(link_target(&r), Some(no_map));
+
+        r.target_kind = LINK_TARGET_DETACHED;
+        assert_eq!(link_target(&r), Some(LinkTarget::Detached));
+        r.target_kind = 99; // newer than this exporter
+        assert_eq!(link_target(&r), None);
+    }
+
+    #[test]
+    fn uprobe_multi_paths_are_joined_root_first() {
+        let mut r: LinkRecord = zeroed();
+        r.target_kind = LINK_TARGET_UPROBE_MULTI;
+        r.target_name = name("probed\0nested\0shm\0dev\0");
+        r.target_num = [2, 0, 22];
+        let target = |r: &LinkRecord| match link_target(r) {
+            Some(LinkTarget::UprobeMulti { path, .. }) => path,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(target(&r), "/dev/shm/nested/probed");
+        // Only the bytes the iterator counted as complete names.
+        r.target_num[2] = 14;
+        r.known = LINK_KNOWN_PATH_CUT;
+        assert_eq!(target(&r), "…/nested/probed");
+    }
 }

@@ -257,3 +257,75 @@ impl Inventory {
         !self.errors.iter().any(|e| e.collector == collector)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LinkTarget;
+
+    #[test]
+    fn link_targets_serialise_with_bpftools_field_names() {
+        let nf = LinkTarget::Netfilter {
+            pf: 2,
+            hook: 1,
+            prio: -128,
+        };
+        assert_eq!(
+            serde_json::to_value(&nf).unwrap(),
+            serde_json::json!({"kind": "netfilter", "pf": 2, "hook": 1, "prio": -128})
+        );
+        assert_eq!(
+            serde_json::to_value(LinkTarget::Detached).unwrap(),
+            serde_json::json!({"kind": "detached"})
+        );
+        let iter = LinkTarget::Name {
+            name: "bpf_map".into(),
+            map_id: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&iter).unwrap(),
+            serde_json::json!({"kind": "name", "name": "bpf_map"})
+        );
+    }
+
+    #[test]
+    fn link_targets_display_as_one_label_value() {
+        let cases = [
+            (LinkTarget::Detached, "detached"),
+            (
+                LinkTarget::Name {
+                    name: "bpf_map_elem".into(),
+                    map_id: Some(7),
+                },
+                "bpf_map_elem map:7",
+            ),
+            (
+                LinkTarget::Uprobe {
+                    file: "/bin/true".into(),
+                    offset: 0x40,
+                    retprobe: true,
+                },
+                "uretprobe:/bin/true+0x40",
+            ),
+            (
+                LinkTarget::Kprobe {
+                    func: Some("vfs_read".into()),
+                    offset: 0,
+                    retprobe: false,
+                },
+                "kprobe:vfs_read+0x0",
+            ),
+            (
+                LinkTarget::Netfilter {
+                    pf: 10,
+                    hook: 4,
+                    prio: 5,
+                },
+                "netfilter:pf=10,hook=4,prio=5",
+            ),
+            (LinkTarget::Map { map_id: 3 }, "map:3"),
+        ];
+        for (target, shown) in cases {
+            assert_eq!(target.to_string(), shown);
+        }
+    }
+}
