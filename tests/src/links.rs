@@ -241,13 +241,14 @@ pub fn kernel_link(id: u32) -> Result<KernelLink> {
                 }),
                 None,
             ),
-            // struct_ops and sockmap: { map_id, (attach_type) } at the union's start
+            // struct_ops { map_id } and sockmap { map_id, attach_type } (newer
+            // than these bindings): the same offsets as tcx { ifindex, attach_type }
             9 | 14 => (
                 Some(match u.struct_ops.map_id {
                     0 => LinkTarget::Detached,
                     map_id => LinkTarget::Map { map_id },
                 }),
-                (link_type == 14).then(|| u.tcx.attach_type),
+                (link_type == 14).then_some(u.tcx.attach_type),
             ),
             10 => (
                 Some(LinkTarget::Netfilter {
