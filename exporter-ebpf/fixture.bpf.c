@@ -140,6 +140,12 @@ int fixture_uprobe(void *ctx)
 	return 0;
 }
 
+SEC("uretprobe")
+int fixture_uretprobe(void *ctx)
+{
+	return 0;
+}
+
 SEC("perf_event")
 int fixture_perf_event(void *ctx)
 {

@@ -267,9 +267,9 @@ const ANY_PERF_TYPE: u32 = u32::MAX;
 /// link (BPF_OBJ_GET_INFO_BY_FD: the installed bpftool 7.1 predates tcx,
 /// netfilter, uprobe_multi, sockmap and perf_event link info), and what
 /// bpftool reports where it decodes the kind. Not creatable on this host's
-/// kernel (CONFIG_KPROBES, CONFIG_FPROBE, CONFIG_NETKIT off): kprobe,
-/// kprobe_multi, netkit links. struct_ops needs a struct_ops map aya 0.14
-/// cannot create.
+/// kernel (CONFIG_KPROBES, CONFIG_FPROBE, CONFIG_NETKIT off; fentry refused):
+/// kprobe, kprobe_multi, netkit and tracing links. struct_ops needs a
+/// struct_ops map aya 0.14 cannot create.
 #[test]
 fn link_targets_match_the_kernel_and_bpftool() {
     if !have_root("link_targets_match_the_kernel_and_bpftool") {
@@ -390,8 +390,9 @@ fn link_targets_match_the_kernel_and_bpftool() {
         .unwrap()
         .try_into()
         .unwrap();
-    // This VM's kernel refuses to load fentry programs (EPERM before the
-    // verifier runs); a kernel that loads them gets the tracing link checked.
+    // This VM's kernel refuses fentry and fexit programs (EPERM, with
+    // bpftool too; tp_btf loads): a kernel that loads them gets the tracing
+    // link checked.
     match prog.load("vfs_fsync", &btf) {
         Ok(()) => {
             prog.attach().expect("fentry");
@@ -408,12 +409,16 @@ fn link_targets_match_the_kernel_and_bpftool() {
         .unwrap();
     prog.load().unwrap();
     prog.attach("sched", "sched_switch").expect("tracepoint");
-    expected.push((
-        id(&fx, "fixture_tracepoint"),
-        LinkTarget::Tracepoint {
-            tracepoint: "sched_switch".into(),
-        },
-    ));
+    // A syscall event keeps its own name, not a tracepoint's.
+    prog.attach("syscalls", "sys_enter_fsync")
+        .expect("syscall tracepoint");
+    for tracepoint in ["sched_switch", "sys_enter_fsync"] {
+        let tracepoint = tracepoint.into();
+        expected.push((
+            id(&fx, "fixture_tracepoint"),
+            LinkTarget::Tracepoint { tracepoint },
+        ));
+    }
 
     let prog: &mut UProbe = fx
         .ebpf
@@ -432,6 +437,22 @@ fn link_targets_match_the_kernel_and_bpftool() {
             retprobe: false,
         },
     ));
+    let prog: &mut UProbe = fx
+        .ebpf
+        .program_mut("fixture_uretprobe")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    prog.load().unwrap();
+    prog.attach(0x80u64, &probed, UProbeScope::AllProcesses)
+        .expect("uretprobe");
+    let file = probed_path.clone();
+    let uretprobe = LinkTarget::Uprobe {
+        file,
+        offset: 0x80,
+        retprobe: true,
+    };
+    expected.push((id(&fx, "fixture_uretprobe"), uretprobe));
 
     let prog: &mut PerfEvent = fx
         .ebpf
