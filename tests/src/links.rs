@@ -337,6 +337,40 @@ impl Drop for Veth {
     }
 }
 
+/// A named network namespace (`ip netns add`); deleted on drop (or by `delete`).
+pub struct Netns {
+    pub name: String,
+    deleted: bool,
+}
+
+impl Netns {
+    pub fn create(name: &str) -> Result<Self> {
+        let _ = run("ip", &["netns", "del", name]); // a leftover of a killed run
+        run("ip", &["netns", "add", name])?;
+        Ok(Self {
+            name: name.to_owned(),
+            deleted: false,
+        })
+    }
+
+    pub fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+
+    pub fn delete(&mut self) -> Result<()> {
+        self.deleted = true;
+        run("ip", &["netns", "del", &self.name])
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if !self.deleted {
+            let _ = run("ip", &["netns", "del", &self.name]);
+        }
+    }
+}
+
 /// A directory that is removed (with its contents) on drop.
 pub struct TempDir(pub PathBuf);
 

@@ -35,7 +35,7 @@ use e2e_tests::{
     bpftool, have_root,
     links::{
         ensure_tracefs, kernel_link, link_create, load_program, load_trivial_program,
-        map_iter_link, prog_id, temp_cgroup, TempDir, Veth,
+        map_iter_link, prog_id, temp_cgroup, Netns, TempDir, Veth,
     },
     Fixture,
 };
@@ -281,6 +281,8 @@ fn link_targets_match_the_kernel_and_bpftool() {
     let veth = Veth::create(&format!("bpfi{tag}a")).expect("veth");
     let mut gone = Veth::create(&format!("bpfi{tag}g")).expect("veth");
     let cgroup = temp_cgroup(&format!("bpf-inventory-test-{tag}")).expect("cgroup");
+    let gone_cgroup = temp_cgroup(&format!("bpf-inventory-gone-{tag}")).expect("cgroup");
+    let mut gone_netns = Netns::create(&format!("bpfi{tag}n")).expect("netns");
     ensure_tracefs().expect("tracefs");
     // Under /dev/shm: the path crosses mount points (/dev, /dev/shm).
     let dir = TempDir(PathBuf::from(format!("/dev/shm/bpf-inventory-links-{tag}")));
@@ -342,18 +344,15 @@ fn link_targets_match_the_kernel_and_bpftool() {
         .try_into()
         .unwrap();
     prog.load().unwrap();
-    let cgroup_dir = fs::File::open(&cgroup.0).unwrap();
-    prog.attach(
-        &cgroup_dir,
-        CgroupSkbAttachType::Ingress,
-        CgroupAttachMode::Single,
-    )
-    .expect("cgroup");
+    for dir in [&cgroup.0, &gone_cgroup.0] {
+        let dir = fs::File::open(dir).unwrap();
+        let (ingress, single) = (CgroupSkbAttachType::Ingress, CgroupAttachMode::Single);
+        prog.attach(&dir, ingress, single).expect("cgroup");
+    }
     let cgroup_id = fs::metadata(&cgroup.0).unwrap().ino();
-    expected.push((
-        id(&fx, "fixture_cgroup_skb"),
-        LinkTarget::Cgroup { cgroup_id },
-    ));
+    let cgroup_skb = id(&fx, "fixture_cgroup_skb");
+    expected.push((cgroup_skb, LinkTarget::Cgroup { cgroup_id }));
+    expected.push((cgroup_skb, LinkTarget::Detached));
 
     let prog: &mut SkLookup = fx
         .ebpf
@@ -362,13 +361,13 @@ fn link_targets_match_the_kernel_and_bpftool() {
         .try_into()
         .unwrap();
     prog.load().unwrap();
-    prog.attach(fs::File::open("/proc/self/ns/net").unwrap())
-        .expect("netns");
+    for ns in [PathBuf::from("/proc/self/ns/net"), gone_netns.path()] {
+        prog.attach(fs::File::open(ns).unwrap()).expect("netns");
+    }
     let netns_ino = fs::metadata("/proc/self/ns/net").unwrap().ino() as u32;
-    expected.push((
-        id(&fx, "fixture_sk_lookup"),
-        LinkTarget::Netns { netns_ino },
-    ));
+    let sk_lookup = id(&fx, "fixture_sk_lookup");
+    expected.push((sk_lookup, LinkTarget::Netns { netns_ino }));
+    expected.push((sk_lookup, LinkTarget::Detached));
 
     let prog: &mut RawTracePoint = fx
         .ebpf
@@ -575,11 +574,31 @@ fn link_targets_match_the_kernel_and_bpftool() {
 
     gone.delete()
         .expect("delete the device of the detached links");
+    gone_netns.delete().expect("delete the netns");
+    fs::remove_dir(&gone_cgroup.0).expect("remove the cgroup");
 
-    let mut source = Source::open(&Options::default()).expect("open source");
-    let inv = source.collect();
-    assert!(inv.collector_ok(Collector::Links), "{:?}", inv.errors);
+    // The kernel detaches netns and cgroup links from a work queue: wait
+    // (at most 10 s) until every detached link is, then compare.
     let ours: HashSet<u32> = expected.iter().map(|(p, _)| *p).collect();
+    let detached = expected
+        .iter()
+        .filter(|(_, t)| *t == LinkTarget::Detached)
+        .count();
+    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut inv = source.collect();
+    for _ in 0..50 {
+        let now = inv
+            .links
+            .iter()
+            .filter(|l| ours.contains(&l.prog_id) && l.target == Some(LinkTarget::Detached))
+            .count();
+        if now == detached {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        inv = source.collect();
+    }
+    assert!(inv.collector_ok(Collector::Links), "{:?}", inv.errors);
     let mut seen: Vec<(u32, LinkTarget)> = Vec::new();
     for l in inv.links.iter().filter(|l| ours.contains(&l.prog_id)) {
         let kernel = kernel_link(l.id).expect("kernel link info");
