@@ -88,7 +88,6 @@ struct bpf_prog_aux {
 	__u32 used_map_cnt;
 	__u32 id;
 	__u32 func_cnt;
-	__u32 real_func_cnt; /* 6.7+: func_cnt plus the exception callback */
 	__u32 func_info_cnt;
 	__u32 verified_insns; /* 5.16+ */
 	__u64 load_time;
@@ -147,8 +146,14 @@ struct bpf_iter_target_info {
 	const struct bpf_iter_reg *reg_info;
 };
 
+/* 5.9+: the map of a bpf_map_elem / bpf_sk_storage_map / sockmap iterator. */
+struct bpf_iter_aux_info {
+	struct bpf_map *map;
+};
+
 struct bpf_iter_link {
 	struct bpf_link link;
+	struct bpf_iter_aux_info aux;
 	struct bpf_iter_target_info *tinfo;
 };
 
@@ -184,7 +189,165 @@ struct net {
 
 struct bpf_netns_link {
 	struct bpf_link link;
-	struct net *net;
+	struct net *net; /* NULL once the netns is gone */
+	enum bpf_attach_type type; /* attach type before 6.17 */
+};
+
+/* Link kinds newer than 5.8, each read only where bpf_core_type_exists(). */
+
+/* tcx (6.6+) and netkit (6.7+; only if built in: module BTF is not read):
+ * the device, NULL once it is gone. */
+struct tcx_link {
+	struct bpf_link link;
+	struct net_device *dev;
+	__u32 location; /* attach type before 6.17 */
+};
+
+struct netkit_link {
+	struct bpf_link link;
+	struct net_device *dev;
+	__u32 location; /* attach type before 6.17 */
+};
+
+struct nf_hook_ops {
+	__u8 pf;
+	unsigned int hooknum;
+	int priority;
+};
+
+/* netfilter (6.4+) */
+struct bpf_nf_link {
+	struct bpf_link link;
+	struct nf_hook_ops hook_ops;
+};
+
+/* sockmap (6.10+) and struct_ops (6.4+): the map, NULL once detached. */
+struct sockmap_link {
+	struct bpf_link link;
+	struct bpf_map *map;
+	enum bpf_attach_type attach_type; /* before 6.17 */
+};
+
+struct bpf_struct_ops_link {
+	struct bpf_link link;
+	struct bpf_map *map;
+};
+
+/* kprobe_multi (5.18+, needs CONFIG_FPROBE) */
+struct bpf_kprobe_multi_link {
+	struct bpf_link link;
+	__u32 cnt;
+};
+
+struct qstr {
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+/* The mount a vfsmount is embedded in: how a path crosses mount points. */
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct task_struct {
+	int pid;
+};
+
+/* uprobe_multi (6.6+) */
+struct bpf_uprobe_multi_link {
+	struct path path;
+	struct bpf_link link;
+	__u32 cnt;
+	struct task_struct *task;
+};
+
+/* perf_event links (5.15+): kprobe, uprobe, tracepoint or perf event. */
+struct file {
+	void *private_data;
+};
+
+struct bpf_perf_link {
+	struct bpf_link link;
+	struct file *perf_file;
+};
+
+struct perf_event_attr {
+	__u32 type;
+	__u64 config;
+};
+
+struct trace_event_class {
+	const char *system;
+};
+
+struct trace_event_call {
+	struct trace_event_class *class;
+	union {
+		const char *name; /* kprobe, uprobe and syscall events */
+		struct tracepoint *tp; /* real tracepoints */
+	};
+};
+
+struct perf_event {
+	struct perf_event_attr attr;
+	struct trace_event_call *tp_event;
+};
+
+struct list_head {
+	struct list_head *next;
+};
+
+/* A kprobe/uprobe event: its trace_event_call is embedded here, and the
+ * first entry of probes is the trace_probe inside trace_kprobe/trace_uprobe. */
+struct trace_probe_event {
+	struct trace_event_call call;
+	struct list_head probes;
+};
+
+struct trace_probe {
+	struct list_head list;
+};
+
+struct uprobe_consumer {
+	void *ret_handler;
+};
+
+struct trace_uprobe {
+	struct uprobe_consumer consumer;
+	char *filename;
+	unsigned long offset;
+	struct trace_probe tp;
+};
+
+struct kprobe {
+	const char *symbol_name;
+	unsigned int offset;
+};
+
+struct kretprobe {
+	struct kprobe kp;
+	void *handler;
+};
+
+struct trace_kprobe {
+	struct kretprobe rp;
+	const char *symbol;
+	struct trace_probe tp;
 };
 
 struct bpf_iter__bpf_map {

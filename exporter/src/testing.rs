@@ -128,6 +128,7 @@ pub fn sample_inventory() -> Inventory {
                 attach_type: None,
                 target: Some(LinkTarget::Name {
                     name: "bpf_map".into(),
+                    map_id: None,
                 }),
                 is_self: true,
             },

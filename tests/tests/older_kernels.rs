@@ -246,7 +246,8 @@ fn compare_with_bpftool(guest: &Guest, inv: &Inventory, release: &str) {
             assert_eq!(
                 l.target,
                 Some(LinkTarget::Name {
-                    name: target.into()
+                    name: target.into(),
+                    map_id: None,
                 }),
                 "{release} link {id}"
             );
