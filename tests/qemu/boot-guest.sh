@@ -65,14 +65,6 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t bpf bpf /sys/fs/bpf
 echo 1 > /proc/sys/kernel/bpf_stats_enabled
-# Both programs and every map pinned; the hash map gets three entries.
-bpftool prog loadall /fixture.bpf.o /sys/fs/bpf/fx pinmaps /sys/fs/bpf/fxmaps
-for k in 1 2 3; do
-  bpftool map update pinned /sys/fs/bpf/fxmaps/fixture_hash key $k 0 0 0 value $k 0 0 0 0 0 0 0
-done
-# A second copy whose first program is linked as an iterator, run twice.
-bpftool iter pin /fixture.bpf.o /sys/fs/bpf/fxiter
-cat /sys/fs/bpf/fxiter /sys/fs/bpf/fxiter
 section() {
   name=$1; shift
   echo "===BEGIN $name==="
@@ -80,6 +72,18 @@ section() {
   echo "===END $name $?==="
   cat /tmp/stderr
 }
+load_fixture() (
+  set -e
+  # Both programs and every map pinned; the hash map gets three entries.
+  bpftool prog loadall /fixture.bpf.o /sys/fs/bpf/fx pinmaps /sys/fs/bpf/fxmaps
+  for k in 1 2 3; do
+    bpftool map update pinned /sys/fs/bpf/fxmaps/fixture_hash key $k 0 0 0 value $k 0 0 0 0 0 0 0
+  done
+  # A second copy whose first program is linked as an iterator, run twice.
+  bpftool iter pin /fixture.bpf.o /sys/fs/bpf/fxiter
+  cat /sys/fs/bpf/fxiter /sys/fs/bpf/fxiter
+)
+section fixture load_fixture
 section cpus cat /sys/devices/system/cpu/possible /sys/devices/system/cpu/online
 section dump bpf-inventory-exporter dump --format json
 section prog bpftool -j prog show

@@ -7,7 +7,9 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use bpf_inventory_exporter::inventory::{Collector, Inventory, LinkTarget};
-use e2e_tests::{exporter_binary, fixture_object, have_root, FIXTURE_PROG, FIXTURE_SHORT_PROG};
+use e2e_tests::{
+    exporter_binary, fixture_core_object, have_root, FIXTURE_PROG, FIXTURE_SHORT_PROG,
+};
 use serde_json::Value;
 
 /// What one guest printed, by section name: (output, exit code, stderr).
@@ -36,7 +38,7 @@ impl Guest {
         let out = Command::new(script)
             .arg(series)
             .arg(exporter_binary())
-            .arg(fixture_object())
+            .arg(fixture_core_object())
             .arg(&work)
             .arg(smp)
             .output()
@@ -77,6 +79,7 @@ impl Guest {
     }
 
     fn inventory(&self) -> Inventory {
+        self.section("fixture");
         serde_json::from_str(&self.section("dump").0).expect("inventory json")
     }
 }
