@@ -39,6 +39,15 @@ impl Server {
 
     /// Starts `serve` through `wrapper` (e.g. `setpriv ... --`), if any.
     pub fn start_under(wrapper: &[&str], args: &[&str]) -> Result<Self> {
+        Self::spawn(wrapper, &[], args)
+    }
+
+    /// Starts `serve` with these environment variables added.
+    pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<Self> {
+        Self::spawn(&[], env, args)
+    }
+
+    fn spawn(wrapper: &[&str], env: &[(&str, &str)], args: &[&str]) -> Result<Self> {
         let mut command = match wrapper.split_first() {
             Some((program, wrapper_args)) => {
                 let mut command = Command::new(program);
@@ -50,6 +59,7 @@ impl Server {
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -123,6 +133,10 @@ impl Server {
     }
 
     /// Sends `signal` and waits for the exit; returns the status and how long it took.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self, signal: libc::c_int) -> Result<(ExitStatus, Duration)> {
         let pid = libc::pid_t::try_from(self.child.id())?;
         let sent = Instant::now();
