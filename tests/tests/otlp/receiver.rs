@@ -35,7 +35,8 @@ use prost::Message;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Answer {
     Ok,
-    /// HTTP 503 with `Retry-After: <secs>` (gRPC: UNAVAILABLE), this many times, then Ok.
+    /// HTTP 503 with `Retry-After: <secs>` (gRPC: UNAVAILABLE with that
+    /// RetryInfo), this many times, then Ok.
     Unavailable {
         times: u32,
         retry_after_secs: u32,
@@ -197,7 +198,15 @@ impl MetricsService for Grpc {
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         match self.0.record(request.into_inner(), true) {
             Some(Ok(())) => Ok(tonic::Response::new(ExportMetricsServiceResponse::default())),
-            Some(Err(_)) => Err(tonic::Status::unavailable("test receiver: unavailable")),
+            Some(Err(retry_after)) => {
+                use tonic_types::{ErrorDetails, StatusExt};
+                let delay = Duration::from_secs(retry_after.into());
+                Err(tonic::Status::with_error_details(
+                    tonic::Code::Unavailable,
+                    "test receiver: unavailable",
+                    ErrorDetails::with_retry_info(Some(delay)),
+                ))
+            }
             None => std::future::pending().await,
         }
     }
