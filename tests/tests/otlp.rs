@@ -564,14 +564,15 @@ fn never_answering_receiver_times_out_and_sigterm_exits_within_2s() {
     let logs = server.logs();
     assert!(status.success(), "{status:?}\n{logs}");
     assert!(took < Duration::from_secs(2), "exit took {took:?}\n{logs}");
-    // The last export was tried and cut at its budget (the receiver may not
-    // have read it by then on a loaded machine).
+    // The last export was tried and cut at its budget, by the push itself or
+    // (on a loaded machine) by the server's wait for it.
     let after_stop = logs
         .split("\"signal\":\"SIGTERM\"")
         .nth(1)
         .unwrap_or_default();
     assert!(
-        after_stop.contains("the export did not finish within 1s"),
+        after_stop.contains("the export did not finish within 1s")
+            || after_stop.contains("the last OTLP export did not finish in time"),
         "{logs}"
     );
 }
