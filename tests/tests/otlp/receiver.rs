@@ -272,7 +272,7 @@ pub fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_va
 }
 
 /// The point whose integer attribute `id` is `id`.
-pub fn point_with_id<'a>(metric: &'a Metric, id: u32) -> Result<&'a NumberDataPoint> {
+pub fn point_with_id(metric: &Metric, id: u32) -> Result<&NumberDataPoint> {
     points(metric)
         .iter()
         .find(|p| attribute(&p.attributes, "id") == Some(&any_value::Value::IntValue(id.into())))
