@@ -326,6 +326,21 @@ mod tests {
     }
 
     #[test]
+    fn readme_names_every_family_for_otel() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for family in f::FAMILIES {
+            let row = format!("| `{}` | `{}` |", family.otel_name, family.otel_unit);
+            let line = readme.lines().find(|l| l.starts_with(&row));
+            assert!(
+                line.is_some_and(|l| l.ends_with(&format!("| `{}` |", family.name))),
+                "README's OTel table lacks {row} ... {}",
+                family.name
+            );
+        }
+    }
+
+    #[test]
     fn aggregates_only_has_no_per_object_points() {
         let options = RenderOptions {
             per_object: false,
