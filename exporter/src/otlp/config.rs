@@ -42,8 +42,8 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
-    #[error("{variable}={value:?}: https endpoints are not supported by this build (no TLS to the collector yet); use http:// to a local collector")]
-    Https {
+    #[error("{variable}={value:?}: TLS to the collector is not supported by this build; use http:// to a collector on the node or in the cluster network")]
+    Tls {
         variable: &'static str,
         value: String,
     },
@@ -56,6 +56,14 @@ const ENDPOINT_VARS: [&str; 2] = [
 const PROTOCOL_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
+];
+const TLS_VARS: [&str; 6] = [
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
 ];
 const TIMEOUT_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
@@ -103,7 +111,7 @@ impl PushConfig {
         match scheme.as_deref() {
             Some("http") => {}
             Some("https") => {
-                return Err(ConfigError::Https {
+                return Err(ConfigError::Tls {
                     variable: endpoint_var,
                     value: endpoint,
                 })
@@ -115,6 +123,13 @@ impl PushConfig {
                     "a URL like http://collector:4318",
                 ))
             }
+        }
+        // Asking for TLS material must not silently send in the clear.
+        if let Some((variable, value)) = TLS_VARS
+            .into_iter()
+            .find_map(|name| var(name).map(|v| (name, v)))
+        {
+            return Err(ConfigError::Tls { variable, value });
         }
         let protocol = match first(PROTOCOL_VARS) {
             None => Protocol::HttpProtobuf,
@@ -282,7 +297,13 @@ mod tests {
             assert!(error.to_string().starts_with(variable), "{error}");
         }
         let https = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318")]).unwrap_err();
-        assert!(matches!(https, ConfigError::Https { .. }), "{https}");
+        assert!(matches!(https, ConfigError::Tls { .. }), "{https}");
+        let ca =
+            config(&[endpoint, ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem")]).unwrap_err();
+        assert!(
+            ca.to_string().starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            "{ca}"
+        );
         let bare = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
         assert!(bare.to_string().contains("a URL"), "{bare}");
     }
