@@ -64,16 +64,15 @@ pub enum ServeError {
 
 /// Serves until SIGTERM/SIGINT, or until loading the iterators fails.
 pub async fn run(options: RunOptions) -> Result<(), ServeError> {
-    let listener =
-        match options.http {
-            true => Some(TcpListener::bind(options.listen).await.map_err(|source| {
-                ServeError::Bind {
-                    address: options.listen,
-                    source,
-                }
-            })?),
-            false => None,
-        };
+    let listener = if options.http {
+        let bound = TcpListener::bind(options.listen).await;
+        Some(bound.map_err(|source| ServeError::Bind {
+            address: options.listen,
+            source,
+        })?)
+    } else {
+        None
+    };
     // Built before loading: a bad exporter configuration fails the start.
     let pusher = options.otlp.clone().map(Pusher::new).transpose()?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|source| ServeError::Signal {
