@@ -4,7 +4,7 @@
 //! temporality, delta differences, 3 000 maps of our own as distinct points,
 //! and the faults: receiver down then up, 503 with Retry-After, a receiver
 //! that never answers, SIGTERM flushes and exits within 2 s, push only with
-//! no port open.
+//! no port open; https with the collector's CA from OTEL_EXPORTER_OTLP_CERTIFICATE.
 #[path = "otlp/receiver.rs"]
 mod receiver;
 mod support;
@@ -24,7 +24,8 @@ use opentelemetry_proto::tonic::{
     metrics::v1::{metric::Data, AggregationTemporality},
 };
 use receiver::{
-    attribute, metric, point_with_id, points, resource_attribute, value, Answer, Received, Receiver,
+    attribute, metric, point_with_id, points, resource_attribute, value, Answer, Received,
+    Receiver, TestPki,
 };
 use support::{sample, Server};
 
@@ -656,4 +657,45 @@ fn no_http_without_an_endpoint_is_an_error() {
             .contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\": expected grpc or http/protobuf"),
         "{stderr}"
     );
+}
+
+#[test]
+fn https_with_the_collector_ca_from_otel_exporter_otlp_certificate() {
+    if !have_root("https_with_the_collector_ca_from_otel_exporter_otlp_certificate") {
+        return;
+    }
+    let pki = TestPki::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let ca = ca.to_str().unwrap();
+    for (protocol, grpc) in [("http/protobuf", false), ("grpc", true)] {
+        let receiver = Receiver::start_tls(Answer::Ok, &pki).unwrap();
+        let url = receiver.https_url(grpc);
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+        ];
+        // Without the CA the collector's certificate is not trusted.
+        let untrusted = Server::start_with_env(&env, &[]).unwrap();
+        wait_exports(&untrusted, "failure", 1.0);
+        assert_eq!(exports(&untrusted, "success"), 0.0, "{protocol}");
+        assert!(
+            receiver.received().is_empty(),
+            "{protocol}: nothing got through"
+        );
+        drop(untrusted);
+
+        let mut with_ca = env.to_vec();
+        with_ca.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", ca));
+        let server = Server::start_with_env(&with_ca, &[]).unwrap();
+        let received = receiver
+            .wait_for(protocol, WAIT, |r| r.iter().any(|r| r.accepted))
+            .unwrap_or_else(|e| panic!("{protocol}: {e}\n{}", server.logs()));
+        assert_eq!(received[0].grpc, grpc, "{protocol}");
+        assert!(metric(&received[0].request, "bpf.maps").is_ok());
+        wait_exports(&server, "success", 1.0);
+    }
 }

@@ -1,8 +1,8 @@
 //! The push's configuration from the standard OpenTelemetry SDK variables. The
 //! ones read here are checked strictly (a typo is an error at start, not a
-//! silent default); endpoint, headers and the request timeout are read by
-//! opentelemetry-otlp itself when the exporter is built.
-use std::time::Duration;
+//! silent default); endpoint and headers are read by opentelemetry-otlp
+//! itself when the exporter is built.
+use std::{path::PathBuf, time::Duration};
 
 use opentelemetry_sdk::metrics::Temporality;
 
@@ -20,6 +20,11 @@ pub struct PushConfig {
     pub protocol: Protocol,
     /// The endpoint as configured (for the start-up log; the exporter reads it too).
     pub endpoint: String,
+    /// `OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE`: the PEM file of the CA(s)
+    /// an https collector's certificate must chain to; None: the system's.
+    pub certificate: Option<PathBuf>,
+    /// `OTEL_EXPORTER_OTLP_[METRICS_]TIMEOUT`: bound of one request, retries included.
+    pub request_timeout: Duration,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative by
     /// default; delta and lowmemory make the counters deltas.
     pub temporality: Temporality,
@@ -42,8 +47,8 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
-    #[error("{variable}={value:?}: TLS to the collector is not supported by this build; use http:// to a collector on the node or in the cluster network")]
-    Tls {
+    #[error("{variable}={value:?}: client certificates (mutual TLS) to the collector are not supported by this build")]
+    ClientTls {
         variable: &'static str,
         value: String,
     },
@@ -57,9 +62,11 @@ const PROTOCOL_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
 ];
-const TLS_VARS: [&str; 6] = [
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+const CERTIFICATE_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+];
+const CLIENT_TLS_VARS: [&str; 4] = [
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
@@ -109,13 +116,7 @@ impl PushConfig {
             .split_once("://")
             .map(|(s, _)| s.to_ascii_lowercase());
         match scheme.as_deref() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(ConfigError::Tls {
-                    variable: endpoint_var,
-                    value: endpoint,
-                })
-            }
+            Some("http" | "https") => {}
             _ => {
                 return Err(invalid(
                     endpoint_var,
@@ -124,13 +125,14 @@ impl PushConfig {
                 ))
             }
         }
-        // Asking for TLS material must not silently send in the clear.
-        if let Some((variable, value)) = TLS_VARS
+        // Asking for a client certificate must not silently go without.
+        if let Some((variable, value)) = CLIENT_TLS_VARS
             .into_iter()
             .find_map(|name| var(name).map(|v| (name, v)))
         {
-            return Err(ConfigError::Tls { variable, value });
+            return Err(ConfigError::ClientTls { variable, value });
         }
+        let certificate = first(CERTIFICATE_VARS).map(|(_, path)| PathBuf::from(path));
         let protocol = match first(PROTOCOL_VARS) {
             None => Protocol::HttpProtobuf,
             Some((_, value)) if value.trim() == "grpc" => Protocol::Grpc,
@@ -151,10 +153,11 @@ impl PushConfig {
                 ))
             }
         };
-        // Read by the exporter; checked here so a bad value is an error.
-        if let Some((name, value)) = first(TIMEOUT_VARS) {
-            millis(name, Some(value))?;
+        let request_timeout = match first(TIMEOUT_VARS) {
+            Some((name, value)) => millis(name, Some(value))?,
+            None => None,
         }
+        .unwrap_or(Duration::from_secs(10));
         let interval = millis(
             "OTEL_METRIC_EXPORT_INTERVAL",
             var("OTEL_METRIC_EXPORT_INTERVAL"),
@@ -168,6 +171,8 @@ impl PushConfig {
         Ok(Some(Self {
             protocol,
             endpoint,
+            certificate,
+            request_timeout,
             temporality,
             interval,
             timeout,
@@ -247,6 +252,8 @@ mod tests {
         assert_eq!(c.temporality, Temporality::Cumulative);
         assert_eq!(c.interval, Duration::from_secs(60));
         assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.certificate, None);
     }
 
     #[test]
@@ -258,6 +265,9 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/a.pem"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/b.pem"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
         ])
         .unwrap()
         .unwrap();
@@ -265,6 +275,8 @@ mod tests {
         assert_eq!(c.protocol, Protocol::Grpc);
         assert_eq!(c.temporality, Temporality::Delta);
         assert_eq!(c.interval, Duration::from_millis(1500));
+        assert_eq!(c.certificate, Some(PathBuf::from("/b.pem")));
+        assert_eq!(c.request_timeout, Duration::from_millis(2500));
     }
 
     #[test]
@@ -296,14 +308,8 @@ mod tests {
             let error = config(&[endpoint, bad]).unwrap_err();
             assert!(error.to_string().starts_with(variable), "{error}");
         }
-        let https = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318")]).unwrap_err();
-        assert!(matches!(https, ConfigError::Tls { .. }), "{https}");
-        let ca =
-            config(&[endpoint, ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem")]).unwrap_err();
-        assert!(
-            ca.to_string().starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE"),
-            "{ca}"
-        );
+        let mtls = config(&[endpoint, ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem")]).unwrap_err();
+        assert!(matches!(mtls, ConfigError::ClientTls { .. }), "{mtls}");
         let bare = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
         assert!(bare.to_string().contains("a URL"), "{bare}");
     }

@@ -20,7 +20,10 @@ use std::{
 };
 
 use opentelemetry::{metrics::MeterProvider, InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{MetricExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    tonic_types::transport::{Certificate, ClientTlsConfig},
+    MetricExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     metrics::{
@@ -51,6 +54,20 @@ pub const FLUSH_BUDGET: Duration = Duration::from_millis(1000);
 pub enum PushError {
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("cannot read the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE): {source}")]
+    Certificate {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE) is not usable PEM: {source}")]
+    CertificatePem {
+        path: std::path::PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// Why one export failed.
@@ -79,17 +96,7 @@ impl Pusher {
     /// Builds the SDK pipeline and the exporter (endpoint, headers and request
     /// timeout from the environment). Needs a Tokio runtime.
     pub fn new(config: PushConfig) -> Result<Self, PushError> {
-        let exporter = match config.protocol {
-            Protocol::Grpc => MetricExporter::builder()
-                .with_tonic()
-                .with_temporality(config.temporality)
-                .build()?,
-            Protocol::HttpProtobuf => MetricExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_temporality(config.temporality)
-                .build()?,
-        };
+        let exporter = exporter(&config)?;
         let reader = SharedReader(Arc::new(
             ManualReader::builder()
                 .with_temporality(exporter.temporality())
@@ -225,6 +232,55 @@ impl Pusher {
         self.exporter.export(&metrics).await?;
         Ok(points)
     }
+}
+
+/// The OTLP exporter for the configured protocol. TLS for https endpoints:
+/// the system's roots, or only the CA(s) of OTEL_EXPORTER_OTLP_CERTIFICATE.
+fn exporter(config: &PushConfig) -> Result<MetricExporter, PushError> {
+    let ca = match &config.certificate {
+        Some(path) => Some(
+            std::fs::read(path).map_err(|source| PushError::Certificate {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    Ok(match config.protocol {
+        Protocol::Grpc => {
+            let builder = MetricExporter::builder()
+                .with_tonic()
+                .with_temporality(config.temporality);
+            match &ca {
+                Some(pem) => builder.with_tls_config(
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+                ),
+                None => builder,
+            }
+            .build()?
+        }
+        Protocol::HttpProtobuf => {
+            // reqwest takes the process' rustls provider: ring, as tonic uses.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut client = reqwest::Client::builder().timeout(config.request_timeout);
+            if let (Some(pem), Some(path)) = (&ca, &config.certificate) {
+                let certificates =
+                    reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                        PushError::CertificatePem {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                client = client.tls_certs_only(certificates);
+            }
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_http_client(client.build().map_err(PushError::HttpClient)?)
+                .with_temporality(config.temporality)
+                .build()?
+        }
+    })
 }
 
 fn count_points(metrics: &ResourceMetrics) -> usize {

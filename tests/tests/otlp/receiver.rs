@@ -1,8 +1,8 @@
 //! A test OTLP receiver on the official protobuf definitions
 //! (`opentelemetry-proto`: tonic's generated `MetricsService` server for gRPC,
 //! prost decoding for HTTP/protobuf on axum), on 127.0.0.1 ports the test
-//! picks. It records every request it decodes and answers as told: OK, 503
-//! with Retry-After, or never.
+//! picks, in the clear or with TLS (a test CA from rcgen). It records every
+//! request it decodes and answers as told: OK, 503 with Retry-After, or never.
 // Each test uses a different subset.
 #![allow(dead_code)]
 
@@ -104,6 +104,25 @@ impl Receiver {
 
     /// On the given addresses (to come up where an exporter already pushes).
     pub fn start_on(grpc: SocketAddr, http: SocketAddr, answer: Answer) -> Result<Self> {
+        Self::start_with(grpc, http, answer, None)
+    }
+
+    /// With TLS on both ports, with `pki`'s certificate for 127.0.0.1.
+    pub fn start_tls(answer: Answer, pki: &TestPki) -> Result<Self> {
+        Self::start_with(
+            "127.0.0.1:0".parse()?,
+            "127.0.0.1:0".parse()?,
+            answer,
+            Some(pki),
+        )
+    }
+
+    fn start_with(
+        grpc: SocketAddr,
+        http: SocketAddr,
+        answer: Answer,
+        tls: Option<&TestPki>,
+    ) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -119,8 +138,14 @@ impl Receiver {
         let http = http_listener.local_addr()?;
         let service = MetricsServiceServer::from_arc(Arc::new(Grpc(Arc::clone(&shared))))
             .max_decoding_message_size(256 << 20);
+        let mut server = tonic::transport::Server::builder();
+        if let Some(pki) = tls {
+            let identity = tonic::transport::Identity::from_pem(&pki.cert_pem, &pki.key_pem);
+            server =
+                server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+        }
         runtime.spawn(
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener)),
         );
@@ -128,7 +153,16 @@ impl Receiver {
             .route("/v1/metrics", post(http_export))
             .layer(DefaultBodyLimit::disable())
             .with_state(Arc::clone(&shared));
-        runtime.spawn(async move { axum::serve(http_listener, app).await });
+        match tls {
+            Some(pki) => {
+                let listener = TlsListener {
+                    tcp: http_listener,
+                    acceptor: pki.acceptor()?,
+                };
+                runtime.spawn(async move { axum::serve(listener, app).await })
+            }
+            None => runtime.spawn(async move { axum::serve(http_listener, app).await }),
+        };
         Ok(Self {
             runtime: Some(runtime),
             shared,
@@ -143,6 +177,11 @@ impl Receiver {
 
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    /// The URL of `port` (`grpc` or `http`) for a TLS receiver.
+    pub fn https_url(&self, grpc: bool) -> String {
+        format!("https://{}", if grpc { self.grpc } else { self.http })
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -185,6 +224,71 @@ impl Drop for Receiver {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (PEM).
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestPki {
+    pub fn generate() -> Result<Self> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let key = KeyPair::generate()?;
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &*ca)?;
+        Ok(Self {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
+        use tokio_rustls::rustls::{
+            crypto::ring,
+            pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
+            ServerConfig,
+        };
+        let certs = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())?;
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+/// HTTPS for axum: TCP accept, then the TLS handshake (failed ones skipped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, address)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
