@@ -6,6 +6,7 @@
 mod config;
 mod instruments;
 mod push;
+mod resource;
 pub mod stats;
 
 pub use config::{ConfigError, PushConfig};

@@ -53,6 +53,8 @@ pub struct Received {
     /// Whether the receiver answered it with success.
     pub accepted: bool,
     pub request: ExportMetricsServiceRequest,
+    /// The request's `x-*` headers (gRPC: metadata), lower-case names.
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -63,7 +65,12 @@ struct Shared {
 
 impl Shared {
     /// Records the request; returns whether to accept it (None: never answer).
-    fn record(&self, request: ExportMetricsServiceRequest, grpc: bool) -> Option<Result<(), u32>> {
+    fn record(
+        &self,
+        request: ExportMetricsServiceRequest,
+        headers: &axum::http::HeaderMap,
+        grpc: bool,
+    ) -> Option<Result<(), u32>> {
         let mut answer = self.answer.lock().unwrap();
         let decision = match answer.unwrap_or(Answer::Ok) {
             Answer::Ok => Some(Ok(())),
@@ -84,6 +91,14 @@ impl Shared {
             grpc,
             accepted: decision == Some(Ok(())),
             request,
+            headers: headers
+                .iter()
+                .filter(|(name, _)| name.as_str().starts_with("x-"))
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.to_string(), value)
+                })
+                .collect(),
         });
         decision
     }
@@ -300,7 +315,8 @@ impl MetricsService for Grpc {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        match self.0.record(request.into_inner(), true) {
+        let headers = request.metadata().clone().into_headers();
+        match self.0.record(request.into_inner(), &headers, true) {
             Some(Ok(())) => Ok(tonic::Response::new(ExportMetricsServiceResponse::default())),
             Some(Err(retry_after)) => {
                 use tonic_types::{ErrorDetails, StatusExt};
@@ -316,12 +332,16 @@ impl MetricsService for Grpc {
     }
 }
 
-async fn http_export(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn http_export(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let request = match ExportMetricsServiceRequest::decode(body) {
         Ok(request) => request,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    match shared.record(request, false) {
+    match shared.record(request, &headers, false) {
         Some(Ok(())) => (
             [(header::CONTENT_TYPE, "application/x-protobuf")],
             ExportMetricsServiceResponse::default().encode_to_vec(),
