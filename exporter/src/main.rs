@@ -6,6 +6,7 @@ use bpf_inventory_exporter::{
     bpf::Availability,
     collect,
     filter::NameFilter,
+    otlp,
     render::{self, prometheus::RenderOptions},
     server::{self, RunOptions, ServerConfig},
 };
@@ -26,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve Prometheus metrics over HTTP (the default).
+    /// Serve Prometheus metrics over HTTP and/or push OTLP metrics (the default).
     Serve(ServeArgs),
     /// Read the inventory once and print it.
     Dump {
@@ -67,6 +68,12 @@ struct ServeArgs {
     /// Requests reading the kernel at once; more get 503.
     #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_requests_in_flight: u32,
+    /// Open no HTTP port: push OTLP only (needs OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long, env = "BPF_EXPORTER_NO_HTTP")]
+    no_http: bool,
+    /// OTLP: distinct series kept per per-object metric in one export (objects beyond fold into an overflow point).
+    #[arg(long, env = "BPF_EXPORTER_OTLP_MAX_SERIES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
+    otlp_max_series: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,6 +181,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before any thread starts: the arena limit applies to threads created later.
     server::tune_allocator();
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
+    let render = RenderOptions {
+        per_object: !args.aggregates_only,
+        ..RenderOptions::default()
+    };
+    let otlp = otlp::PushConfig::from_env(args.otlp_max_series as usize, render.clone())?;
+    anyhow::ensure!(
+        otlp.is_some() || !args.no_http,
+        "--no-http leaves nothing to do without an OTLP endpoint: set OTEL_EXPORTER_OTLP_ENDPOINT (and not OTEL_SDK_DISABLED=true)"
+    );
     let options = RunOptions {
         listen: args.listen,
         source: collect::Options {
@@ -183,12 +199,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server: ServerConfig {
             collection_timeout: args.collection_timeout,
             max_requests_in_flight: args.max_requests_in_flight as usize,
-            render: RenderOptions {
-                per_object: !args.aggregates_only,
-                ..RenderOptions::default()
-            },
+            render,
         },
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
+        http: !args.no_http,
+        otlp,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));

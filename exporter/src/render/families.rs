@@ -1,8 +1,8 @@
 //! The one table of every metric family the exporter exports: Prometheus name,
 //! OpenTelemetry name, type, unit, labels and help. The Prometheus renderer
-//! writes from it and the planned OTLP renderer is to read the same rows, so
-//! the two exports cannot drift; README's metric table lists the same rows (a test
-//! checks it).
+//! and the OTLP push (`render/otlp.rs`, `otlp/instruments.rs`) read the same
+//! rows, so the two exports cannot drift; README's metric table lists the same
+//! rows (a test checks it).
 
 /// How a family's value behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +147,11 @@ families! {
         "bpf_exporter.bpf_stats.enabled", "1", "Whether the kernel counts program run time and runs (1) or not (0).";
     MAP_MEMORY_AGE = "bpf_exporter_map_memory_age_seconds", Gauge, Seconds, &[],
         "bpf_exporter.map_memory.age", "s", "Age of the map memory values; absent until the first background refresh.";
+    // The OTLP push (samples only when it is configured).
+    OTLP_EXPORTS = "bpf_exporter_otlp_exports_total", Counter, None, &["result"],
+        "bpf_exporter.otlp.exports", "{export}", "OTLP exports finished, by result (success or failure; retries are part of one export).";
+    OTLP_EXPORT_DURATION = "bpf_exporter_otlp_export_duration_seconds", Gauge, Seconds, &[],
+        "bpf_exporter.otlp.export.duration", "s", "Time the latest finished OTLP export took: collection, encoding and sending with retries.";
 }
 
 #[cfg(test)]

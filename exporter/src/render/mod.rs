@@ -2,5 +2,6 @@
 mod aggregate;
 pub mod families;
 mod labels;
+pub mod otlp;
 pub mod prometheus;
 pub mod table;

@@ -382,6 +382,22 @@ impl Page {
         if let Some(age) = stats.map_memory_age {
             self.sample(&f::MAP_MEMORY_AGE, "", Value::Float(age.as_secs_f64()));
         }
+        // Headers always (every page has every family), samples once pushing.
+        self.header(&f::OTLP_EXPORTS);
+        if let Some(otlp) = &stats.otlp {
+            for (result, count) in [("success", otlp.succeeded), ("failure", otlp.failed)] {
+                let labels = format!("result=\"{result}\"");
+                self.sample(&f::OTLP_EXPORTS, &labels, Value::Int(count));
+            }
+        }
+        self.header(&f::OTLP_EXPORT_DURATION);
+        if let Some(took) = stats.otlp.and_then(|o| o.last_duration) {
+            self.sample(
+                &f::OTLP_EXPORT_DURATION,
+                "",
+                Value::Float(took.as_secs_f64()),
+            );
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! The `serve` process: listen at once (so `/healthz` answers while the
 //! iterators load), load the source in the background, keep the map memory
 //! cache fresh, and stop on SIGTERM/SIGINT: in-flight requests finish, the
-//! rest is cut off after a grace period, the BPF objects are released.
+//! rest is cut off after a grace period, the BPF objects are released. With
+//! an OTLP endpoint the push runs alongside (or alone: no port at all) and
+//! flushes once more on the stop signal.
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
     net::TcpListener,
     signal::unix::{signal, SignalKind},
-    sync::watch,
+    sync::{oneshot, watch},
     task::JoinHandle,
 };
 use tracing::{info, warn};
@@ -16,6 +18,7 @@ use super::{app, AppState, ServerConfig};
 use crate::{
     bpf,
     collect::{Options, SingleFlight, Source},
+    otlp::{PushConfig, PushError, Pusher},
 };
 
 /// Connections still open this long after the stop signal are closed; with
@@ -29,6 +32,10 @@ pub struct RunOptions {
     pub server: ServerConfig,
     /// Interval of the background map memory refresh; None switches it off.
     pub map_memory_refresh: Option<Duration>,
+    /// Serve HTTP on `listen`; false for a push-only agent that opens no port.
+    pub http: bool,
+    /// Push OTLP metrics, when configured.
+    pub otlp: Option<PushConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,17 +58,23 @@ pub enum ServeError {
     Source(#[from] bpf::Error),
     #[error("loading the BPF iterators panicked: {0}")]
     LoadPanicked(String),
+    #[error(transparent)]
+    Push(#[from] PushError),
 }
 
 /// Serves until SIGTERM/SIGINT, or until loading the iterators fails.
 pub async fn run(options: RunOptions) -> Result<(), ServeError> {
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
+    let listener = if options.http {
+        let bound = TcpListener::bind(options.listen).await;
+        Some(bound.map_err(|source| ServeError::Bind {
             address: options.listen,
             source,
-        })?;
-    let address = listener.local_addr().map_err(ServeError::Http)?;
+        })?)
+    } else {
+        None
+    };
+    // Built before loading: a bad exporter configuration fails the start.
+    let pusher = options.otlp.clone().map(Pusher::new).transpose()?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|source| ServeError::Signal {
         signal: "SIGTERM",
         source,
@@ -71,11 +84,19 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         source,
     })?;
     // Said once the signal handlers are in place: from here a stop is graceful.
-    info!(%address, "listening");
+    match &listener {
+        Some(listener) => {
+            let address = listener.local_addr().map_err(ServeError::Http)?;
+            info!(%address, "listening");
+        }
+        None => info!("push only: no HTTP port"),
+    }
 
     let state = AppState::new(options.server.clone());
     let (stop, stopped) = watch::channel(false);
-    let mut loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone()));
+    let (loaded, on_load) = oneshot::channel();
+    let pusher = pusher.map(|pusher| tokio::spawn(pusher.run(on_load, stopped.clone())));
+    let mut loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone(), loaded));
     tokio::spawn(async move {
         let name = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
@@ -85,16 +106,15 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         stop.send_replace(true);
     });
 
-    let server = std::future::IntoFuture::into_future(
-        axum::serve(listener, app(state)).with_graceful_shutdown(wait_for(stopped.clone())),
-    );
-    let cut_off = async {
-        wait_for(stopped).await;
-        tokio::time::sleep(GRACE).await;
-    };
-    tokio::select! {
-        served = server => served.map_err(ServeError::Http)?,
-        () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
+    match listener {
+        Some(listener) => serve_http(listener, state, stopped).await?,
+        None => wait_for(stopped).await,
+    }
+    // The push's last export runs meanwhile, bounded by FLUSH_BUDGET.
+    if let Some(pusher) = pusher {
+        if tokio::time::timeout(PUSHER_WAIT, pusher).await.is_err() {
+            warn!("the last OTLP export did not finish in time");
+        }
     }
     // Stopped while still loading (or in the first collection): do not wait
     // for it beyond a moment; the runtime's shutdown leaves the blocking read.
@@ -119,6 +139,28 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
     }
 }
 
+async fn serve_http(
+    listener: TcpListener,
+    state: AppState,
+    stopped: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let server = std::future::IntoFuture::into_future(
+        axum::serve(listener, app(state)).with_graceful_shutdown(wait_for(stopped.clone())),
+    );
+    let cut_off = async {
+        wait_for(stopped).await;
+        tokio::time::sleep(GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(ServeError::Http)?,
+        () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
+    }
+    Ok(())
+}
+
+/// How long a stop waits for the push's last export (which bounds itself).
+const PUSHER_WAIT: Duration = Duration::from_millis(1200);
+
 /// How long a stop waits for a start-up still in progress.
 const LOADER_WAIT: Duration = Duration::from_millis(200);
 
@@ -127,12 +169,14 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Loads the iterators, runs a first collection, starts the refresher. On
-/// failure the server is told to stop and the error is returned.
+/// Loads the iterators, hands them to the push (`loaded`), runs a first
+/// collection, starts the refresher. On failure the server is told to stop
+/// and the error is returned.
 async fn load(
     state: AppState,
     options: RunOptions,
     stop: watch::Sender<bool>,
+    loaded: oneshot::Sender<Arc<SingleFlight>>,
 ) -> Result<Option<JoinHandle<()>>, bpf::Error> {
     let source_options = options.source.clone();
     let opened = tokio::task::spawn_blocking(move || Source::open(&source_options)).await;
@@ -151,6 +195,8 @@ async fn load(
     // Memory freed with a collection (its inventory, pages) goes back to the system.
     tokio::spawn(state.trim_memory());
     state.set_source(Arc::clone(&flight));
+    // No receiver when not pushing.
+    let _ = loaded.send(Arc::clone(&flight));
     let timeout = options.server.collection_timeout;
     match flight.collect(timeout).await {
         Ok(first) => info!(
