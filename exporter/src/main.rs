@@ -42,9 +42,21 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct ServeArgs {
-    /// Address to listen on (ebpf_exporter has 9435, hence 10435).
-    #[arg(long, env = "BPF_EXPORTER_LISTEN", default_value = "0.0.0.0:10435")]
+    /// Address to listen on: IP:PORT, localhost:PORT or :PORT (all interfaces);
+    /// ebpf_exporter has 9435, hence 10435.
+    #[arg(long = "web.listen-address", visible_alias = "listen", env = "BPF_EXPORTER_LISTEN",
+          default_value = "0.0.0.0:10435", value_parser = parse_listen_address)]
     listen: SocketAddr,
+    /// Time a client has to send a request's headers, counted from when the
+    /// server waits for the request: idle keep-alive connections close after it too.
+    #[arg(long = "web.read-header-timeout", env = "BPF_EXPORTER_WEB_READ_HEADER_TIMEOUT",
+          default_value = "10s", value_parser = humantime::parse_duration)]
+    read_header_timeout: Duration,
+    /// Connections open at once (lowered to fit the open-file limit); beyond it the
+    /// oldest connection without a request in progress is closed.
+    #[arg(long = "web.max-connections", env = "BPF_EXPORTER_WEB_MAX_CONNECTIONS",
+          default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Hold BPF_ENABLE_STATS for the life of the process (program run time and run counts).
     #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
     enable_bpf_stats: bool,
@@ -157,7 +169,48 @@ fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `IP:PORT`, `localhost:PORT` (127.0.0.1) or `:PORT` (all interfaces), as
+/// other exporters take `--web.listen-address`.
+fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
+    let port = |port: &str| {
+        port.parse::<u16>()
+            .map_err(|_| format!("{port:?} is not a port number (0-65535)"))
+    };
+    if let Ok(address) = value.parse() {
+        return Ok(address);
+    }
+    match value.rsplit_once(':') {
+        Some(("", p)) => Ok(SocketAddr::from(([0, 0, 0, 0], port(p)?))),
+        Some(("localhost", p)) => Ok(SocketAddr::from(([127, 0, 0, 1], port(p)?))),
+        _ => Err("expected IP:PORT, localhost:PORT or :PORT".into()),
+    }
+}
+
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+/// Raises the soft open-file limit to the hard one and fits the connection
+/// cap under it, with fds in reserve for the BPF work.
+fn connection_limits(args: &ServeArgs) -> anyhow::Result<server::ConnectionLimits> {
+    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+    let wanted = args.max_connections as usize;
+    let max_connections = server::fit_connections(wanted, fd_limit).with_context(|| {
+        format!(
+            "open-file limit {fd_limit} too low: the exporter keeps {} fds for BPF work; raise `ulimit -n`",
+            server::FD_RESERVE
+        )
+    })?;
+    if max_connections < wanted {
+        tracing::info!(
+            max_connections,
+            fd_limit,
+            "connection cap lowered to fit the open-file limit"
+        );
+    }
+    Ok(server::ConnectionLimits {
+        read_header_timeout: args.read_header_timeout,
+        max_connections,
+    })
+}
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before listening: without the capabilities, one line and exit.
@@ -168,6 +221,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     // Before any thread starts: the arena limit applies to threads created later.
     server::tune_allocator();
+    let connections = connection_limits(&args)?;
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
     let options = RunOptions {
         listen: args.listen,
@@ -183,6 +237,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ..RenderOptions::default()
             },
         },
+        connections,
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -26,6 +26,7 @@ use crate::{
     render::prometheus::RenderOptions,
 };
 
+mod connections;
 mod gzip;
 use memory::Trimmer;
 mod landing;
@@ -34,6 +35,7 @@ mod negotiate;
 mod pages;
 mod run;
 
+pub use connections::{fit_connections, ConnectionLimits, FD_RESERVE};
 pub use memory::tune_allocator;
 pub use negotiate::{accepts_gzip, negotiate_format, scrape_timeout, SCRAPE_TIMEOUT_HEADER};
 pub use pages::PageError;

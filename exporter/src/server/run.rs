@@ -12,7 +12,11 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{app, AppState, ServerConfig};
+use super::{
+    app,
+    connections::{self, ConnectionLimits},
+    AppState, ServerConfig,
+};
 use crate::{
     bpf,
     collect::{Options, SingleFlight, Source},
@@ -27,6 +31,7 @@ pub struct RunOptions {
     pub listen: SocketAddr,
     pub source: Options,
     pub server: ServerConfig,
+    pub connections: ConnectionLimits,
     /// Interval of the background map memory refresh; None switches it off.
     pub map_memory_refresh: Option<Duration>,
 }
@@ -85,15 +90,13 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         stop.send_replace(true);
     });
 
-    let server = std::future::IntoFuture::into_future(
-        axum::serve(listener, app(state)).with_graceful_shutdown(wait_for(stopped.clone())),
-    );
+    let server = connections::serve(listener, app(state), options.connections, stopped.clone());
     let cut_off = async {
         wait_for(stopped).await;
         tokio::time::sleep(GRACE).await;
     };
     tokio::select! {
-        served = server => served.map_err(ServeError::Http)?,
+        () = server => {}
         () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
     }
     // Stopped while still loading (or in the first collection): do not wait

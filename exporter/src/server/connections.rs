@@ -1,0 +1,250 @@
+//! The connections of `serve`: HTTP/1.1 by hyper with a timer (so the
+//! header-read timeout applies), at most `max_connections` open at once, and a
+//! graceful stop. HTTP/2 is not offered: a prior-knowledge preface is refused
+//! by closing the connection.
+//!
+//! Beyond the cap a new connection is still accepted, and the oldest
+//! connection that has no request in progress is closed to make room: idle
+//! (or slowly trickling) connections cannot lock out new clients, and no
+//! request being answered is cut off. When every connection is answering a
+//! request, the new one waits until one is done.
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::Router;
+use hyper::{body::Incoming, server::conn::http1, Request};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::watch, task::AbortHandle};
+use tower::ServiceExt;
+use tracing::{debug, warn};
+
+/// Connection settings of the HTTP server.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Time allowed for a request's headers, from when the server starts
+    /// waiting for the request: it also closes idle keep-alive connections.
+    pub read_header_timeout: Duration,
+    /// Connections open at once (see the module comment for what happens beyond).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            read_header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
+}
+
+/// File descriptors kept free of connections for the BPF work (iterator
+/// links and files, map fds by id, the stats fd), logs and the runtime.
+pub const FD_RESERVE: u64 = 128;
+
+/// The connection cap that fits under a soft `RLIMIT_NOFILE` of `fd_limit`.
+pub fn fit_connections(wanted: usize, fd_limit: u64) -> Option<usize> {
+    let room = usize::try_from(fd_limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+    (room >= 1).then(|| wanted.min(room))
+}
+
+/// A connection: whether it is answering a request, and how to close it.
+struct Entry {
+    busy: Arc<AtomicUsize>,
+    abort: AbortHandle,
+}
+
+/// Open connections by age (ids increase).
+#[derive(Default)]
+struct Registry {
+    open: Mutex<BTreeMap<u64, Entry>>,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Entry>> {
+        // A panic while holding this lock leaves a consistent map (single inserts/removes).
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes the oldest connection without a request in progress; false if
+    /// every connection is busy.
+    fn close_oldest_idle(&self) -> bool {
+        let mut open = self.lock();
+        let oldest = open
+            .iter()
+            .find(|(_, entry)| entry.busy.load(Ordering::Acquire) == 0)
+            .map(|(&id, _)| id);
+        match oldest.and_then(|id| open.remove(&id)) {
+            Some(entry) => {
+                entry.abort.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Removes its connection from the registry when the connection task ends.
+struct Deregister(Arc<Registry>, u64);
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
+}
+
+/// Counts a request in progress on its connection while alive.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn new(busy: &Arc<AtomicUsize>) -> Self {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(busy))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves `router` on `listener` until `stopped` turns true, then lets the
+/// open connections finish their requests and returns once all are closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let registry = Arc::new(Registry::default());
+    let mut next_id = 0u64;
+    let mut last_accept_error: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop_requested(&mut stopped) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of fds or a connection reset before accept: wait a
+                // moment instead of spinning; say so at most once a minute.
+                if last_accept_error.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+                    warn!(%error, "accepting a connection failed");
+                    last_accept_error = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        make_room(&registry, limits.max_connections).await;
+        next_id += 1;
+        spawn_connection(
+            &registry,
+            next_id,
+            stream,
+            router.clone(),
+            limits,
+            stopped.clone(),
+        );
+    }
+    drop(listener);
+    // Stopping: each connection finishes its request and closes (or is cut
+    // off by the caller's grace period).
+    while !registry.lock().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens at exit.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Waits until a new connection fits under the cap.
+async fn make_room(registry: &Registry, max_connections: usize) {
+    loop {
+        if registry.lock().len() < max_connections || registry.close_oldest_idle() {
+            return;
+        }
+        // Every connection is answering a request: one will be done soon.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn spawn_connection(
+    registry: &Arc<Registry>,
+    id: u64,
+    stream: tokio::net::TcpStream,
+    router: Router,
+    limits: ConnectionLimits,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    let service = {
+        let busy = Arc::clone(&busy);
+        hyper::service::service_fn(move |request: Request<Incoming>| {
+            let busy = Busy::new(&busy);
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request).await;
+                drop(busy);
+                response
+            }
+        })
+    };
+    let deregister = Deregister(Arc::clone(registry), id);
+    // Held while spawning, so the task's deregistration comes after the insert.
+    let mut open = registry.lock();
+    let task = tokio::spawn(async move {
+        let _deregister = deregister;
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.read_header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        let served = tokio::select! {
+            served = connection.as_mut() => served,
+            () = stop_requested(&mut stopped) => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = served {
+            // Timeouts, resets and malformed requests: the client's business.
+            debug!(%error, "connection closed with an error");
+        }
+    });
+    open.insert(
+        id,
+        Entry {
+            busy,
+            abort: task.abort_handle(),
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_cap_leaves_the_reserve_free() {
+        assert_eq!(fit_connections(512, 1024), Some(512));
+        assert_eq!(
+            fit_connections(2000, 1024),
+            Some(1024 - FD_RESERVE as usize)
+        );
+        assert_eq!(fit_connections(512, 129), Some(1));
+        assert_eq!(fit_connections(512, 128), None);
+        assert_eq!(fit_connections(512, 20), None);
+    }
+}
