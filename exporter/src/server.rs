@@ -19,7 +19,6 @@ use axum::{
 };
 use tokio::sync::Semaphore;
 use tower_http::{compression::CompressionLayer, CompressionLevel};
-use tracing::warn;
 
 use crate::{
     collect::{CollectError, Collection, SingleFlight},
@@ -33,6 +32,8 @@ mod landing;
 mod memory;
 mod negotiate;
 mod pages;
+mod process;
+pub mod rejections;
 mod run;
 
 pub use connections::{fit_connections, ConnectionLimits, FD_RESERVE};
@@ -219,12 +220,21 @@ impl ApiError {
             ApiError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    pub fn reason(&self) -> rejections::Reason {
+        match self {
+            ApiError::NotLoaded => rejections::Reason::NotLoaded,
+            ApiError::Collect(_) => rejections::Reason::CollectionFailed,
+            ApiError::Overloaded { .. } => rejections::Reason::Overloaded,
+            ApiError::Page(_) => rejections::Reason::Internal,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        warn!(status = status.as_u16(), error = %self, "request failed");
+        rejections::record(self.reason(), status, &self);
         let mut response = (status, format!("{self}\n")).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response

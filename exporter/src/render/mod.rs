@@ -3,4 +3,5 @@ mod aggregate;
 pub mod families;
 mod labels;
 pub mod prometheus;
+pub mod server_stats;
 pub mod table;

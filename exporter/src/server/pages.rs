@@ -18,7 +18,10 @@ use tokio::sync::OnceCell;
 use super::gzip::{gzip, GzipError};
 use crate::{
     collect::Collection,
-    render::prometheus::{render_metrics_into, Format, RenderOptions},
+    render::{
+        prometheus::{render_page_into, Format, RenderOptions},
+        server_stats::ServerStats,
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -121,10 +124,16 @@ impl PageCache {
         let text = tokio::task::spawn_blocking(move || {
             // A little room for growth; an empty buffer gets the renderer's estimate.
             let mut out = String::with_capacity(previous + previous / 32);
-            render_metrics_into(
+            // Taken when the collection's page is made: its scrapes share it.
+            let server = ServerStats {
+                process: super::process::process_stats(),
+                rejected: super::rejections::counts(),
+            };
+            render_page_into(
                 &mut out,
                 &collection.inventory,
                 &collection.stats,
+                Some(&server),
                 &options,
                 format,
             );
