@@ -11,11 +11,22 @@ use bpf_inventory_exporter::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
+// args_override_self: a flag given twice takes the last value (wrappers and scripts add flags).
+#[command(
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
 struct Cli {
     /// Log line format (on stderr).
-    #[arg(long, value_enum, global = true, env = "BPF_EXPORTER_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    #[arg(long = "log.format", visible_alias = "log-format", value_enum, global = true,
+          env = "BPF_EXPORTER_LOG_FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Least severe log level written; RUST_LOG, when set, takes precedence.
+    #[arg(long = "log.level", value_enum, global = true, env = "BPF_EXPORTER_LOG_LEVEL",
+          default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a subcommand: `serve` with these flags.
@@ -26,6 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve Prometheus metrics over HTTP (the default).
+    #[command(args_override_self = true)]
     Serve(ServeArgs),
     /// Read the inventory once and print it.
     Dump {
@@ -50,8 +62,12 @@ struct ServeArgs {
     /// Time a client has to send a request's headers, counted from when the
     /// server waits for the request: idle keep-alive connections close after it too.
     #[arg(long = "web.read-header-timeout", env = "BPF_EXPORTER_WEB_READ_HEADER_TIMEOUT",
-          default_value = "10s", value_parser = humantime::parse_duration)]
+          default_value = "10s", value_parser = parse_read_header_timeout)]
     read_header_timeout: Duration,
+    /// Path of the Prometheus page.
+    #[arg(long = "web.telemetry-path", env = "BPF_EXPORTER_WEB_TELEMETRY_PATH",
+          default_value = "/metrics", value_parser = parse_telemetry_path)]
+    telemetry_path: String,
     /// Connections open at once (lowered to fit the open-file limit); beyond it the
     /// oldest connection without a request in progress is closed.
     #[arg(long = "web.max-connections", env = "BPF_EXPORTER_WEB_MAX_CONNECTIONS",
@@ -70,10 +86,10 @@ struct ServeArgs {
     #[arg(long, env = "BPF_EXPORTER_AGGREGATES_ONLY")]
     aggregates_only: bool,
     /// Interval of the background re-read of map memory (one fdinfo read per map); 0s switches it off.
-    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = parse_refresh_interval)]
     map_memory_refresh: Duration,
     /// Upper bound of one collection; a shorter Prometheus scrape timeout wins.
-    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = parse_collection_timeout)]
     collection_timeout: Duration,
     /// Requests reading the kernel at once; more get 503.
     #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
@@ -87,6 +103,25 @@ enum DumpFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -94,7 +129,7 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, cli.log_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -104,9 +139,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+fn init_logging(format: LogFormat, level: LogLevel) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| level.directive().into());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -167,6 +202,52 @@ fn check() -> anyhow::Result<()> {
     }
     anyhow::ensure!(inventory.errors.is_empty(), "collectors failed");
     Ok(())
+}
+
+/// A duration of at least `min` (humantime syntax: 500ms, 10s, 1m).
+fn duration_at_least(value: &str, min: Duration) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if duration < min {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(min)
+        ));
+    }
+    Ok(duration)
+}
+
+/// Shorter than this, a collection on a loaded host would always time out.
+fn parse_collection_timeout(value: &str) -> Result<Duration, String> {
+    duration_at_least(value, Duration::from_millis(100))
+}
+
+/// 0s switches the refresh off; otherwise at least 1s (it reads every map's fdinfo).
+fn parse_refresh_interval(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Ok(duration);
+    }
+    duration_at_least(value, Duration::from_secs(1)).map_err(|e| e + " (or 0s for off)")
+}
+
+fn parse_read_header_timeout(value: &str) -> Result<Duration, String> {
+    duration_at_least(value, Duration::from_secs(1))
+}
+
+/// An absolute path of plain characters that no other route uses.
+fn parse_telemetry_path(value: &str) -> Result<String, String> {
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    if !value.starts_with('/') || value == "/" || !plain || value.contains("//") {
+        return Err(
+            "expected an absolute path such as /metrics (letters, digits, / - _ . ~)".into(),
+        );
+    }
+    if ["/healthz", "/readyz"].contains(&value) || value == "/api" || value.starts_with("/api/") {
+        return Err(format!("{value} is taken by another route"));
+    }
+    Ok(value.to_owned())
 }
 
 /// `IP:PORT`, `localhost:PORT` (127.0.0.1) or `:PORT` (all interfaces), as
@@ -232,6 +313,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server: ServerConfig {
             collection_timeout: args.collection_timeout,
             max_requests_in_flight: args.max_requests_in_flight as usize,
+            telemetry_path: args.telemetry_path.clone(),
             render: RenderOptions {
                 per_object: !args.aggregates_only,
                 ..RenderOptions::default()

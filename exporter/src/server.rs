@@ -50,11 +50,14 @@ pub struct ServerConfig {
     /// Requests reading the kernel at once; beyond it the answer is 503.
     pub max_requests_in_flight: usize,
     pub render: RenderOptions,
+    /// Path of the Prometheus page (`--web.telemetry-path`).
+    pub telemetry_path: String,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            telemetry_path: "/metrics".into(),
             collection_timeout: Duration::from_secs(10),
             max_requests_in_flight: 64,
             render: RenderOptions::default(),
@@ -126,18 +129,21 @@ impl AppState {
 /// other routes are compressed per response when the client accepts gzip.
 pub fn app(state: AppState) -> Router {
     let compressed = Router::new()
-        .route("/", get(landing::landing))
         .merge(crate::api::routes())
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
     let collecting = Router::new()
-        .route("/metrics", get(metrics))
+        .route(&state.config().telemetry_path, get(metrics))
         .merge(compressed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
         ));
+    let landing = Router::new()
+        .route("/", get(landing::landing))
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
     Router::new()
         .merge(collecting)
+        .merge(landing)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)

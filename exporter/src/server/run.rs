@@ -75,8 +75,18 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         signal: "SIGINT",
         source,
     })?;
+    // SIGHUP's default action kills the process: take it over for good.
+    let mut hangup = signal(SignalKind::hangup()).map_err(|source| ServeError::Signal {
+        signal: "SIGHUP",
+        source,
+    })?;
     // Said once the signal handlers are in place: from here a stop is graceful.
     info!(%address, "listening");
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            info!("SIGHUP: nothing to reload without --web.config.file");
+        }
+    });
 
     let state = AppState::new(options.server.clone());
     let (stop, stopped) = watch::channel(false);
