@@ -64,6 +64,14 @@ struct ServeArgs {
     #[arg(long = "web.read-header-timeout", env = "BPF_EXPORTER_WEB_READ_HEADER_TIMEOUT",
           default_value = "10s", value_parser = parse_read_header_timeout)]
     read_header_timeout: Duration,
+    /// TLS, basic auth and response headers, in the exporter-toolkit YAML format;
+    /// read again on SIGHUP and when it (or a file it names) changes.
+    #[arg(
+        long = "web.config.file",
+        env = "BPF_EXPORTER_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    web_config_file: Option<std::path::PathBuf>,
     /// Path of the Prometheus page.
     #[arg(long = "web.telemetry-path", env = "BPF_EXPORTER_WEB_TELEMETRY_PATH",
           default_value = "/metrics", value_parser = parse_telemetry_path)]
@@ -303,6 +311,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before any thread starts: the arena limit applies to threads created later.
     server::tune_allocator();
     let connections = connection_limits(&args)?;
+    let web_config = std::sync::Arc::new(match &args.web_config_file {
+        Some(path) => server::web_config::WebConfigHandle::load(path.clone())?,
+        None => server::web_config::WebConfigHandle::none(),
+    });
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
     let options = RunOptions {
         listen: args.listen,
@@ -320,6 +332,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         },
         connections,
+        web_config,
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

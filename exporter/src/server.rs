@@ -25,6 +25,7 @@ use crate::{
     render::prometheus::RenderOptions,
 };
 
+mod auth;
 mod connections;
 mod gzip;
 use memory::Trimmer;
@@ -35,6 +36,7 @@ mod pages;
 mod process;
 pub mod rejections;
 mod run;
+pub mod web_config;
 
 pub use connections::{fit_connections, ConnectionLimits, FD_RESERVE};
 pub use memory::tune_allocator;
@@ -78,11 +80,19 @@ struct Shared {
     pages: pages::PageCache,
     /// Asked to trim the heap whenever a collection is released.
     trimmer: Arc<Trimmer>,
+    /// Basic auth and headers of `--web.config.file`.
+    auth: Arc<auth::Auth>,
 }
 
 impl AppState {
     pub fn new(config: ServerConfig) -> Self {
+        Self::with_web_config(config, Arc::new(web_config::WebConfigHandle::none()))
+    }
+
+    /// With basic auth and response headers from a `--web.config.file`.
+    pub fn with_web_config(config: ServerConfig, web: Arc<web_config::WebConfigHandle>) -> Self {
         Self(Arc::new(Shared {
+            auth: auth::Auth::new(web),
             in_flight: Arc::new(Semaphore::new(config.max_requests_in_flight)),
             config,
             source: OnceLock::new(),
@@ -141,12 +151,14 @@ pub fn app(state: AppState) -> Router {
     let landing = Router::new()
         .route("/", get(landing::landing))
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
+    let auth = Arc::clone(&state.0.auth);
     Router::new()
         .merge(collecting)
         .merge(landing)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .layer(middleware::from_fn_with_state(auth, auth::authenticate))
 }
 
 /// Answers 503 beyond `max_requests_in_flight` instead of queueing without end.

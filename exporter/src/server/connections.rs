@@ -20,9 +20,17 @@ use std::{
 use axum::Router;
 use hyper::{body::Incoming, server::conn::http1, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{net::TcpListener, sync::watch, task::AbortHandle};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    task::AbortHandle,
+};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, warn};
+
+use super::web_config::WebConfigHandle;
 
 /// Connection settings of the HTTP server.
 #[derive(Clone, Copy, Debug)]
@@ -122,6 +130,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    web: Arc<WebConfigHandle>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let registry = Arc::new(Registry::default());
@@ -147,14 +156,14 @@ pub async fn serve(
         };
         make_room(&registry, limits.max_connections).await;
         next_id += 1;
-        spawn_connection(
-            &registry,
-            next_id,
-            stream,
-            router.clone(),
+        // TLS as configured now: a reload applies to the next connection.
+        let connection = Connection {
+            router: router.clone(),
             limits,
-            stopped.clone(),
-        );
+            tls: web.current().tls.clone(),
+            stopped: stopped.clone(),
+        };
+        spawn_connection(&registry, next_id, stream, connection);
     }
     drop(listener);
     // Stopping: each connection finishes its request and closes (or is cut
@@ -180,42 +189,44 @@ async fn make_room(registry: &Registry, max_connections: usize) {
     }
 }
 
-fn spawn_connection(
-    registry: &Arc<Registry>,
-    id: u64,
-    stream: tokio::net::TcpStream,
+/// What a connection task needs besides its stream.
+struct Connection {
     router: Router,
     limits: ConnectionLimits,
-    mut stopped: watch::Receiver<bool>,
-) {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stopped: watch::Receiver<bool>,
+}
+
+fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connection: Connection) {
     let busy = Arc::new(AtomicUsize::new(0));
-    let service = {
-        let busy = Arc::clone(&busy);
-        hyper::service::service_fn(move |request: Request<Incoming>| {
-            let busy = Busy::new(&busy);
-            let router = router.clone();
-            async move {
-                let response = router.oneshot(request).await;
-                drop(busy);
-                response
-            }
-        })
-    };
     let deregister = Deregister(Arc::clone(registry), id);
+    let task_busy = Arc::clone(&busy);
     // Held while spawning, so the task's deregistration comes after the insert.
     let mut open = registry.lock();
     let task = tokio::spawn(async move {
         let _deregister = deregister;
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.read_header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        tokio::pin!(connection);
-        let served = tokio::select! {
-            served = connection.as_mut() => served,
-            () = stop_requested(&mut stopped) => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
+        let Connection {
+            router,
+            limits,
+            tls,
+            stopped,
+        } = connection;
+        let served = match tls {
+            None => serve_http(stream, router, task_busy, limits, stopped).await,
+            Some(tls) => {
+                // The handshake gets the header timeout too (a slow TLS client is a slowloris).
+                let handshake = TlsAcceptor::from(tls).accept(stream);
+                match tokio::time::timeout(limits.read_header_timeout, handshake).await {
+                    Ok(Ok(stream)) => serve_http(stream, router, task_busy, limits, stopped).await,
+                    Ok(Err(error)) => {
+                        debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!("TLS handshake timed out");
+                        return;
+                    }
+                }
             }
         };
         if let Err(error) = served {
@@ -230,6 +241,40 @@ fn spawn_connection(
             abort: task.abort_handle(),
         },
     );
+}
+
+/// HTTP/1.1 on `io` until the client or the stop closes it.
+async fn serve_http<I>(
+    io: I,
+    router: Router,
+    busy: Arc<AtomicUsize>,
+    limits: ConnectionLimits,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let busy = Busy::new(&busy);
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await;
+            drop(busy);
+            response
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => served,
+        () = stop_requested(&mut stopped) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
 }
 
 #[cfg(test)]

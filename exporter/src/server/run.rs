@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
     net::TcpListener,
-    signal::unix::{signal, SignalKind},
+    signal::unix::{signal, Signal, SignalKind},
     sync::watch,
     task::JoinHandle,
 };
@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use super::{
     app,
     connections::{self, ConnectionLimits},
+    web_config::WebConfigHandle,
     AppState, ServerConfig,
 };
 use crate::{
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub source: Options,
     pub server: ServerConfig,
     pub connections: ConnectionLimits,
+    /// `--web.config.file`, loaded (or none).
+    pub web_config: Arc<WebConfigHandle>,
     /// Interval of the background map memory refresh; None switches it off.
     pub map_memory_refresh: Option<Duration>,
 }
@@ -76,19 +79,15 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         source,
     })?;
     // SIGHUP's default action kills the process: take it over for good.
-    let mut hangup = signal(SignalKind::hangup()).map_err(|source| ServeError::Signal {
+    let hangup = signal(SignalKind::hangup()).map_err(|source| ServeError::Signal {
         signal: "SIGHUP",
         source,
     })?;
     // Said once the signal handlers are in place: from here a stop is graceful.
     info!(%address, "listening");
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            info!("SIGHUP: nothing to reload without --web.config.file");
-        }
-    });
+    tokio::spawn(reload_web_config(Arc::clone(&options.web_config), hangup));
 
-    let state = AppState::new(options.server.clone());
+    let state = AppState::with_web_config(options.server.clone(), Arc::clone(&options.web_config));
     let (stop, stopped) = watch::channel(false);
     let mut loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone()));
     tokio::spawn(async move {
@@ -100,7 +99,13 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         stop.send_replace(true);
     });
 
-    let server = connections::serve(listener, app(state), options.connections, stopped.clone());
+    let server = connections::serve(
+        listener,
+        app(state),
+        options.connections,
+        Arc::clone(&options.web_config),
+        stopped.clone(),
+    );
     let cut_off = async {
         wait_for(stopped).await;
         tokio::time::sleep(GRACE).await;
@@ -129,6 +134,41 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         }
         Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(ServeError::LoadPanicked(e.to_string())),
+    }
+}
+
+/// How often the web config's files are checked for a change.
+const WEB_CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads `--web.config.file` on SIGHUP and when it or a file it names
+/// changes, as exporter-toolkit does; a bad file keeps the configuration in force.
+async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
+    let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
+    loop {
+        let cause = tokio::select! {
+            received = hangup.recv() => match received {
+                Some(()) => "SIGHUP",
+                None => return,
+            },
+            _ = poll.tick() => {
+                if !web.has_file() || !web.changed() {
+                    continue;
+                }
+                "file changed"
+            }
+        };
+        if !web.has_file() {
+            info!("SIGHUP: nothing to reload without --web.config.file");
+            continue;
+        }
+        let web = Arc::clone(&web);
+        match tokio::task::spawn_blocking(move || web.reload()).await {
+            Ok(Ok(())) => info!(cause, "web config reloaded"),
+            Ok(Err(error)) => {
+                warn!(cause, %error, "web config reload failed: keeping the previous one")
+            }
+            Err(error) => warn!(cause, %error, "web config reload panicked"),
+        }
     }
 }
 
