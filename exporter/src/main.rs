@@ -5,6 +5,7 @@ use anyhow::Context;
 use bpf_inventory_exporter::{
     collect,
     filter::NameFilter,
+    privileges,
     render::{self, prometheus::RenderOptions},
     server::{self, RunOptions, ServerConfig},
 };
@@ -321,6 +322,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         source: collect::Options {
             enable_bpf_stats: args.enable_bpf_stats,
             filter,
+            // 0s: no map memory, and CAP_SYS_ADMIN is dropped after start.
+            without_map_memory: args.map_memory_refresh.is_zero(),
         },
         server: ServerConfig {
             collection_timeout: args.collection_timeout,
@@ -335,7 +338,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         web_config,
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Capabilities are per thread: each worker takes the drop when it next wakes.
+        .on_thread_unpark(|| {
+            if let Err(error) = privileges::apply_on_this_thread() {
+                tracing::error!(%error, "dropping capabilities on a runtime thread failed");
+            }
+        })
+        .build()
+        .context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));

@@ -180,7 +180,7 @@ impl SingleFlight {
 
     async fn run_flight(self: Arc<Self>, tx: watch::Sender<Option<Outcome>>) {
         let this = Arc::clone(&self);
-        let outcome = tokio::task::spawn_blocking(move || this.collect_now())
+        let outcome = crate::privileges::spawn_blocking(move || this.collect_now())
             .await
             .map_err(|e| {
                 warn!(error = %e, "collection task failed");
@@ -263,7 +263,7 @@ impl SingleFlight {
                 }
             };
             let cache = Arc::clone(&cache);
-            let refreshed = tokio::task::spawn_blocking(move || {
+            let refreshed = crate::privileges::spawn_blocking(move || {
                 let ids: Vec<u32> = collection.inventory.maps.iter().map(|m| m.id).collect();
                 let started = Instant::now();
                 cache.refresh(&ids);

@@ -71,7 +71,7 @@ impl Auth {
             Some(matched) => matched,
             None => {
                 let _one_at_a_time = self.bcrypt.lock().await;
-                let matched = tokio::task::spawn_blocking(move || {
+                let matched = crate::privileges::spawn_blocking(move || {
                     bcrypt::verify(password, &hash).unwrap_or(false)
                 })
                 .await

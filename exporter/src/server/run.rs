@@ -21,6 +21,7 @@ use super::{
 use crate::{
     bpf,
     collect::{Options, SingleFlight, Source},
+    privileges,
 };
 
 /// Connections still open this long after the stop signal are closed; with
@@ -57,6 +58,8 @@ pub enum ServeError {
     Http(#[source] std::io::Error),
     #[error(transparent)]
     Source(#[from] bpf::Error),
+    #[error(transparent)]
+    Privileges(#[from] privileges::PrivilegeError),
     #[error("loading the BPF iterators panicked: {0}")]
     LoadPanicked(String),
 }
@@ -110,9 +113,18 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         wait_for(stopped).await;
         tokio::time::sleep(GRACE).await;
     };
+    // This future runs on the main thread: it takes the privilege drop too.
+    let drop_on_main_thread = async {
+        privileges::dropped().await;
+        if let Err(error) = privileges::apply_on_this_thread() {
+            tracing::error!(%error, "dropping capabilities on the main thread failed");
+        }
+        std::future::pending::<()>().await;
+    };
     tokio::select! {
         () = server => {}
         () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
+        () = drop_on_main_thread => {}
     }
     // Stopped while still loading (or in the first collection): do not wait
     // for it beyond a moment; the runtime's shutdown leaves the blocking read.
@@ -132,7 +144,7 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
             info!("stopped; BPF iterators released");
             Ok(())
         }
-        Ok(Err(e)) => Err(e.into()),
+        Ok(Err(e)) => Err(e),
         Err(e) => Err(ServeError::LoadPanicked(e.to_string())),
     }
 }
@@ -161,13 +173,12 @@ async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
             info!("SIGHUP: nothing to reload without --web.config.file");
             continue;
         }
-        let web = Arc::clone(&web);
-        match tokio::task::spawn_blocking(move || web.reload()).await {
-            Ok(Ok(())) => info!(cause, "web config reloaded"),
-            Ok(Err(error)) => {
+        // Small files, read inline: no blocking thread before the privilege drop.
+        match web.reload() {
+            Ok(()) => info!(cause, "web config reloaded"),
+            Err(error) => {
                 warn!(cause, %error, "web config reload failed: keeping the previous one")
             }
-            Err(error) => warn!(cause, %error, "web config reload panicked"),
         }
     }
 }
@@ -186,9 +197,24 @@ async fn load(
     state: AppState,
     options: RunOptions,
     stop: watch::Sender<bool>,
-) -> Result<Option<JoinHandle<()>>, bpf::Error> {
+) -> Result<Option<JoinHandle<()>>, ServeError> {
     let source_options = options.source.clone();
-    let opened = tokio::task::spawn_blocking(move || Source::open(&source_options)).await;
+    let keep_sys_admin = !source_options.without_map_memory;
+    // Opened, then the capabilities dropped, on one blocking thread (so no
+    // thread that held them is left idle in the pool).
+    let opened = privileges::spawn_blocking(move || {
+        let source = Source::open(&source_options)?;
+        let keep = privileges::needed(keep_sys_admin);
+        privileges::drop_to(keep.clone())?;
+        let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();
+        kept.sort();
+        info!(
+            kept = kept.join(","),
+            "capabilities dropped to what collections use; NoNewPrivs set"
+        );
+        Ok::<_, ServeError>(source)
+    })
+    .await;
     let source = match opened {
         Ok(Ok(source)) => source,
         Ok(Err(error)) => {
