@@ -31,14 +31,14 @@ thread_local! {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrivilegeError {
-    #[error("dropping capabilities ({what}): {source}")]
+    // Causes in the message (not a `source`): these are logged with `%`.
+    #[error("dropping capabilities ({what}): {cause}")]
     Caps {
         what: &'static str,
-        #[source]
-        source: caps::errors::CapsError,
+        cause: caps::errors::CapsError,
     },
     #[error("setting NoNewPrivs: {0}")]
-    NoNewPrivs(#[source] std::io::Error),
+    NoNewPrivs(std::io::Error),
 }
 
 /// What `serve` needs once the iterators are loaded: CAP_BPF for the bpf()
@@ -103,7 +103,7 @@ where
 }
 
 fn apply(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
-    let caps = |what| move |source| PrivilegeError::Caps { what, source };
+    let caps = |what| move |cause| PrivilegeError::Caps { what, cause };
     // The bounding set first: lowering it needs CAP_SETPCAP, dropped below.
     // Without CAP_SETPCAP (started with few capabilities) it stays as given.
     let bounding = caps::read(None, CapSet::Bounding).map_err(caps("reading bounding"))?;

@@ -130,3 +130,25 @@ fn localhost_address_telemetry_path_sighup_and_strict_queries() {
     let (status, _) = server.stop(libc::SIGTERM).unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn a_taken_port_is_one_line_with_its_cause_once() {
+    if !have_root("a_taken_port_is_one_line_with_its_cause_once") {
+        return;
+    }
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = Command::new(exporter_binary())
+        .args(["serve", "--listen", &address])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "{stderr}"
+    );
+}

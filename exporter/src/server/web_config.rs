@@ -81,17 +81,16 @@ pub struct WebConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
-    #[error("reading {path}: {source}")]
+    // The cause is in the message (not a `source`): logged with `%` on reload.
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Yaml {
         path: PathBuf,
-        #[source]
-        source: serde_yaml_ng::Error,
+        cause: serde_yaml_ng::Error,
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -104,17 +103,17 @@ impl WebConfig {
             path: path.to_owned(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| WebConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         // An empty file is an empty configuration, as in exporter-toolkit.
         let file: WebConfigFile = if text.trim().is_empty() {
             WebConfigFile::default()
         } else {
-            serde_yaml_ng::from_str(&text).map_err(|source| WebConfigError::Yaml {
+            serde_yaml_ng::from_str(&text).map_err(|cause| WebConfigError::Yaml {
                 path: path.to_owned(),
-                source,
+                cause,
             })?
         };
         let base = path.parent().unwrap_or(Path::new("."));
