@@ -136,3 +136,38 @@ fn overload_is_counted_exactly_and_logged_in_few_lines() {
     );
     assert!(new_lines.len() <= 3, "{new_lines:#?}");
 }
+
+#[test]
+fn map_memory_is_read_once_at_start_then_every_interval() {
+    if !have_root("map_memory_is_read_once_at_start_then_every_interval") {
+        return;
+    }
+    let server = Server::start(&["--map-memory-refresh", "3s"]).unwrap();
+    server.wait_ready().unwrap();
+    let started = Instant::now();
+    let page = server.metrics().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the check needs to come before 3 s"
+    );
+    // The first collection and this scrape: no background refresh right after start.
+    assert_eq!(
+        sample(&page, "bpf_exporter_collections_total"),
+        Some(2.0),
+        "{page}"
+    );
+    assert_eq!(sample(&page, "bpf_exporter_map_memory_age_seconds"), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = server.metrics().unwrap();
+        if let Some(age) = sample(&page, "bpf_exporter_map_memory_age_seconds") {
+            assert!(age < 3.5, "{age}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no background refresh within 10 s: {page}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}

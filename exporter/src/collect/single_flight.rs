@@ -251,7 +251,9 @@ impl SingleFlight {
         let Some(cache) = self.map_memory.clone() else {
             return;
         };
-        let mut ticks = tokio::time::interval(every);
+        // The first tick after one interval: the collection before this one
+        // has just read every map's memory (all maps were new to the cache).
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;

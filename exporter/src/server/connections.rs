@@ -6,12 +6,13 @@
 //! Beyond the cap a new connection is still accepted, and the oldest
 //! connection that has no request in progress is closed to make room: idle
 //! (or slowly trickling) connections cannot lock out new clients, and no
-//! request being answered is cut off. When every connection is answering a
-//! request, the new one waits until one is done.
+//! request being answered is cut off. A connection that has not sent a
+//! request yet is spared for [`FRESH`] (its request may be on the way). When
+//! no connection can be closed, the new one waits until one can.
 use std::{
     collections::BTreeMap,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
     time::{Duration, Instant},
@@ -61,10 +62,33 @@ pub fn fit_connections(wanted: usize, fd_limit: u64) -> Option<usize> {
     (room >= 1).then(|| wanted.min(room))
 }
 
-/// A connection: whether it is answering a request, and how to close it.
+/// How long a connection that has not sent a request is spared from being
+/// closed to make room.
+pub const FRESH: Duration = Duration::from_secs(1);
+
+/// What a connection's requests did so far.
+#[derive(Default)]
+struct Activity {
+    /// Requests being answered now.
+    in_progress: AtomicUsize,
+    /// Whether a request was ever started (then an idle connection is between requests).
+    served: AtomicBool,
+}
+
+/// A connection: its activity, when it was opened, and how to close it.
 struct Entry {
-    busy: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
+    opened: Instant,
     abort: AbortHandle,
+}
+
+impl Entry {
+    /// Idle between requests, or never sent one for longer than [`FRESH`].
+    fn closable(&self, now: Instant) -> bool {
+        self.activity.in_progress.load(Ordering::Acquire) == 0
+            && (self.activity.served.load(Ordering::Acquire)
+                || now.duration_since(self.opened) >= FRESH)
+    }
 }
 
 /// Open connections by age (ids increase).
@@ -81,16 +105,20 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Closes the oldest connection without a request in progress; false if
-    /// every connection is busy.
+    /// Closes the oldest closable connection; false if there is none.
     fn close_oldest_idle(&self) -> bool {
         let mut open = self.lock();
+        let now = Instant::now();
         let oldest = open
             .iter()
-            .find(|(_, entry)| entry.busy.load(Ordering::Acquire) == 0)
+            .find(|(_, entry)| entry.closable(now))
             .map(|(&id, _)| id);
         match oldest.and_then(|id| open.remove(&id)) {
             Some(entry) => {
+                debug!(
+                    open = open.len() + 1,
+                    "closing the oldest idle connection to make room"
+                );
                 entry.abort.abort();
                 true
             }
@@ -109,18 +137,19 @@ impl Drop for Deregister {
 }
 
 /// Counts a request in progress on its connection while alive.
-struct Busy(Arc<AtomicUsize>);
+struct Busy(Arc<Activity>);
 
 impl Busy {
-    fn new(busy: &Arc<AtomicUsize>) -> Self {
-        busy.fetch_add(1, Ordering::AcqRel);
-        Self(Arc::clone(busy))
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.in_progress.fetch_add(1, Ordering::AcqRel);
+        activity.served.store(true, Ordering::Release);
+        Self(Arc::clone(activity))
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.in_progress.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -198,9 +227,9 @@ struct Connection {
 }
 
 fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connection: Connection) {
-    let busy = Arc::new(AtomicUsize::new(0));
+    let activity = Arc::new(Activity::default());
     let deregister = Deregister(Arc::clone(registry), id);
-    let task_busy = Arc::clone(&busy);
+    let task_activity = Arc::clone(&activity);
     // Held while spawning, so the task's deregistration comes after the insert.
     let mut open = registry.lock();
     let task = tokio::spawn(async move {
@@ -212,12 +241,14 @@ fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connec
             stopped,
         } = connection;
         let served = match tls {
-            None => serve_http(stream, router, task_busy, limits, stopped).await,
+            None => serve_http(stream, router, task_activity, limits, stopped).await,
             Some(tls) => {
                 // The handshake gets the header timeout too (a slow TLS client is a slowloris).
                 let handshake = TlsAcceptor::from(tls).accept(stream);
                 match tokio::time::timeout(limits.read_header_timeout, handshake).await {
-                    Ok(Ok(stream)) => serve_http(stream, router, task_busy, limits, stopped).await,
+                    Ok(Ok(stream)) => {
+                        serve_http(stream, router, task_activity, limits, stopped).await
+                    }
                     Ok(Err(error)) => {
                         debug!(%error, "TLS handshake failed");
                         return;
@@ -237,7 +268,8 @@ fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connec
     open.insert(
         id,
         Entry {
-            busy,
+            activity,
+            opened: Instant::now(),
             abort: task.abort_handle(),
         },
     );
@@ -247,7 +279,7 @@ fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connec
 async fn serve_http<I>(
     io: I,
     router: Router,
-    busy: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
     limits: ConnectionLimits,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error>
@@ -255,7 +287,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let busy = Busy::new(&busy);
+        let busy = Busy::new(&activity);
         let router = router.clone();
         async move {
             let response = router.oneshot(request).await;
