@@ -140,3 +140,33 @@ fn idle_connections_under_nofile_1024_do_not_lock_out_scrapes() {
         server.logs()
     );
 }
+
+#[test]
+fn http2_prior_knowledge_gets_goaway_http_1_1_required() {
+    if !have_root("http2_prior_knowledge_gets_goaway_http_1_1_required") {
+        return;
+    }
+    let server = Server::start(&[]).unwrap();
+    server.wait_ready().unwrap();
+    let mut stream = TcpStream::connect(server.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // The preface and an empty SETTINGS frame, as an h2 client sends them.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    // SETTINGS (type 4), then GOAWAY (type 7, 8 bytes): last stream 0, error 0xd.
+    assert_eq!(
+        answer,
+        [
+            &[0, 0, 0, 4, 0, 0, 0, 0, 0][..],
+            &[0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd]
+        ]
+        .concat()
+    );
+    // HTTP/1.1 on the same port still works.
+    assert_eq!(server.get("/healthz", &[]).unwrap().status, 200);
+}

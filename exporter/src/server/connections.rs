@@ -1,7 +1,8 @@
 //! The connections of `serve`: HTTP/1.1 by hyper with a timer (so the
 //! header-read timeout applies), at most `max_connections` open at once, and a
-//! graceful stop. HTTP/2 is not offered: a prior-knowledge preface is refused
-//! by closing the connection.
+//! graceful stop. HTTP/2 is not offered: TLS offers only `http/1.1` by ALPN,
+//! and a prior-knowledge preface in clear text gets a GOAWAY with
+//! HTTP_1_1_REQUIRED (see [`http2`]).
 //!
 //! Beyond the cap a new connection is still accepted, and the oldest
 //! connection that has no request in progress is closed to make room: idle
@@ -32,6 +33,8 @@ use tower::ServiceExt;
 use tracing::{debug, warn};
 
 use super::web_config::WebConfigHandle;
+
+mod http2;
 
 /// Connection settings of the HTTP server.
 #[derive(Clone, Copy, Debug)]
@@ -241,7 +244,13 @@ fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connec
             stopped,
         } = connection;
         let served = match tls {
-            None => serve_http(stream, router, task_activity, limits, stopped).await,
+            None => {
+                let mut stream = stream;
+                if http2::refuse_prior_knowledge(&mut stream, limits.read_header_timeout).await {
+                    return;
+                }
+                serve_http(stream, router, task_activity, limits, stopped).await
+            }
             Some(tls) => {
                 // The handshake gets the header timeout too (a slow TLS client is a slowloris).
                 let handshake = TlsAcceptor::from(tls).accept(stream);
