@@ -129,3 +129,46 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, request: Request, next:
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth_with_user(password: &str) -> (Arc<Auth>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("bpf-exporter-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("web.yml");
+        let hash = bcrypt::hash(password, 4).unwrap();
+        std::fs::write(&file, format!("basic_auth_users:\n  ops: '{hash}'\n")).unwrap();
+        let handle = WebConfigHandle::load(file).unwrap();
+        (Auth::new(Arc::new(handle)), dir)
+    }
+
+    fn header(user: &str, password: &str) -> HeaderValue {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::try_from(format!("Basic {encoded}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_cached_per_user_hash_and_password() {
+        let (auth, dir) = auth_with_user("right");
+        let users = auth.config.current().users.clone();
+        assert!(auth.allowed(&users, Some(&header("ops", "right"))).await);
+        assert!(!auth.allowed(&users, Some(&header("ops", "wrong"))).await);
+        assert!(!auth.allowed(&users, Some(&header("ghost", "right"))).await);
+        assert!(!auth.allowed(&users, None).await);
+        assert!(
+            !auth
+                .allowed(&users, Some(&HeaderValue::from_static("Basic !!!")))
+                .await
+        );
+        assert_eq!(auth.lock_cache().len(), 3, "one bcrypt per distinct triple");
+        for _ in 0..10 {
+            assert!(auth.allowed(&users, Some(&header("ops", "right"))).await);
+            assert!(!auth.allowed(&users, Some(&header("ops", "wrong"))).await);
+        }
+        assert_eq!(auth.lock_cache().len(), 3, "repeats come from the cache");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
