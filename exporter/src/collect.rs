@@ -27,6 +27,9 @@ pub struct Options {
     pub enable_bpf_stats: bool,
     /// Objects left out of every inventory (applied before map memory is read).
     pub filter: NameFilter,
+    /// Leave map memory out (null): no map is opened by id, so `serve` can
+    /// drop CAP_SYS_ADMIN after start.
+    pub without_map_memory: bool,
 }
 
 /// The kernel as a source of inventories: loaded iterators plus the optional
@@ -67,7 +70,8 @@ impl Source {
         );
         Ok(Self {
             iterators,
-            map_memory: sys_admin.then(|| Arc::new(MapMemory::default())),
+            map_memory: (sys_admin && !options.without_map_memory)
+                .then(|| Arc::new(MapMemory::default())),
             stats,
             node: read_node(),
             filter: options.filter.clone(),

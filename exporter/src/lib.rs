@@ -7,6 +7,7 @@ pub mod collect;
 pub mod filter;
 pub mod inventory;
 pub mod otlp;
+pub mod privileges;
 pub mod render;
 pub mod server;
 #[doc(hidden)]

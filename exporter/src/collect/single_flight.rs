@@ -192,7 +192,7 @@ impl SingleFlight {
 
     async fn run_flight(self: Arc<Self>, tx: watch::Sender<Option<Outcome>>) {
         let this = Arc::clone(&self);
-        let outcome = tokio::task::spawn_blocking(move || this.collect_now())
+        let outcome = crate::privileges::spawn_blocking(move || this.collect_now())
             .await
             .map_err(|e| {
                 warn!(error = %e, "collection task failed");
@@ -264,7 +264,9 @@ impl SingleFlight {
         let Some(cache) = self.map_memory.clone() else {
             return;
         };
-        let mut ticks = tokio::time::interval(every);
+        // The first tick after one interval: the collection before this one
+        // has just read every map's memory (all maps were new to the cache).
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
@@ -276,7 +278,7 @@ impl SingleFlight {
                 }
             };
             let cache = Arc::clone(&cache);
-            let refreshed = tokio::task::spawn_blocking(move || {
+            let refreshed = crate::privileges::spawn_blocking(move || {
                 let ids: Vec<u32> = collection.inventory.maps.iter().map(|m| m.id).collect();
                 let started = Instant::now();
                 cache.refresh(&ids);

@@ -216,8 +216,9 @@ impl Pusher {
     ) -> Result<usize, ExportError> {
         let collection = flight.collect(budget).await?;
         let (pinned, reader) = (Arc::clone(&self.pinned), self.reader.clone());
-        // The callbacks walk the whole inventory: off the async threads.
-        let metrics = tokio::task::spawn_blocking(move || {
+        // The callbacks walk the whole inventory: off the async threads (a
+        // blocking thread that takes the capability drop first).
+        let metrics = crate::privileges::spawn_blocking(move || {
             pinned.read_with(collection, || {
                 let mut metrics = ResourceMetrics::default();
                 reader.collect(&mut metrics).map(|()| metrics)

@@ -4,4 +4,5 @@ pub mod families;
 mod labels;
 pub mod otlp;
 pub mod prometheus;
+pub mod server_stats;
 pub mod table;

@@ -209,8 +209,19 @@ fn exporter_points(
             emit(Point::Int(1), &[KeyValue::new("version", options.version)])
         }
         n if n == f::SCRAPE_DURATION.name => emit(Point::Float(stats.duration.as_secs_f64()), &[]),
-        n if n == f::COLLECTOR_SUCCESS.name => {
+        n if n == f::COLLECTOR_SUPPORTED.name => {
             for c in Collector::ALL {
+                emit(
+                    Point::Int(inventory.collector_supported(c).into()),
+                    &collector(c),
+                );
+            }
+        }
+        n if n == f::COLLECTOR_SUCCESS.name => {
+            for c in Collector::ALL
+                .into_iter()
+                .filter(|&c| inventory.collector_supported(c))
+            {
                 emit(Point::Int(inventory.collector_ok(c).into()), &collector(c));
             }
         }

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write};
 
 use super::aggregate::{by_type, Aggregate};
 
+use super::server_stats::ServerStats;
 use super::{
     families::{self as f, Family, Kind},
     labels::{collector_label, label, object_labels, self_label, Escaped},
@@ -39,8 +40,10 @@ pub struct RenderOptions {
     /// Per-program, per-map and per-link series; when off only the aggregates
     /// by type and the exporter's own series are written.
     pub per_object: bool,
-    /// The `version` label of `bpf_exporter_build_info`.
+    /// The labels of `bpf_exporter_build_info`.
     pub version: &'static str,
+    pub revision: &'static str,
+    pub rustc_version: &'static str,
 }
 
 impl Default for RenderOptions {
@@ -48,6 +51,8 @@ impl Default for RenderOptions {
         Self {
             per_object: true,
             version: env!("CARGO_PKG_VERSION"),
+            revision: env!("BPF_EXPORTER_GIT_REVISION"),
+            rustc_version: env!("BPF_EXPORTER_RUSTC_VERSION"),
         }
     }
 }
@@ -75,6 +80,18 @@ pub fn render_metrics_into(
     options: &RenderOptions,
     format: Format,
 ) {
+    render_page_into(out, inventory, stats, None, options, format);
+}
+
+/// [`render_metrics_into`] with the server's own families (`serve`'s page).
+pub fn render_page_into(
+    out: &mut String,
+    inventory: &Inventory,
+    stats: &CollectionStats,
+    server: Option<&ServerStats>,
+    options: &RenderOptions,
+    format: Format,
+) {
     if out.capacity() == 0 {
         let series =
             9 * inventory.programs.len() + 4 * inventory.maps.len() + inventory.links.len();
@@ -93,7 +110,7 @@ pub fn render_metrics_into(
                     out: String::with_capacity(tail_capacity),
                     format,
                 };
-                tail.tail(inventory, stats, options);
+                tail.tail(inventory, stats, server, options);
                 tail.out
             });
             page.head(inventory, options);
@@ -103,7 +120,7 @@ pub fn render_metrics_into(
         page.out.push_str(&tail);
     } else {
         page.head(inventory, options);
-        page.tail(inventory, stats, options);
+        page.tail(inventory, stats, server, options);
     }
     *out = page.out;
 }
@@ -136,13 +153,22 @@ impl Page {
 
     /// The rest of the map families, links, aggregates and the exporter's own
     /// series: concatenated after `head`, the whole page.
-    fn tail(&mut self, inventory: &Inventory, stats: &CollectionStats, options: &RenderOptions) {
+    fn tail(
+        &mut self,
+        inventory: &Inventory,
+        stats: &CollectionStats,
+        server: Option<&ServerStats>,
+        options: &RenderOptions,
+    ) {
         if options.per_object {
             self.map_contents(&inventory.maps);
             self.links(&inventory.links);
         }
         self.aggregates(inventory);
         self.exporter(inventory, stats, options);
+        if let Some(server) = server {
+            self.server(server);
+        }
         if self.format == Format::OpenMetrics {
             self.out.push_str("# EOF\n");
         }
@@ -333,8 +359,13 @@ impl Page {
         options: &RenderOptions,
     ) {
         self.header(&f::BUILD_INFO);
-        let version = format!("version=\"{}\"", Escaped(options.version));
-        self.sample(&f::BUILD_INFO, &version, Value::Int(1));
+        let build = format!(
+            "version=\"{}\",revision=\"{}\",rustc_version=\"{}\"",
+            Escaped(options.version),
+            Escaped(options.revision),
+            Escaped(options.rustc_version)
+        );
+        self.sample(&f::BUILD_INFO, &build, Value::Int(1));
         self.header(&f::SCRAPE_DURATION);
         self.sample(
             &f::SCRAPE_DURATION,
@@ -397,6 +428,50 @@ impl Page {
                 "",
                 Value::Float(took.as_secs_f64()),
             );
+        }
+    }
+}
+
+impl Page {
+    /// `serve`'s own families: every header, values where known.
+    fn server(&mut self, server: &ServerStats) {
+        let process = server.process.as_ref();
+        let values: [(&Family, Option<Value>); 6] = [
+            (
+                &f::PROCESS_CPU,
+                process.map(|p| Value::Float(p.cpu_seconds)),
+            ),
+            (
+                &f::PROCESS_RESIDENT,
+                process.map(|p| Value::Int(p.resident_bytes)),
+            ),
+            (
+                &f::PROCESS_VIRTUAL,
+                process.map(|p| Value::Int(p.virtual_bytes)),
+            ),
+            (
+                &f::PROCESS_OPEN_FDS,
+                process.map(|p| Value::Int(p.open_fds)),
+            ),
+            (
+                &f::PROCESS_MAX_FDS,
+                process.and_then(|p| p.max_fds).map(Value::Int),
+            ),
+            (
+                &f::PROCESS_START_TIME,
+                process.map(|p| Value::Float(p.start_time_seconds)),
+            ),
+        ];
+        for (family, value) in values {
+            self.header(family);
+            if let Some(value) = value {
+                self.sample(family, "", value);
+            }
+        }
+        self.header(&f::REQUESTS_REJECTED);
+        for &(reason, count) in &server.rejected {
+            let labels = format!("reason=\"{}\"", Escaped(reason));
+            self.sample(&f::REQUESTS_REJECTED, &labels, Value::Int(count));
         }
     }
 }
