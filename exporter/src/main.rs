@@ -1,9 +1,15 @@
 //! Command line: parse arguments, set up logging, run a subcommand.
-use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{
+    io::IsTerminal,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Context;
 use bpf_inventory_exporter::{
-    bpf::Availability,
+    bpf::{self, Availability},
     collect,
     filter::NameFilter,
     render::{self, prometheus::RenderOptions},
@@ -39,6 +45,37 @@ enum Command {
     /// Load the iterators, read each once, print what this kernel supports
     /// and exit: non-zero if the exporter could not work here.
     Check,
+    /// Pin text iterators as maps.debug, progs.debug and links.debug in a
+    /// bpffs directory (the kernel's BPF preload format, then ours) and exit;
+    /// every `cat` of a file lists the kernel's objects as they are then.
+    Pin {
+        #[command(flatten)]
+        dir: PinDir,
+        /// File mode of the pinned files (octal); 0444 lets every user read every program's name.
+        #[arg(long, default_value = "0400", value_parser = parse_mode)]
+        mode: u32,
+    },
+    /// Remove the files `pin` made in the directory.
+    Unpin {
+        #[command(flatten)]
+        dir: PinDir,
+    },
+}
+
+#[derive(Args, Clone)]
+struct PinDir {
+    /// Directory on a BPF filesystem; created if missing and its parent is on one.
+    #[arg(long, default_value = bpf::pin::DEFAULT_DIR)]
+    dir: PathBuf,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal file mode such as 0400 or 0444"
+        )),
+    }
 }
 
 #[derive(Args, Clone)]
@@ -67,6 +104,9 @@ struct ServeArgs {
     /// Requests reading the kernel at once; more get 503.
     #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_requests_in_flight: u32,
+    /// Pin the text iterators into this bpffs directory at start-up (mode 0400) and unpin them on exit.
+    #[arg(long, env = "BPF_EXPORTER_PIN", value_name = "DIR")]
+    pin: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,7 +166,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Check) => check(),
+        Some(Command::Pin { dir, mode }) => pin(&dir.dir, mode),
+        Some(Command::Unpin { dir }) => {
+            for path in bpf::pin::unpin(&dir.dir)? {
+                println!("removed {}", path.display());
+            }
+            Ok(())
+        }
     }
+}
+
+/// Calibrates the per-CPU offsets with the exporter's iterators (released
+/// again), then pins the text iterators.
+fn pin(dir: &Path, mode: u32) -> anyhow::Result<()> {
+    bpf::caps::check()?;
+    let offsets = bpf::Iterators::load()?.percpu_offsets();
+    for path in bpf::pin::pin(dir, mode, offsets.as_deref())? {
+        println!("pinned {}", path.display());
+    }
+    Ok(())
 }
 
 fn check() -> anyhow::Result<()> {
@@ -190,8 +248,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
     };
+    if let Some(dir) = &args.pin {
+        pin(dir, bpf::pin::DEFAULT_MODE)?;
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));
+    if let Some(dir) = &args.pin {
+        bpf::pin::unpin(dir)?;
+    }
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));
     Ok(served?)
