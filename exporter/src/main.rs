@@ -166,7 +166,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Check) => check(),
-        Some(Command::Pin { dir, mode }) => pin(&dir.dir, mode),
+        Some(Command::Pin { dir, mode }) => {
+            for path in pin(&dir.dir, mode)? {
+                println!("pinned {}", path.display());
+            }
+            Ok(())
+        }
         Some(Command::Unpin { dir }) => {
             for path in bpf::pin::unpin(&dir.dir)? {
                 println!("removed {}", path.display());
@@ -174,17 +179,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Calibrates the per-CPU offsets with the exporter's iterators (released
-/// again), then pins the text iterators.
-fn pin(dir: &Path, mode: u32) -> anyhow::Result<()> {
-    bpf::caps::check()?;
-    let offsets = bpf::Iterators::load()?.percpu_offsets();
-    for path in bpf::pin::pin(dir, mode, offsets.as_deref())? {
-        println!("pinned {}", path.display());
-    }
-    Ok(())
 }
 
 fn check() -> anyhow::Result<()> {
@@ -220,6 +214,16 @@ fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Calibrates the per-CPU offsets with the exporter's iterators (released
+/// again), then pins the text iterators; returns the files pinned.
+fn pin(dir: &Path, mode: u32) -> anyhow::Result<Vec<PathBuf>> {
+    bpf::caps::check()?;
+    // Before loading anything: a bad --dir is one line, no log.
+    bpf::pin::prepare_dir(dir)?;
+    let offsets = bpf::Iterators::load()?.percpu_offsets();
+    Ok(bpf::pin::pin(dir, mode, offsets.as_deref())?)
+}
+
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -249,12 +253,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
     };
     if let Some(dir) = &args.pin {
-        pin(dir, bpf::pin::DEFAULT_MODE)?;
+        let files = pin(dir, bpf::pin::DEFAULT_MODE)?;
+        tracing::info!(?files, "pinned the text iterators");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));
     if let Some(dir) = &args.pin {
-        bpf::pin::unpin(dir)?;
+        let files = bpf::pin::unpin(dir)?;
+        tracing::info!(?files, "unpinned the text iterators");
     }
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));

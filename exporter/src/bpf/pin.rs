@@ -133,8 +133,9 @@ fn on_bpffs(path: &Path) -> Result<bool, PinError> {
     Ok(stat.f_type as i64 == BPF_FS_MAGIC)
 }
 
-/// Checks `dir` is a bpffs directory, creating it if its parent is one.
-fn prepare_dir(dir: &Path) -> Result<(), PinError> {
+/// Checks `dir` is a bpffs directory, creating it if its parent is one, and
+/// that files of our names in it are ours.
+pub fn prepare_dir(dir: &Path) -> Result<(), PinError> {
     if !dir.exists() {
         let parent = dir.parent().filter(|p| p.is_dir());
         match parent {
@@ -148,6 +149,12 @@ fn prepare_dir(dir: &Path) -> Result<(), PinError> {
     }
     if !dir.is_dir() || !on_bpffs(dir)? {
         return Err(PinError::NotBpffs(dir.to_owned()));
+    }
+    for f in &FILES {
+        let path = dir.join(f.file);
+        if path.exists() && !is_ours(&path) {
+            return Err(PinError::NotOurs(path));
+        }
     }
     Ok(())
 }
@@ -210,12 +217,6 @@ pub fn pin(
     percpu_offsets: Option<&[u64]>,
 ) -> Result<Vec<PathBuf>, PinError> {
     prepare_dir(dir)?;
-    for f in &FILES {
-        let path = dir.join(f.file);
-        if path.exists() && !is_ours(&path) {
-            return Err(PinError::NotOurs(path));
-        }
-    }
     let btf = Btf::from_sys_fs().map_err(PinError::Btf)?;
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&btf))
@@ -302,7 +303,7 @@ fn rename_in(dir: &Path, from: &Path, to: &Path) -> Result<(), PinError> {
         return fs::rename(from, to).map_err(io_error(to));
     }
     let mode = fs::metadata(dir).map_err(io_error(dir))?.permissions();
-    fs::set_permissions(dir, fs::Permissions::from_mode(0)).map_err(io_error(dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o000)).map_err(io_error(dir))?;
     let renamed = fs::rename(from, to).map_err(io_error(to));
     fs::set_permissions(dir, mode).map_err(io_error(dir))?;
     renamed
