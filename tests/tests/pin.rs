@@ -16,7 +16,11 @@ use std::{
 
 use aya::maps::HashMap;
 use bpf_inventory_exporter::{bpf::pin::FILES, inventory::Inventory};
-use e2e_tests::{bpftool, exporter_binary, have_root, Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG};
+use e2e_tests::{
+    bpftool, exporter_binary, have_root,
+    pinned::{map_line, prog_line, rows},
+    Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG,
+};
 
 /// A fresh bpffs mounted on a temporary directory, unmounted on drop (which
 /// releases everything pinned in it).
@@ -89,19 +93,6 @@ fn cat_as_nobody(path: &Path) -> Output {
         .expect("setpriv")
 }
 
-/// The lines after the header, by the id they start with.
-fn rows(text: &str, header: &str) -> BTreeMap<u32, String> {
-    let body = text
-        .strip_prefix(header)
-        .unwrap_or_else(|| panic!("header {header:?} missing:\n{text}"));
-    body.lines()
-        .map(|line| {
-            let id = line.split_whitespace().next().unwrap().parse().unwrap();
-            (id, line.to_owned())
-        })
-        .collect()
-}
-
 /// An object of `dump` missing from a later `cat` must be gone from the kernel.
 fn assert_gone(kind: &str, id: u32) {
     let out = Command::new("bpftool")
@@ -109,45 +100,6 @@ fn assert_gone(kind: &str, id: u32) {
         .output()
         .expect("bpftool");
     assert!(!out.status.success(), "{kind} {id} alive but not listed");
-}
-
-/// The documented line of a map: the kernel's "%4u %-16s  %10d   %10lld",
-/// then type, entries, key and value sizes.
-fn map_line(
-    id: u32,
-    name: &str,
-    max: u32,
-    cur: &str,
-    typ: &str,
-    entries: &str,
-    kv: (u32, u32),
-) -> String {
-    format!(
-        "{id:4} {name:<16}  {:10}   {cur:>10}  {typ:<21} {entries:>11} {:8} {:8}",
-        max as i32, kv.0, kv.1
-    )
-}
-
-/// The kernel's "%4u %-16s %s %s" (no target program here), then spaces to
-/// column 64 (at least two), then type, runs, run time and memory.
-fn prog_line(
-    id: u32,
-    name: &str,
-    attach: &str,
-    typ: &str,
-    stats: (&str, &str),
-    mem: u64,
-) -> String {
-    let kernel = format!("{id:4} {name:<16} {attach} ");
-    let pad = if kernel.len() + 2 <= 64 {
-        64 - kernel.len()
-    } else {
-        2
-    };
-    format!(
-        "{kernel}{:pad$}{typ:<23} {:>12} {:>15} {mem:>10}",
-        "", stats.0, stats.1
-    )
 }
 
 const HASH_ENTRIES: u32 = 23;
