@@ -266,9 +266,18 @@ pub fn pin(
 /// Pins one link under a temporary name, sets its mode, reads it once and
 /// renames it over the final name (a bpffs rename replaces atomically).
 fn pin_one(ebpf: &mut Ebpf, dir: &Path, f: &PinnedFile, mode: u32) -> Result<PathBuf, PinError> {
-    let pin_error = |path: &Path, e: &dyn std::fmt::Display| PinError::Pin {
-        path: path.to_owned(),
-        message: e.to_string(),
+    // aya's errors keep the errno in their source: say both.
+    let pin_error = |path: &Path, e: &dyn std::error::Error| {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        PinError::Pin {
+            path: path.to_owned(),
+            message,
+        }
     };
     let path = dir.join(f.file);
     // No dot in it: bpffs refuses user-made names with dots (see rename_in).
@@ -277,12 +286,14 @@ fn pin_one(ebpf: &mut Ebpf, dir: &Path, f: &PinnedFile, mode: u32) -> Result<Pat
     let iter: &mut Iter = ebpf
         .program_mut(f.program)
         .and_then(|p| p.try_into().ok())
-        .ok_or_else(|| pin_error(&path, &"program missing"))?;
+        .ok_or(PinError::Program {
+            program: f.program,
+            source: ProgramError::NotLoaded,
+        })?;
     let link_id = iter.attach().map_err(|e| pin_error(&path, &e))?;
     let link = iter.take_link(link_id).map_err(|e| pin_error(&path, &e))?;
     let link: FdLink = link.try_into().map_err(|e| pin_error(&path, &e))?;
-    link.pin(&tmp)
-        .map_err(|e| pin_error(&tmp, &format!("{e:#}: {:?}", std::error::Error::source(&e))))?;
+    link.pin(&tmp).map_err(|e| pin_error(&tmp, &e))?;
     let checked = fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
         .map_err(io_error(&tmp))
         .and_then(|()| first_line_is_header(&tmp, f.header))
