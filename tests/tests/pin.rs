@@ -440,6 +440,30 @@ fn bad_directories_are_one_line_errors() {
     let plain = tempfile::tempdir().unwrap();
     let missing = plain.path().join("a/b");
     let fs = Bpffs::mount();
+    // Someone else's maps.debug (bpffs allows a dot only in a directory of mode 000).
+    let foreign = fs.join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let path = foreign.join("maps.debug");
+    run_ok(
+        "bpftool",
+        &[
+            "map",
+            "create",
+            path.to_str().unwrap(),
+            "type",
+            "array",
+            "key",
+            "4",
+            "value",
+            "4",
+            "entries",
+            "1",
+            "name",
+            "foreign",
+        ],
+    );
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
     for (args, message) in [
         (
             vec!["pin", "--dir", plain.path().to_str().unwrap()],
@@ -457,10 +481,17 @@ fn bad_directories_are_one_line_errors() {
             vec!["unpin", "--dir", missing.to_str().unwrap()],
             "no such directory",
         ),
-        // The kernel's own preload files at a bpffs root are not ours.
         (
             vec!["pin", "--dir", fs.dir.path().to_str().unwrap()],
-            "is not a file pinned by bpf-inventory-exporter",
+            "is the root of a bpffs mount",
+        ),
+        (
+            vec!["pin", "--dir", foreign.to_str().unwrap()],
+            "maps.debug is not a file pinned by bpf-inventory-exporter",
+        ),
+        (
+            vec!["unpin", "--dir", foreign.to_str().unwrap()],
+            "maps.debug is not a file pinned by bpf-inventory-exporter",
         ),
     ] {
         let out = exporter(&args);
@@ -470,6 +501,7 @@ fn bad_directories_are_one_line_errors() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
     assert!(listing(plain.path()).is_empty());
+    assert_eq!(listing(&foreign), ["maps.debug"]);
 }
 
 #[test]

@@ -91,6 +91,8 @@ pub enum PinError {
         "--dir {0}: not a directory on a BPF filesystem (bpffs); choose one under /sys/fs/bpf"
     )]
     NotBpffs(PathBuf),
+    #[error("--dir {0} is the root of a bpffs mount: use a directory of its own in it, e.g. {0}/bpf-inventory")]
+    MountRoot(PathBuf),
     #[error(
         "{0} is not a file pinned by bpf-inventory-exporter pin: left alone; choose another --dir"
     )]
@@ -133,8 +135,8 @@ fn on_bpffs(path: &Path) -> Result<bool, PinError> {
     Ok(stat.f_type as i64 == BPF_FS_MAGIC)
 }
 
-/// Checks `dir` is a bpffs directory, creating it if its parent is one, and
-/// that files of our names in it are ours.
+/// Checks `dir` is a directory in a bpffs (not its root), creating it if its
+/// parent is one, and that files of our names in it are ours.
 pub fn prepare_dir(dir: &Path) -> Result<(), PinError> {
     if !dir.exists() {
         let parent = dir.parent().filter(|p| p.is_dir());
@@ -149,6 +151,11 @@ pub fn prepare_dir(dir: &Path) -> Result<(), PinError> {
     }
     if !dir.is_dir() || !on_bpffs(dir)? {
         return Err(PinError::NotBpffs(dir.to_owned()));
+    }
+    // rename_in may set the directory's mode to 000 for a moment: never a
+    // directory others use, such as a bpffs root.
+    if !dir.parent().is_some_and(|p| on_bpffs(p).unwrap_or(false)) {
+        return Err(PinError::MountRoot(dir.to_owned()));
     }
     for f in &FILES {
         let path = dir.join(f.file);
