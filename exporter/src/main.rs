@@ -45,9 +45,10 @@ enum Command {
     /// Load the iterators, read each once, print what this kernel supports
     /// and exit: non-zero if the exporter could not work here.
     Check,
-    /// Pin text iterators as maps.debug, progs.debug and links.debug in a
-    /// bpffs directory (the kernel's BPF preload format, then ours) and exit;
-    /// every `cat` of a file lists the kernel's objects as they are then.
+    /// Pin text iterators as maps.debug, progs.debug and links.debug into a bpffs directory and exit.
+    ///
+    /// The files use the kernel's BPF preload format, then our columns; every
+    /// `cat` of a file lists the kernel's objects as they are then.
     Pin {
         #[command(flatten)]
         dir: PinDir,
@@ -64,7 +65,7 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct PinDir {
-    /// Directory on a BPF filesystem; created if missing and its parent is on one.
+    /// A directory of its own in a BPF filesystem (not the mount's root); created if missing.
     #[arg(long, default_value = bpf::pin::DEFAULT_DIR)]
     dir: PathBuf,
 }
