@@ -26,8 +26,13 @@ struct btf_type {
 	__u32 name_off;
 };
 
+struct btf_header {
+	__u32 str_len;
+};
+
 struct btf {
 	struct btf_type **types;
+	struct btf_header hdr;
 	const char *strings;
 	__u32 nr_types;
 	__u32 id;
@@ -98,6 +103,7 @@ struct bpf_prog_aux {
 	char name[16];
 	struct btf *btf;
 	struct bpf_func_info *func_info;
+	struct bpf_prog *dst_prog; /* 5.10+: the program a tracing/ext program attaches to */
 };
 
 struct bpf_prog {

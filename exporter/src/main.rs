@@ -1,9 +1,15 @@
 //! Command line: parse arguments, set up logging, run a subcommand.
-use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{
+    io::IsTerminal,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Context;
 use bpf_inventory_exporter::{
-    bpf::Availability,
+    bpf::{self, Availability},
     collect,
     filter::NameFilter,
     otlp, privileges,
@@ -52,6 +58,38 @@ enum Command {
     /// Load the iterators, read each once, print what this kernel supports
     /// and exit: non-zero if the exporter could not work here.
     Check,
+    /// Pin text iterators as maps.debug, progs.debug and links.debug into a bpffs directory and exit.
+    ///
+    /// The files use the kernel's BPF preload format, then our columns; every
+    /// `cat` of a file lists the kernel's objects as they are then.
+    Pin {
+        #[command(flatten)]
+        dir: PinDir,
+        /// File mode of the pinned files (octal); 0444 lets every user read every program's name.
+        #[arg(long, default_value = "0400", value_parser = parse_mode)]
+        mode: u32,
+    },
+    /// Remove the files `pin` made in the directory.
+    Unpin {
+        #[command(flatten)]
+        dir: PinDir,
+    },
+}
+
+#[derive(Args, Clone)]
+struct PinDir {
+    /// A directory of its own in a BPF filesystem (not the mount's root); created if missing.
+    #[arg(long, default_value = bpf::pin::DEFAULT_DIR)]
+    dir: PathBuf,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal file mode such as 0400 or 0444"
+        )),
+    }
 }
 
 #[derive(Args, Clone)]
@@ -110,6 +148,9 @@ struct ServeArgs {
     /// OTLP: distinct series kept per per-object metric in one export (objects beyond fold into an overflow point).
     #[arg(long, env = "BPF_EXPORTER_OTLP_MAX_SERIES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
     otlp_max_series: u32,
+    /// Pin the text iterators into this bpffs directory at start-up (mode 0400) and unpin them on exit.
+    #[arg(long, env = "BPF_EXPORTER_PIN", value_name = "DIR")]
+    pin: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -188,6 +229,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Check) => check(),
+        Some(Command::Pin { dir, mode }) => {
+            for path in pin(&dir.dir, mode)? {
+                println!("pinned {}", path.display());
+            }
+            Ok(())
+        }
+        Some(Command::Unpin { dir }) => {
+            for path in bpf::pin::unpin(&dir.dir)? {
+                println!("removed {}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -287,6 +340,16 @@ fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// Calibrates the per-CPU offsets with the exporter's iterators (released
+/// again), then pins the text iterators; returns the files pinned.
+fn pin(dir: &Path, mode: u32) -> anyhow::Result<Vec<PathBuf>> {
+    bpf::caps::check()?;
+    // Before loading anything: a bad --dir is one line, no log.
+    bpf::pin::prepare_dir(dir)?;
+    let offsets = bpf::Iterators::load()?.percpu_offsets();
+    Ok(bpf::pin::pin(dir, mode, offsets.as_deref())?)
+}
+
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 
 /// Raises the soft open-file limit to the hard one and fits the connection
@@ -357,6 +420,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http: !args.no_http,
         otlp,
     };
+    if let Some(dir) = &args.pin {
+        let files = pin(dir, bpf::pin::DEFAULT_MODE)?;
+        tracing::info!(?files, "pinned the text iterators");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Capabilities are per thread: each worker takes the drop when it next wakes.
@@ -368,6 +435,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));
+    if let Some(dir) = &args.pin {
+        let files = bpf::pin::unpin(dir)?;
+        tracing::info!(?files, "unpinned the text iterators");
+    }
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));
     Ok(served?)

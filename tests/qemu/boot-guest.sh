@@ -5,7 +5,8 @@
 # where the kernel has links), fills its hash map, runs the iterator twice
 # with run statistics on, then prints, each between markers,
 # `bpf-inventory-exporter dump --format json`, `bpftool -j prog|map|link show`
-# and `bpf-inventory-exporter check`. tests/tests/older_kernels.rs compares them.
+# `bpf-inventory-exporter check`, `pin` and `cat` of the pinned files.
+# tests/tests/older_kernels.rs compares them.
 #   boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
 # SERIES 5.10 picks the newest linux-image-5.10.0-N-cloud-amd64-unsigned of
 # Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
@@ -48,7 +49,7 @@ root=$(mktemp -d "$work/initramfs.XXXX")
 trap 'rm -rf "$root" "$root.gz"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
-for tool in sh mount mkdir cat echo poweroff sleep; do ln -s busybox "$root/bin/$tool"; done
+for tool in sh mount mkdir cat echo poweroff sleep ls; do ln -s busybox "$root/bin/$tool"; done
 cp "$fixture" "$root/fixture.bpf.o"
 # The binaries and every shared library they load, at the same paths.
 for bin in "$exporter" "$(command -v bpftool)"; do
@@ -90,6 +91,11 @@ section prog bpftool -j prog show
 section map bpftool -j map show
 section link bpftool -j link show
 section check bpf-inventory-exporter check
+# pin, then read what it pinned (links.debug only where the kernel has iter/bpf_link).
+section pin bpf-inventory-exporter pin --dir /sys/fs/bpf/inventory
+section pinned_files ls -1 /sys/fs/bpf/inventory
+section pinned_maps cat /sys/fs/bpf/inventory/maps.debug
+section pinned_progs cat /sys/fs/bpf/inventory/progs.debug
 echo "===DONE==="
 poweroff -f
 INIT

@@ -2,6 +2,7 @@
 //! the oracle, the built exporter binary, and the root check.
 pub mod deploy;
 pub mod links;
+pub mod pinned;
 
 use std::{path::PathBuf, process::Command};
 

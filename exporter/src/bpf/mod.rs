@@ -4,6 +4,7 @@ pub mod caps;
 pub mod loader;
 pub mod map_memory;
 pub mod names;
+pub mod pin;
 pub mod records;
 pub mod stats;
 
