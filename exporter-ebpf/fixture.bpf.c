@@ -4,6 +4,8 @@
  * maps of several types, and one program with a name longer than the kernel's
  * 16 bytes that uses exactly two of them. The tests attach it as an iterator
  * link (no side effects on the host) and compare what the exporter reports.
+ * Built twice: whole, and with FIXTURE_CORE (only what every kernel from 5.10
+ * loads, for the older-kernel guests, where bpftool loads every program).
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -80,3 +82,88 @@ int fixture_short(struct bpf_iter__bpf_prog *ctx)
 {
 	return fixture_subprog(ctx->meta->seq_num) & 0;
 }
+
+#ifndef FIXTURE_CORE
+/*
+ * One program per link kind the link-target tests create (tests/tests/
+ * link_targets.rs); each does nothing. Loaded and attached only by those tests.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fixture_sockmap SEC(".maps");
+
+SEC("xdp")
+int fixture_xdp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("classifier")
+int fixture_tc(struct __sk_buff *skb)
+{
+	return -1; /* TC_ACT_UNSPEC: carry on */
+}
+
+SEC("cgroup_skb/ingress")
+int fixture_cgroup_skb(struct __sk_buff *skb)
+{
+	return 1; /* allow */
+}
+
+SEC("sk_lookup")
+int fixture_sk_lookup(struct bpf_sk_lookup *ctx)
+{
+	return SK_PASS;
+}
+
+SEC("raw_tp")
+int fixture_raw_tp(void *ctx)
+{
+	return 0;
+}
+
+SEC("fentry")
+int fixture_fentry(void *ctx)
+{
+	return 0;
+}
+
+SEC("tracepoint")
+int fixture_tracepoint(void *ctx)
+{
+	return 0;
+}
+
+SEC("uprobe")
+int fixture_uprobe(void *ctx)
+{
+	return 0;
+}
+
+SEC("uretprobe")
+int fixture_uretprobe(void *ctx)
+{
+	return 0;
+}
+
+SEC("perf_event")
+int fixture_perf_event(void *ctx)
+{
+	return 0;
+}
+
+SEC("sk_skb/stream_verdict")
+int fixture_sk_skb(struct __sk_buff *skb)
+{
+	return SK_PASS;
+}
+
+SEC("iter/bpf_map_elem")
+int fixture_map_elem(void *ctx)
+{
+	return 0;
+}
+#endif /* FIXTURE_CORE */

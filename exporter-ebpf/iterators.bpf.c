@@ -37,6 +37,8 @@ union record {
 	struct map_record map;
 	struct prog_record prog;
 	struct link_record link;
+	/* room for read_path's bounded writes past target_name's end (verifier) */
+	char link_slack[sizeof(struct link_record) + LINK_TARGET_LEN];
 };
 
 struct {
@@ -240,14 +242,14 @@ static __always_inline void read_func_name(struct bpf_prog_aux *aux, char *dst)
 	bpf_probe_read_kernel_str(dst, FUNC_NAME_LEN, BPF_CORE_READ(btf, strings) + name_off);
 }
 
-/* What bpf_prog_info.jited_prog_len reports: the sum over subprograms if any. */
+/* What bpf_prog_info.jited_prog_len reports: the sum over the func_cnt
+ * subprograms if any (bpf_prog_get_info_by_fd). Not real_func_cnt (6.7+),
+ * which also counts the exception callback the verifier may append. */
 static __always_inline __u32 jited_len(struct bpf_prog *prog, struct bpf_prog_aux *aux)
 {
 	struct bpf_prog **func = BPF_CORE_READ(aux, func);
 	__u32 i, n = BPF_CORE_READ(aux, func_cnt), len = 0;
 
-	if (bpf_core_field_exists(aux->real_func_cnt))
-		n = BPF_CORE_READ(aux, real_func_cnt);
 	if (!n || !func)
 		return BPF_CORE_READ(prog, jited_len);
 	for (i = 0; i < MAX_SUBPROGS && i < n; i++) {
@@ -387,6 +389,168 @@ int dump_progs(struct bpf_iter__bpf_prog *ctx)
 	return 0;
 }
 
+/* uapi link types newer than the build host's linux/bpf.h (the numbers are ABI). */
+#define LINK_TYPE_NETFILTER 10
+#define LINK_TYPE_TCX 11
+#define LINK_TYPE_UPROBE_MULTI 12
+#define LINK_TYPE_NETKIT 13
+#define LINK_TYPE_SOCKMAP 14
+
+/* Bound of the directory and mount walk of a uprobe_multi path. */
+#define MAX_PATH_DEPTH 32
+
+static __always_inline void set_attach_type(struct link_record *r, __u32 attach_type)
+{
+	if (!(r->known & LINK_KNOWN_ATTACH_TYPE)) {
+		r->attach_type = attach_type;
+		r->known |= LINK_KNOWN_ATTACH_TYPE;
+	}
+}
+
+/* xdp, tcx, netkit: the kernel reports ifindex 0 once the device is gone. */
+static __always_inline void target_device(struct net_device *dev, struct link_record *r)
+{
+	if (dev) {
+		r->target_kind = LINK_TARGET_IFINDEX;
+		r->target_num[0] = BPF_CORE_READ(dev, ifindex);
+	} else {
+		r->target_kind = LINK_TARGET_DETACHED;
+	}
+}
+
+/* sockmap, struct_ops: the kernel reports map id 0 once detached. */
+static __always_inline void target_map(struct bpf_map *map, struct link_record *r)
+{
+	if (map) {
+		r->target_kind = LINK_TARGET_MAP;
+		r->target_num[0] = BPF_CORE_READ(map, id);
+	} else {
+		r->target_kind = LINK_TARGET_DETACHED;
+	}
+}
+
+/* Whether the first 9 bytes of a and b are equal (b is a literal of 8 chars or fewer). */
+static __always_inline int equal9(const char *a, const char *b)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 9; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!b[i])
+			break;
+	}
+	return 1;
+}
+
+/* What d_path() gives for a uprobe_multi link's file, as the dentry names
+ * from the file up to the root, crossing mount points, each NUL-terminated
+ * (collect.rs joins them). target_num[2] is the length of the complete names;
+ * a path deeper or longer than the buffer is flagged LINK_KNOWN_PATH_CUT. */
+static __always_inline void read_path(struct path *path, struct link_record *r)
+{
+	struct dentry *dentry = BPF_CORE_READ(path, dentry), *parent;
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct mount *mnt, *mnt_parent;
+	__u32 i, off = 0, room;
+	long n;
+
+	if (!dentry || !vfsmnt)
+		return;
+	mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	for (i = 0; i < MAX_PATH_DEPTH; i++) {
+		if (dentry == BPF_CORE_READ(mnt, mnt.mnt_root)) {
+			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (mnt_parent == mnt || !mnt_parent)
+				return; /* the root */
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			continue;
+		}
+		parent = BPF_CORE_READ(dentry, d_parent);
+		if (!parent || parent == dentry)
+			return;
+		off &= LINK_TARGET_LEN - 1; /* bound for the verifier; off < LINK_TARGET_LEN here */
+		room = LINK_TARGET_LEN - off;
+		n = bpf_probe_read_kernel_str(&r->target_name[off], room,
+					      BPF_CORE_READ(dentry, d_name.name));
+		if (n <= 0 || n >= room)
+			break; /* unreadable, or cut by the end of the buffer */
+		off += n;
+		r->target_num[2] = off;
+		dentry = parent;
+	}
+	r->known |= LINK_KNOWN_PATH_CUT;
+}
+
+/* bpf_perf_link_fill_link_info(): the link's program type says which kind. */
+static __always_inline void target_perf_event(struct bpf_link *link, struct link_record *r)
+{
+	struct perf_event *event = BPF_CORE_READ((struct bpf_perf_link *)link, perf_file, private_data);
+	__u32 prog_type = BPF_CORE_READ(link, prog, type);
+	struct trace_event_call *call;
+	struct trace_probe *tp;
+	char system[9] = {};
+	const char *name;
+
+	if (!event)
+		return;
+	if (prog_type == BPF_PROG_TYPE_PERF_EVENT) {
+		r->target_kind = LINK_TARGET_PERF_EVENT;
+		r->target_num[0] = BPF_CORE_READ(event, attr.type);
+		r->target_num[1] = BPF_CORE_READ(event, attr.config);
+		r->target_num[2] = PERF_EVENT_EVENT;
+		return;
+	}
+	call = BPF_CORE_READ(event, tp_event);
+	if (!call)
+		return;
+	bpf_probe_read_kernel_str(system, sizeof(system), BPF_CORE_READ(call, class, system));
+	if (prog_type == BPF_PROG_TYPE_TRACEPOINT) {
+		/* bpf_get_perf_event_info(): a syscall event's name is its own,
+		 * a tracepoint's is the tracepoint's. */
+		if (equal9(system, "syscalls"))
+			name = BPF_CORE_READ(call, name);
+		else
+			name = BPF_CORE_READ(call, tp, name);
+		r->target_kind = LINK_TARGET_PERF_EVENT;
+		r->target_num[2] = PERF_EVENT_TRACEPOINT;
+		bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name), name);
+		return;
+	}
+	if (prog_type != BPF_PROG_TYPE_KPROBE || !bpf_core_type_exists(struct trace_probe_event))
+		return;
+	/* trace_probe_primary_from_call(): the first probe of the event that
+	 * embeds call; kprobe and uprobe events keep their own group name
+	 * ("kprobes", "uprobes"); events in another group stay unknown. */
+	tp = (void *)BPF_CORE_READ((struct trace_probe_event *)((void *)call -
+				   bpf_core_field_offset(struct trace_probe_event, call)), probes.next);
+	if (!tp)
+		return;
+	if (equal9(system, "uprobes") && bpf_core_type_exists(struct trace_uprobe)) {
+		struct trace_uprobe *tu = (void *)tp - bpf_core_field_offset(struct trace_uprobe, tp);
+
+		r->target_kind = LINK_TARGET_PERF_EVENT;
+		r->target_num[0] = BPF_CORE_READ(tu, offset);
+		r->target_num[2] = BPF_CORE_READ(tu, consumer.ret_handler) ? PERF_EVENT_URETPROBE
+									     : PERF_EVENT_UPROBE;
+		bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name),
+					  BPF_CORE_READ(tu, filename));
+	} else if (equal9(system, "kprobes") && bpf_core_type_exists(struct trace_kprobe)) {
+		struct trace_kprobe *tk = (void *)tp - bpf_core_field_offset(struct trace_kprobe, tp);
+
+		r->target_kind = LINK_TARGET_PERF_EVENT;
+		r->target_num[0] = BPF_CORE_READ(tk, rp.kp.offset);
+		r->target_num[2] = BPF_CORE_READ(tk, rp.handler) ? PERF_EVENT_KRETPROBE : PERF_EVENT_KPROBE;
+		name = BPF_CORE_READ(tk, symbol);
+		if (name)
+			bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name), name);
+	}
+}
+
+/* What the kernel's *_fill_link_info() reports as the link's target. Every
+ * kind newer than 5.19 is read only where its struct exists in this kernel. */
 static __always_inline void read_link_target(struct bpf_link *link, struct link_record *r)
 {
 	switch (r->type) {
@@ -409,32 +573,112 @@ static __always_inline void read_link_target(struct bpf_link *link, struct link_
 	case BPF_LINK_TYPE_CGROUP: {
 		struct bpf_cgroup_link *cl = (void *)link;
 
-		r->target_kind = LINK_TARGET_CGROUP_ID;
-		r->target_num = BPF_CORE_READ(cl, cgroup, kn, id);
-		if (!(r->known & LINK_KNOWN_ATTACH_TYPE) && bpf_core_field_exists(cl->type)) {
-			r->attach_type = BPF_CORE_READ(cl, type);
-			r->known |= LINK_KNOWN_ATTACH_TYPE;
+		if (BPF_CORE_READ(cl, cgroup)) {
+			r->target_kind = LINK_TARGET_CGROUP_ID;
+			r->target_num[0] = BPF_CORE_READ(cl, cgroup, kn, id);
+		} else {
+			r->target_kind = LINK_TARGET_DETACHED;
 		}
+		if (bpf_core_field_exists(cl->type))
+			set_attach_type(r, BPF_CORE_READ(cl, type));
 		break;
 	}
 	case BPF_LINK_TYPE_ITER: {
-		const char *name = BPF_CORE_READ((struct bpf_iter_link *)link, tinfo, reg_info, target);
+		struct bpf_iter_link *il = (void *)link;
+		const char *name = BPF_CORE_READ(il, tinfo, reg_info, target);
 
 		r->target_kind = LINK_TARGET_NAME;
 		bpf_probe_read_kernel_str(r->target_name, sizeof(r->target_name), name);
-		if (!(r->known & LINK_KNOWN_ATTACH_TYPE)) {
-			r->attach_type = BPF_TRACE_ITER;
-			r->known |= LINK_KNOWN_ATTACH_TYPE;
+		if (bpf_core_field_exists(il->aux)) {
+			struct bpf_map *map = BPF_CORE_READ(il, aux.map);
+
+			if (map)
+				r->target_num[0] = BPF_CORE_READ(map, id);
 		}
+		set_attach_type(r, BPF_TRACE_ITER);
 		break;
 	}
-	case BPF_LINK_TYPE_NETNS:
-		r->target_kind = LINK_TARGET_NETNS;
-		r->target_num = BPF_CORE_READ((struct bpf_netns_link *)link, net, ns.inum);
+	case BPF_LINK_TYPE_NETNS: {
+		struct bpf_netns_link *nl = (void *)link;
+
+		if (BPF_CORE_READ(nl, net)) {
+			r->target_kind = LINK_TARGET_NETNS;
+			r->target_num[0] = BPF_CORE_READ(nl, net, ns.inum);
+		} else {
+			r->target_kind = LINK_TARGET_DETACHED;
+		}
+		if (bpf_core_field_exists(nl->type))
+			set_attach_type(r, BPF_CORE_READ(nl, type));
 		break;
+	}
 	case BPF_LINK_TYPE_XDP:
-		r->target_kind = LINK_TARGET_IFINDEX;
-		r->target_num = BPF_CORE_READ((struct bpf_xdp_link *)link, dev, ifindex);
+		target_device(BPF_CORE_READ((struct bpf_xdp_link *)link, dev), r);
+		break;
+	case BPF_LINK_TYPE_PERF_EVENT:
+		if (bpf_core_type_exists(struct bpf_perf_link))
+			target_perf_event(link, r);
+		break;
+	case BPF_LINK_TYPE_KPROBE_MULTI:
+		if (bpf_core_type_exists(struct bpf_kprobe_multi_link)) {
+			r->target_kind = LINK_TARGET_KPROBE_MULTI;
+			r->target_num[0] = BPF_CORE_READ((struct bpf_kprobe_multi_link *)link, cnt);
+		}
+		break;
+	case BPF_LINK_TYPE_STRUCT_OPS:
+		if (bpf_core_type_exists(struct bpf_struct_ops_link))
+			target_map(BPF_CORE_READ((struct bpf_struct_ops_link *)link, map), r);
+		break;
+	case LINK_TYPE_NETFILTER:
+		if (bpf_core_type_exists(struct bpf_nf_link)) {
+			struct bpf_nf_link *nl = (void *)link;
+
+			r->target_kind = LINK_TARGET_NETFILTER;
+			r->target_num[0] = BPF_CORE_READ(nl, hook_ops.pf);
+			r->target_num[1] = BPF_CORE_READ(nl, hook_ops.hooknum);
+			r->target_num[2] = (__u64)(__s64)BPF_CORE_READ(nl, hook_ops.priority);
+		}
+		break;
+	case LINK_TYPE_TCX:
+		if (bpf_core_type_exists(struct tcx_link)) {
+			struct tcx_link *tl = (void *)link;
+
+			target_device(BPF_CORE_READ(tl, dev), r);
+			if (bpf_core_field_exists(tl->location))
+				set_attach_type(r, BPF_CORE_READ(tl, location));
+		}
+		break;
+	case LINK_TYPE_NETKIT:
+		if (bpf_core_type_exists(struct netkit_link)) {
+			struct netkit_link *kl = (void *)link;
+
+			target_device(BPF_CORE_READ(kl, dev), r);
+			if (bpf_core_field_exists(kl->location))
+				set_attach_type(r, BPF_CORE_READ(kl, location));
+		}
+		break;
+	case LINK_TYPE_SOCKMAP:
+		if (bpf_core_type_exists(struct sockmap_link)) {
+			struct sockmap_link *sl = (void *)link;
+
+			target_map(BPF_CORE_READ(sl, map), r);
+			if (bpf_core_field_exists(sl->attach_type))
+				set_attach_type(r, BPF_CORE_READ(sl, attach_type));
+		}
+		break;
+	case LINK_TYPE_UPROBE_MULTI:
+		if (bpf_core_type_exists(struct bpf_uprobe_multi_link)) {
+			/* link is embedded after path: step back to the start */
+			struct bpf_uprobe_multi_link *ul = (void *)link -
+				bpf_core_field_offset(struct bpf_uprobe_multi_link, link);
+			struct task_struct *task;
+
+			r->target_kind = LINK_TARGET_UPROBE_MULTI;
+			r->target_num[0] = BPF_CORE_READ(ul, cnt);
+			task = BPF_CORE_READ(ul, task);
+			if (task)
+				r->target_num[1] = BPF_CORE_READ(task, pid);
+			read_path(&ul->path, r);
+		}
 		break;
 	}
 }
@@ -455,7 +699,12 @@ int dump_links(struct bpf_iter__bpf_link *ctx)
 	r->id = link->id;
 	r->type = link->type;
 	r->prog_id = link->prog->aux->id;
-	if (bpf_core_field_exists(link->attach_type)) {
+	/* 6.17+ keeps the attach type in every link, but a link created from
+	 * a program with no expected attach type (raw_tp through
+	 * BPF_RAW_TRACEPOINT_OPEN) holds 0, which is cgroup_inet_ingress's
+	 * number: 0 is an attach type only for a cgroup link. */
+	if (bpf_core_field_exists(link->attach_type) &&
+	    (link->attach_type != 0 || r->type == BPF_LINK_TYPE_CGROUP)) {
 		r->attach_type = link->attach_type;
 		r->known |= LINK_KNOWN_ATTACH_TYPE;
 	}

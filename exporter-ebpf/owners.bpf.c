@@ -21,51 +21,7 @@
 
 char _license[] SEC("license") = "GPL";
 
-#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
-
-struct qstr {
-	const unsigned char *name;
-};
-
-struct dentry {
-	struct qstr d_name;
-};
-
-struct path {
-	struct dentry *dentry;
-};
-
-struct inode;
-
-struct file_operations {
-	int (*release)(struct inode *, void *);
-};
-
-struct file {
-	struct path f_path;
-	struct inode *f_inode;
-	const struct file_operations *f_op;
-	void *private_data;
-};
-
-struct css_set {
-	struct cgroup *dfl_cgrp;
-};
-
-struct task_struct {
-	int tgid;
-	char comm[16];
-	struct css_set *cgroups;
-};
-
-struct bpf_iter__task_file {
-	struct bpf_iter_meta *meta;
-	struct task_struct *task;
-	__u32 fd;
-	struct file *file;
-};
-
-#pragma clang attribute pop
+/* The structs read (file, task_struct, css_set, bpf_iter__task_file) are in kernel.h. */
 
 /* Learnt by learn_fops; 0 until then (walk_owners then matches nothing). */
 __u64 map_fops, prog_fops, link_fops, link_release, anon_inode;

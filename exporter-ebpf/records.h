@@ -20,7 +20,7 @@ typedef int64_t __s64;
 #define OBJ_NAME_LEN 16
 #define FUNC_NAME_LEN 128
 #define ATTACH_NAME_LEN 64
-#define LINK_TARGET_LEN 64
+#define LINK_TARGET_LEN 256 /* uprobe paths */
 /* MAX_USED_MAPS in the kernel: a program references at most 64 maps. */
 #define MAX_USED_MAPS 64
 
@@ -35,6 +35,7 @@ typedef int64_t __s64;
 #define PROG_KNOWN_MISSES (1u << 3)         /* recursion_misses summed too (5.12+) */
 
 #define LINK_KNOWN_ATTACH_TYPE (1u << 0)
+#define LINK_KNOWN_PATH_CUT (1u << 1) /* LINK_TARGET_UPROBE_MULTI: the path is its tail only */
 
 /* support_record.features: optional kernel fields, found by CO-RE at load */
 #define FEATURE_MAP_ELEM_COUNT (1u << 0)       /* bpf_map.elem_count, 6.6+ */
@@ -45,12 +46,33 @@ typedef int64_t __s64;
 #define FEATURE_LINK_ATTACH_TYPE (1u << 5)     /* bpf_link.attach_type, 6.17+ */
 #define FEATURE_PROG_STATS (1u << 6)           /* bpf_prog_stats in a layout we know (5.1+) */
 
-/* link_record.target_kind */
+/* link_record.target_kind, and what target_num[] and target_name hold for it.
+ * The kernel's bpf_link_info (bpftool link show) is the model. */
 #define LINK_TARGET_NONE 0
-#define LINK_TARGET_CGROUP_ID 1 /* target_num: cgroup id (kernfs id) */
-#define LINK_TARGET_IFINDEX 2   /* target_num: network interface index */
-#define LINK_TARGET_NAME 3      /* target_name: iterator target, tracepoint, function */
-#define LINK_TARGET_NETNS 4     /* target_num: network namespace inode */
+#define LINK_TARGET_CGROUP_ID 1 /* num[0]: cgroup id (kernfs id) */
+#define LINK_TARGET_IFINDEX 2   /* num[0]: network interface index (xdp, tcx, netkit) */
+#define LINK_TARGET_NAME 3      /* name: iterator target, raw tracepoint or function;
+				 * num[0]: map id of a map iterator, 0 if none */
+#define LINK_TARGET_NETNS 4     /* num[0]: network namespace inode */
+#define LINK_TARGET_NETFILTER 5 /* num[0]: pf, num[1]: hook, num[2]: priority (s32) */
+#define LINK_TARGET_PERF_EVENT 6 /* num[2]: BPF_PERF_EVENT_* (uapi enum bpf_perf_event_type);
+				  * kprobe: name function, num[0] offset;
+				  * uprobe: name file, num[0] offset; tracepoint: name;
+				  * event: num[0] perf type, num[1] config */
+#define LINK_TARGET_KPROBE_MULTI 7 /* num[0]: function count */
+#define LINK_TARGET_UPROBE_MULTI 8 /* num[0]: count, num[1]: pid (0: any);
+				    * name: path components leaf first, each NUL-terminated,
+				    * num[2]: bytes of name they fill */
+#define LINK_TARGET_MAP 9       /* num[0]: map id (sockmap, struct_ops) */
+#define LINK_TARGET_DETACHED 10 /* the device, netns, cgroup or map is gone */
+
+/* uapi enum bpf_perf_event_type */
+#define PERF_EVENT_UPROBE 1
+#define PERF_EVENT_URETPROBE 2
+#define PERF_EVENT_KPROBE 3
+#define PERF_EVENT_KRETPROBE 4
+#define PERF_EVENT_TRACEPOINT 5
+#define PERF_EVENT_EVENT 6
 
 struct map_record {
 	__u32 id;
@@ -100,7 +122,7 @@ struct link_record {
 	__u32 attach_type;
 	__u32 known;
 	__u32 target_kind;
-	__u64 target_num;
+	__u64 target_num[3];
 	char target_name[LINK_TARGET_LEN];
 };
 
@@ -147,7 +169,7 @@ struct support_record {
  * BPF target: iterators.bpf.c). A changed record changes these on purpose. */
 _Static_assert(sizeof(struct map_record) == 64, "map_record layout");
 _Static_assert(sizeof(struct prog_record) == 560, "prog_record layout");
-_Static_assert(sizeof(struct link_record) == 96, "link_record layout");
+_Static_assert(sizeof(struct link_record) == 304, "link_record layout");
 _Static_assert(sizeof(struct support_record) == 4, "support_record layout");
 _Static_assert(sizeof(struct owner_record) == 40, "owner_record layout");
 _Static_assert(sizeof(struct calibration) == 16 + 4 * MAX_CPUS, "calibration layout");

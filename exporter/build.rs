@@ -7,7 +7,7 @@ use std::{env, path::PathBuf, process::Command};
 mod record_tables;
 
 const EBPF_DIR: &str = "../exporter-ebpf";
-const BPF_SOURCES: &[&str] = &["iterators", "owners"];
+const BPF_SOURCES: &[&str] = &["iterators", "owners", "preload"];
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -34,4 +34,40 @@ fn main() {
     println!("cargo:rerun-if-changed={EBPF_DIR}");
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-env-changed=CLANG");
+    build_info();
+}
+
+/// `bpf_exporter_build_info`'s revision and rustc labels ("unknown" outside git).
+fn build_info() {
+    let output = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let revision = output("git", &["rev-parse", "--short=12", "HEAD"]);
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    // "rustc 1.95.0 (hash date)" -> "1.95.0"
+    let rustc_version = output(&rustc, &["--version"])
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("unknown")
+        .to_owned();
+    println!("cargo:rustc-env=BPF_EXPORTER_GIT_REVISION={revision}");
+    println!("cargo:rustc-env=BPF_EXPORTER_RUSTC_VERSION={rustc_version}");
+    // A new commit changes HEAD or the branch ref it points to (absent when packed).
+    for name in [
+        "HEAD".to_owned(),
+        output("git", &["symbolic-ref", "-q", "HEAD"]),
+    ] {
+        let path = output("git", &["rev-parse", "--git-path", &name]);
+        if std::path::Path::new(&path).is_file() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

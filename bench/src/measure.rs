@@ -113,6 +113,7 @@ impl Targets<'_> {
                     collections_total: 1,
                     collector_errors_total: Collector::ALL.map(|c| (c, 0)),
                     map_memory_age: None,
+                    otlp: None,
                 };
                 let page = render_metrics(
                     self.inventory,

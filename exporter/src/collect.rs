@@ -33,6 +33,9 @@ pub struct Options {
     pub no_owners: bool,
     /// Reuse the last owners walk while it is younger than this (0: walk every collection).
     pub owners_min_interval: Duration,
+    /// Leave map memory out (null): no map is opened by id, so `serve` can
+    /// drop CAP_SYS_ADMIN after start.
+    pub without_map_memory: bool,
 }
 
 /// The kernel as a source of inventories: loaded iterators plus the optional
@@ -83,7 +86,8 @@ impl Source {
         );
         Ok(Self {
             iterators,
-            map_memory: sys_admin.then(|| Arc::new(MapMemory::default())),
+            map_memory: (sys_admin && !options.without_map_memory)
+                .then(|| Arc::new(MapMemory::default())),
             stats,
             node: read_node(),
             filter: options.filter.clone(),
@@ -354,33 +358,90 @@ fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
 }
 
 fn link(r: &LinkRecord, self_progs: &HashSet<u32>) -> Link {
-    let target = match r.target_kind {
-        LINK_TARGET_CGROUP_ID => Some(LinkTarget::Cgroup {
-            cgroup_id: r.target_num,
-        }),
-        LINK_TARGET_IFINDEX => Some(LinkTarget::Interface {
-            ifindex: r.target_num as u32,
-        }),
-        LINK_TARGET_NETNS => Some(LinkTarget::Netns {
-            netns_ino: r.target_num as u32,
-        }),
-        LINK_TARGET_NAME => Some(LinkTarget::Name {
-            name: c_string(&r.target_name),
-        }),
-        _ => None,
-    };
     Link {
         id: r.id,
         link_type: names::link_type(r.link_type).into_owned(),
         prog_id: r.prog_id,
         attach_type: (r.known & LINK_KNOWN_ATTACH_TYPE != 0)
             .then(|| names::attach_type(r.attach_type).into_owned()),
-        target,
+        target: link_target(r),
         is_self: self_progs.contains(&r.prog_id),
         owners: None,
         pins: None,
         held_by: None,
     }
+}
+
+fn link_target(r: &LinkRecord) -> Option<LinkTarget> {
+    let [num0, num1, num2] = r.target_num;
+    let name = || c_string(&r.target_name);
+    // The kernel's fields are u32 (s32 for the netfilter priority): the
+    // casts take back what the iterator widened.
+    Some(match r.target_kind {
+        LINK_TARGET_CGROUP_ID => LinkTarget::Cgroup { cgroup_id: num0 },
+        LINK_TARGET_IFINDEX => LinkTarget::Interface {
+            ifindex: num0 as u32,
+        },
+        LINK_TARGET_NETNS => LinkTarget::Netns {
+            netns_ino: num0 as u32,
+        },
+        LINK_TARGET_NAME => LinkTarget::Name {
+            name: name(),
+            map_id: (num0 != 0).then_some(num0 as u32),
+        },
+        LINK_TARGET_NETFILTER => LinkTarget::Netfilter {
+            pf: num0 as u32,
+            hook: num1 as u32,
+            prio: num2 as i64 as i32,
+        },
+        LINK_TARGET_PERF_EVENT => match num2 {
+            PERF_EVENT_KPROBE | PERF_EVENT_KRETPROBE => LinkTarget::Kprobe {
+                func: Some(name()).filter(|n| !n.is_empty()),
+                offset: num0,
+                retprobe: num2 == PERF_EVENT_KRETPROBE,
+            },
+            PERF_EVENT_UPROBE | PERF_EVENT_URETPROBE => LinkTarget::Uprobe {
+                file: name(),
+                offset: num0,
+                retprobe: num2 == PERF_EVENT_URETPROBE,
+            },
+            PERF_EVENT_TRACEPOINT => LinkTarget::Tracepoint { tracepoint: name() },
+            PERF_EVENT_EVENT => LinkTarget::PerfEvent {
+                event_type: num0 as u32,
+                event_config: num1,
+            },
+            _ => return None,
+        },
+        LINK_TARGET_KPROBE_MULTI => LinkTarget::KprobeMulti {
+            func_cnt: num0 as u32,
+        },
+        LINK_TARGET_UPROBE_MULTI => LinkTarget::UprobeMulti {
+            path: path_from_leaf(
+                &r.target_name[..(num2 as usize).min(LINK_TARGET_LEN)],
+                r.known & LINK_KNOWN_PATH_CUT != 0,
+            ),
+            func_cnt: num0 as u32,
+            pid: num1 as u32,
+        },
+        LINK_TARGET_MAP => LinkTarget::Map {
+            map_id: num0 as u32,
+        },
+        LINK_TARGET_DETACHED => LinkTarget::Detached,
+        _ => return None,
+    })
+}
+
+/// The path the iterator wrote as NUL-terminated names from the file up to
+/// the root; `cut`: the names stop before the root.
+fn path_from_leaf(names: &[u8], cut: bool) -> String {
+    let mut parts: Vec<String> = names
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    parts.reverse();
+    let prefix = if cut { "…/" } else { "/" };
+    format!("{prefix}{}", parts.join("/"))
 }
 
 fn read_node() -> Node {
@@ -449,5 +510,69 @@ mod tests {
         r.known = 0;
         r.map_type = 2; // array: every slot holds a value
         assert_eq!(map(&r, &HashSet::new()).entries, Some(100));
+    }
+
+    #[test]
+    fn link_records_decode_to_their_targets() {
+        let mut r: LinkRecord = zeroed();
+        r.target_kind = LINK_TARGET_NETFILTER;
+        r.target_num = [2, 1, (-128i64) as u64];
+        let nf = LinkTarget::Netfilter {
+            pf: 2,
+            hook: 1,
+            prio: -128,
+        };
+        assert_eq!(link_target(&r), Some(nf));
+
+        r.target_kind = LINK_TARGET_PERF_EVENT;
+        r.target_num = [0x40, 0, PERF_EVENT_URETPROBE];
+        r.target_name = name("/usr/bin/true");
+        let uprobe = LinkTarget::Uprobe {
+            file: "/usr/bin/true".into(),
+            offset: 0x40,
+            retprobe: true,
+        };
+        assert_eq!(link_target(&r), Some(uprobe));
+
+        // A kprobe placed by address has no function name.
+        r.target_num = [0, 0, PERF_EVENT_KPROBE];
+        r.target_name = [0; LINK_TARGET_LEN];
+        let kprobe = LinkTarget::Kprobe {
+            func: None,
+            offset: 0,
+            retprobe: false,
+        };
+        assert_eq!(link_target(&r), Some(kprobe));
+
+        r.target_kind = LINK_TARGET_NAME;
+        r.target_num = [0; 3];
+        r.target_name = name("bpf_map");
+        let no_map = LinkTarget::Name {
+            name: "bpf_map".into(),
+            map_id: None,
+        };
+        assert_eq!(link_target(&r), Some(no_map));
+
+        r.target_kind = LINK_TARGET_DETACHED;
+        assert_eq!(link_target(&r), Some(LinkTarget::Detached));
+        r.target_kind = 99; // newer than this exporter
+        assert_eq!(link_target(&r), None);
+    }
+
+    #[test]
+    fn uprobe_multi_paths_are_joined_root_first() {
+        let mut r: LinkRecord = zeroed();
+        r.target_kind = LINK_TARGET_UPROBE_MULTI;
+        r.target_name = name("probed\0nested\0shm\0dev\0");
+        r.target_num = [2, 0, 22];
+        let target = |r: &LinkRecord| match link_target(r) {
+            Some(LinkTarget::UprobeMulti { path, .. }) => path,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(target(&r), "/dev/shm/nested/probed");
+        // Only the bytes the iterator counted as complete names.
+        r.target_num[2] = 14;
+        r.known = LINK_KNOWN_PATH_CUT;
+        assert_eq!(target(&r), "…/nested/probed");
     }
 }

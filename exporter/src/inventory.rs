@@ -157,32 +157,125 @@ impl HeldBy {
     }
 }
 
-/// What a link attaches to, where the kernel keeps it cheaply.
+/// What a link attaches to: what the kernel's `bpf_link_info` reports for its
+/// kind, with bpftool's field names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LinkTarget {
     Cgroup {
         cgroup_id: u64,
     },
+    /// xdp, tcx and netkit links.
     Interface {
         ifindex: u32,
     },
     Netns {
         netns_ino: u32,
     },
-    /// An iterator target, tracepoint or kernel function.
+    /// An iterator target, raw tracepoint or kernel function.
     Name {
         name: String,
+        /// The map of a map iterator (`bpf_map_elem`, `bpf_sk_storage_map`, `sockmap`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        map_id: Option<u32>,
     },
+    Netfilter {
+        /// Protocol family (`NFPROTO_*`, 2 = IPv4, 10 = IPv6).
+        pf: u32,
+        /// Netfilter hook (`NF_INET_*`, 0 = prerouting ... 4 = postrouting).
+        hook: u32,
+        prio: i32,
+    },
+    /// A perf_event link of a kprobe or kretprobe.
+    Kprobe {
+        /// `null` when the probe was placed by address.
+        func: Option<String>,
+        offset: u64,
+        retprobe: bool,
+    },
+    /// A perf_event link of a uprobe or uretprobe.
+    Uprobe {
+        file: String,
+        offset: u64,
+        retprobe: bool,
+    },
+    /// A perf_event link of a tracepoint.
+    Tracepoint {
+        tracepoint: String,
+    },
+    /// A perf_event link of a perf event (`perf_event_attr.type`, `.config`).
+    PerfEvent {
+        event_type: u32,
+        event_config: u64,
+    },
+    KprobeMulti {
+        func_cnt: u32,
+    },
+    UprobeMulti {
+        /// Starts with `…/` when deeper or longer than 255 bytes.
+        path: String,
+        func_cnt: u32,
+        /// 0: every process.
+        pid: u32,
+    },
+    /// sockmap and struct_ops links.
+    Map {
+        map_id: u32,
+    },
+    /// The device, network namespace, cgroup or map is gone (the kernel
+    /// reports 0 for it); the link still exists until its last fd closes.
+    Detached,
 }
 
 impl std::fmt::Display for LinkTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let probe = |retprobe: bool, kind: &str| {
+            if retprobe {
+                format!("{}ret{}", &kind[..1], &kind[1..])
+            } else {
+                kind.to_owned()
+            }
+        };
         match self {
             LinkTarget::Cgroup { cgroup_id } => write!(f, "cgroup:{cgroup_id}"),
             LinkTarget::Interface { ifindex } => write!(f, "ifindex:{ifindex}"),
             LinkTarget::Netns { netns_ino } => write!(f, "netns:{netns_ino}"),
-            LinkTarget::Name { name } => f.write_str(name),
+            LinkTarget::Name { name, map_id: None } => f.write_str(name),
+            LinkTarget::Name {
+                name,
+                map_id: Some(id),
+            } => write!(f, "{name} map:{id}"),
+            LinkTarget::Netfilter { pf, hook, prio } => {
+                write!(f, "netfilter:pf={pf},hook={hook},prio={prio}")
+            }
+            LinkTarget::Kprobe {
+                func,
+                offset,
+                retprobe,
+            } => write!(
+                f,
+                "{}:{}+{offset:#x}",
+                probe(*retprobe, "kprobe"),
+                func.as_deref().unwrap_or("")
+            ),
+            LinkTarget::Uprobe {
+                file,
+                offset,
+                retprobe,
+            } => write!(f, "{}:{file}+{offset:#x}", probe(*retprobe, "uprobe")),
+            LinkTarget::Tracepoint { tracepoint } => write!(f, "tracepoint:{tracepoint}"),
+            LinkTarget::PerfEvent {
+                event_type,
+                event_config,
+            } => write!(f, "perf_event:type={event_type},config={event_config}"),
+            LinkTarget::KprobeMulti { func_cnt } => write!(f, "kprobe_multi:count={func_cnt}"),
+            LinkTarget::UprobeMulti {
+                path,
+                func_cnt,
+                pid,
+            } => write!(f, "uprobe_multi:{path},count={func_cnt},pid={pid}"),
+            LinkTarget::Map { map_id } => write!(f, "map:{map_id}"),
+            LinkTarget::Detached => f.write_str("detached"),
         }
     }
 }
@@ -250,5 +343,77 @@ impl Inventory {
 
     pub fn collector_supported(&self, collector: Collector) -> bool {
         !self.unsupported.contains(&collector)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkTarget;
+
+    #[test]
+    fn link_targets_serialise_with_bpftools_field_names() {
+        let nf = LinkTarget::Netfilter {
+            pf: 2,
+            hook: 1,
+            prio: -128,
+        };
+        assert_eq!(
+            serde_json::to_value(&nf).unwrap(),
+            serde_json::json!({"kind": "netfilter", "pf": 2, "hook": 1, "prio": -128})
+        );
+        assert_eq!(
+            serde_json::to_value(LinkTarget::Detached).unwrap(),
+            serde_json::json!({"kind": "detached"})
+        );
+        let iter = LinkTarget::Name {
+            name: "bpf_map".into(),
+            map_id: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&iter).unwrap(),
+            serde_json::json!({"kind": "name", "name": "bpf_map"})
+        );
+    }
+
+    #[test]
+    fn link_targets_display_as_one_label_value() {
+        let cases = [
+            (LinkTarget::Detached, "detached"),
+            (
+                LinkTarget::Name {
+                    name: "bpf_map_elem".into(),
+                    map_id: Some(7),
+                },
+                "bpf_map_elem map:7",
+            ),
+            (
+                LinkTarget::Uprobe {
+                    file: "/bin/true".into(),
+                    offset: 0x40,
+                    retprobe: true,
+                },
+                "uretprobe:/bin/true+0x40",
+            ),
+            (
+                LinkTarget::Kprobe {
+                    func: Some("vfs_read".into()),
+                    offset: 0,
+                    retprobe: false,
+                },
+                "kprobe:vfs_read+0x0",
+            ),
+            (
+                LinkTarget::Netfilter {
+                    pf: 10,
+                    hook: 4,
+                    prio: 5,
+                },
+                "netfilter:pf=10,hook=4,prio=5",
+            ),
+            (LinkTarget::Map { map_id: 3 }, "map:3"),
+        ];
+        for (target, shown) in cases {
+            assert_eq!(target.to_string(), shown);
+        }
     }
 }

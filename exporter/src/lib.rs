@@ -6,6 +6,8 @@ pub mod bpf;
 pub mod collect;
 pub mod filter;
 pub mod inventory;
+pub mod otlp;
+pub mod privileges;
 pub mod render;
 pub mod server;
 #[doc(hidden)]

@@ -1,22 +1,40 @@
 //! Command line: parse arguments, set up logging, run a subcommand.
-use std::{io::IsTerminal, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{
+    io::IsTerminal,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Context;
 use bpf_inventory_exporter::{
-    bpf::Availability,
+    bpf::{self, Availability},
     collect,
     filter::NameFilter,
+    otlp, privileges,
     render::{self, prometheus::RenderOptions},
     server::{self, RunOptions, ServerConfig},
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
+// args_override_self: a flag given twice takes the last value (wrappers and scripts add flags).
+#[command(
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
 struct Cli {
     /// Log line format (on stderr).
-    #[arg(long, value_enum, global = true, env = "BPF_EXPORTER_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    #[arg(long = "log.format", visible_alias = "log-format", value_enum, global = true,
+          env = "BPF_EXPORTER_LOG_FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Least severe log level written; RUST_LOG, when set, takes precedence.
+    #[arg(long = "log.level", value_enum, global = true, env = "BPF_EXPORTER_LOG_LEVEL",
+          default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a subcommand: `serve` with these flags.
@@ -26,7 +44,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve Prometheus metrics over HTTP (the default).
+    /// Serve Prometheus metrics over HTTP and/or push OTLP metrics (the default).
+    #[command(args_override_self = true)]
     Serve(ServeArgs),
     /// Read the inventory once and print it.
     Dump {
@@ -39,13 +58,69 @@ enum Command {
     /// Load the iterators, read each once, print what this kernel supports
     /// and exit: non-zero if the exporter could not work here.
     Check,
+    /// Pin text iterators as maps.debug, progs.debug and links.debug into a bpffs directory and exit.
+    ///
+    /// The files use the kernel's BPF preload format, then our columns; every
+    /// `cat` of a file lists the kernel's objects as they are then.
+    Pin {
+        #[command(flatten)]
+        dir: PinDir,
+        /// File mode of the pinned files (octal); 0444 lets every user read every program's name.
+        #[arg(long, default_value = "0400", value_parser = parse_mode)]
+        mode: u32,
+    },
+    /// Remove the files `pin` made in the directory.
+    Unpin {
+        #[command(flatten)]
+        dir: PinDir,
+    },
+}
+
+#[derive(Args, Clone)]
+struct PinDir {
+    /// A directory of its own in a BPF filesystem (not the mount's root); created if missing.
+    #[arg(long, default_value = bpf::pin::DEFAULT_DIR)]
+    dir: PathBuf,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal file mode such as 0400 or 0444"
+        )),
+    }
 }
 
 #[derive(Args, Clone)]
 struct ServeArgs {
-    /// Address to listen on (ebpf_exporter has 9435, hence 10435).
-    #[arg(long, env = "BPF_EXPORTER_LISTEN", default_value = "0.0.0.0:10435")]
+    /// Address to listen on: IP:PORT, localhost:PORT or :PORT (all interfaces);
+    /// ebpf_exporter has 9435, hence 10435.
+    #[arg(long = "web.listen-address", visible_alias = "listen", env = "BPF_EXPORTER_LISTEN",
+          default_value = "0.0.0.0:10435", value_parser = parse_listen_address)]
     listen: SocketAddr,
+    /// Time a client has to send a request's headers, counted from when the
+    /// server waits for the request: idle keep-alive connections close after it too.
+    #[arg(long = "web.read-header-timeout", env = "BPF_EXPORTER_WEB_READ_HEADER_TIMEOUT",
+          default_value = "10s", value_parser = parse_read_header_timeout)]
+    read_header_timeout: Duration,
+    /// TLS, basic auth and response headers, in the exporter-toolkit YAML format;
+    /// read again on SIGHUP and when it (or a file it names) changes.
+    #[arg(
+        long = "web.config.file",
+        env = "BPF_EXPORTER_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    web_config_file: Option<std::path::PathBuf>,
+    /// Path of the Prometheus page.
+    #[arg(long = "web.telemetry-path", env = "BPF_EXPORTER_WEB_TELEMETRY_PATH",
+          default_value = "/metrics", value_parser = parse_telemetry_path)]
+    telemetry_path: String,
+    /// Connections open at once (lowered to fit the open-file limit); beyond it the
+    /// oldest connection without a request in progress is closed.
+    #[arg(long = "web.max-connections", env = "BPF_EXPORTER_WEB_MAX_CONNECTIONS",
+          default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Hold BPF_ENABLE_STATS for the life of the process (program run time and run counts).
     #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
     enable_bpf_stats: bool,
@@ -59,10 +134,10 @@ struct ServeArgs {
     #[arg(long, env = "BPF_EXPORTER_AGGREGATES_ONLY")]
     aggregates_only: bool,
     /// Interval of the background re-read of map memory (one fdinfo read per map); 0s switches it off.
-    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = parse_refresh_interval)]
     map_memory_refresh: Duration,
     /// Upper bound of one collection; a shorter Prometheus scrape timeout wins.
-    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = parse_collection_timeout)]
     collection_timeout: Duration,
     /// Skip the owners walk (iter/task_file): owners, pins and held_by are null, no owner series.
     #[arg(long, env = "BPF_EXPORTER_NO_OWNERS")]
@@ -76,12 +151,40 @@ struct ServeArgs {
     /// Requests reading the kernel at once; more get 503.
     #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_requests_in_flight: u32,
+    /// Open no HTTP port: push OTLP only (needs OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long, env = "BPF_EXPORTER_NO_HTTP")]
+    no_http: bool,
+    /// OTLP: distinct series kept per per-object metric in one export (objects beyond fold into an overflow point).
+    #[arg(long, env = "BPF_EXPORTER_OTLP_MAX_SERIES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
+    otlp_max_series: u32,
+    /// Pin the text iterators into this bpffs directory at start-up (mode 0400) and unpin them on exit.
+    #[arg(long, env = "BPF_EXPORTER_PIN", value_name = "DIR")]
+    pin: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum DumpFormat {
     Json,
     Table,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -92,7 +195,7 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, cli.log_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -102,9 +205,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+fn init_logging(format: LogFormat, level: LogLevel) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| level.directive().into());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -135,6 +238,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Check) => check(),
+        Some(Command::Pin { dir, mode }) => {
+            for path in pin(&dir.dir, mode)? {
+                println!("pinned {}", path.display());
+            }
+            Ok(())
+        }
+        Some(Command::Unpin { dir }) => {
+            for path in bpf::pin::unpin(&dir.dir)? {
+                println!("removed {}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -176,7 +291,104 @@ fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A duration of at least `min` (humantime syntax: 500ms, 10s, 1m).
+fn duration_at_least(value: &str, min: Duration) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if duration < min {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(min)
+        ));
+    }
+    Ok(duration)
+}
+
+/// Shorter than this, a collection on a loaded host would always time out.
+fn parse_collection_timeout(value: &str) -> Result<Duration, String> {
+    duration_at_least(value, Duration::from_millis(100))
+}
+
+/// 0s switches the refresh off; otherwise at least 1s (it reads every map's fdinfo).
+fn parse_refresh_interval(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Ok(duration);
+    }
+    duration_at_least(value, Duration::from_secs(1)).map_err(|e| e + " (or 0s for off)")
+}
+
+fn parse_read_header_timeout(value: &str) -> Result<Duration, String> {
+    duration_at_least(value, Duration::from_secs(1))
+}
+
+/// An absolute path of plain characters that no other route uses.
+fn parse_telemetry_path(value: &str) -> Result<String, String> {
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    if !value.starts_with('/') || value == "/" || !plain || value.contains("//") {
+        return Err(
+            "expected an absolute path such as /metrics (letters, digits, / - _ . ~)".into(),
+        );
+    }
+    if ["/healthz", "/readyz"].contains(&value) || value == "/api" || value.starts_with("/api/") {
+        return Err(format!("{value} is taken by another route"));
+    }
+    Ok(value.to_owned())
+}
+
+/// `IP:PORT`, `localhost:PORT` (127.0.0.1) or `:PORT` (all interfaces), as
+/// other exporters take `--web.listen-address`.
+fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
+    let port = |port: &str| {
+        port.parse::<u16>()
+            .map_err(|_| format!("{port:?} is not a port number (0-65535)"))
+    };
+    if let Ok(address) = value.parse() {
+        return Ok(address);
+    }
+    match value.rsplit_once(':') {
+        Some(("", p)) => Ok(SocketAddr::from(([0, 0, 0, 0], port(p)?))),
+        Some(("localhost", p)) => Ok(SocketAddr::from(([127, 0, 0, 1], port(p)?))),
+        _ => Err("expected IP:PORT, localhost:PORT or :PORT".into()),
+    }
+}
+
+/// Calibrates the per-CPU offsets with the exporter's iterators (released
+/// again), then pins the text iterators; returns the files pinned.
+fn pin(dir: &Path, mode: u32) -> anyhow::Result<Vec<PathBuf>> {
+    bpf::caps::check()?;
+    // Before loading anything: a bad --dir is one line, no log.
+    bpf::pin::prepare_dir(dir)?;
+    let offsets = bpf::Iterators::load()?.percpu_offsets();
+    Ok(bpf::pin::pin(dir, mode, offsets.as_deref())?)
+}
+
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+/// Raises the soft open-file limit to the hard one and fits the connection
+/// cap under it, with fds in reserve for the BPF work.
+fn connection_limits(args: &ServeArgs) -> anyhow::Result<server::ConnectionLimits> {
+    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+    let wanted = args.max_connections as usize;
+    let max_connections = server::fit_connections(wanted, fd_limit).with_context(|| {
+        format!(
+            "open-file limit {fd_limit} too low: the exporter keeps {} fds for BPF work; raise `ulimit -n`",
+            server::FD_RESERVE
+        )
+    })?;
+    if max_connections < wanted {
+        tracing::info!(
+            max_connections,
+            fd_limit,
+            "connection cap lowered to fit the open-file limit"
+        );
+    }
+    Ok(server::ConnectionLimits {
+        read_header_timeout: args.read_header_timeout,
+        max_connections,
+    })
+}
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before listening: without the capabilities, one line and exit.
@@ -187,7 +399,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     // Before any thread starts: the arena limit applies to threads created later.
     server::tune_allocator();
+    let connections = connection_limits(&args)?;
+    let web_config = std::sync::Arc::new(match &args.web_config_file {
+        Some(path) => server::web_config::WebConfigHandle::load(path.clone())?,
+        None => server::web_config::WebConfigHandle::none(),
+    });
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
+    let render = RenderOptions {
+        per_object: !args.aggregates_only,
+        owner_pid_label: args.owner_pid_label,
+        ..RenderOptions::default()
+    };
+    let otlp = otlp::PushConfig::from_env(args.otlp_max_series as usize, render.clone())?;
+    anyhow::ensure!(
+        otlp.is_some() || !args.no_http,
+        "--no-http leaves nothing to do without an OTLP endpoint: set OTEL_EXPORTER_OTLP_ENDPOINT (and not OTEL_SDK_DISABLED=true)"
+    );
     let options = RunOptions {
         listen: args.listen,
         source: collect::Options {
@@ -195,20 +422,40 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             filter,
             no_owners: args.no_owners,
             owners_min_interval: args.owners_min_interval,
+            // 0s: no map memory, and CAP_SYS_ADMIN is dropped after start.
+            without_map_memory: args.map_memory_refresh.is_zero(),
         },
         server: ServerConfig {
             collection_timeout: args.collection_timeout,
             max_requests_in_flight: args.max_requests_in_flight as usize,
-            render: RenderOptions {
-                per_object: !args.aggregates_only,
-                owner_pid_label: args.owner_pid_label,
-                ..RenderOptions::default()
-            },
+            telemetry_path: args.telemetry_path.clone(),
+            render,
         },
+        connections,
+        web_config,
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
+        http: !args.no_http,
+        otlp,
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if let Some(dir) = &args.pin {
+        let files = pin(dir, bpf::pin::DEFAULT_MODE)?;
+        tracing::info!(?files, "pinned the text iterators");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Capabilities are per thread: each worker takes the drop when it next wakes.
+        .on_thread_unpark(|| {
+            if let Err(error) = privileges::apply_on_this_thread() {
+                tracing::error!(%error, "dropping capabilities on a runtime thread failed");
+            }
+        })
+        .build()
+        .context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));
+    if let Some(dir) = &args.pin {
+        let files = bpf::pin::unpin(dir)?;
+        tracing::info!(?files, "unpinned the text iterators");
+    }
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));
     Ok(served?)

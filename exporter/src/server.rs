@@ -19,21 +19,26 @@ use axum::{
 };
 use tokio::sync::Semaphore;
 use tower_http::{compression::CompressionLayer, CompressionLevel};
-use tracing::warn;
 
 use crate::{
     collect::{CollectError, Collection, SingleFlight},
     render::prometheus::RenderOptions,
 };
 
+mod auth;
+mod connections;
 mod gzip;
 use memory::Trimmer;
 mod landing;
 mod memory;
 mod negotiate;
 mod pages;
+mod process;
+pub mod rejections;
 mod run;
+pub mod web_config;
 
+pub use connections::{fit_connections, ConnectionLimits, FD_RESERVE};
 pub use memory::tune_allocator;
 pub use negotiate::{accepts_gzip, negotiate_format, scrape_timeout, SCRAPE_TIMEOUT_HEADER};
 pub use pages::PageError;
@@ -47,11 +52,14 @@ pub struct ServerConfig {
     /// Requests reading the kernel at once; beyond it the answer is 503.
     pub max_requests_in_flight: usize,
     pub render: RenderOptions,
+    /// Path of the Prometheus page (`--web.telemetry-path`).
+    pub telemetry_path: String,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            telemetry_path: "/metrics".into(),
             collection_timeout: Duration::from_secs(10),
             max_requests_in_flight: 64,
             render: RenderOptions::default(),
@@ -72,11 +80,19 @@ struct Shared {
     pages: pages::PageCache,
     /// Asked to trim the heap whenever a collection is released.
     trimmer: Arc<Trimmer>,
+    /// Basic auth and headers of `--web.config.file`.
+    auth: Arc<auth::Auth>,
 }
 
 impl AppState {
     pub fn new(config: ServerConfig) -> Self {
+        Self::with_web_config(config, Arc::new(web_config::WebConfigHandle::none()))
+    }
+
+    /// With basic auth and response headers from a `--web.config.file`.
+    pub fn with_web_config(config: ServerConfig, web: Arc<web_config::WebConfigHandle>) -> Self {
         Self(Arc::new(Shared {
+            auth: auth::Auth::new(web),
             in_flight: Arc::new(Semaphore::new(config.max_requests_in_flight)),
             config,
             source: OnceLock::new(),
@@ -123,21 +139,26 @@ impl AppState {
 /// other routes are compressed per response when the client accepts gzip.
 pub fn app(state: AppState) -> Router {
     let compressed = Router::new()
-        .route("/", get(landing::landing))
         .merge(crate::api::routes())
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
     let collecting = Router::new()
-        .route("/metrics", get(metrics))
+        .route(&state.config().telemetry_path, get(metrics))
         .merge(compressed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limit_in_flight,
         ));
+    let landing = Router::new()
+        .route("/", get(landing::landing))
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
+    let auth = Arc::clone(&state.0.auth);
     Router::new()
         .merge(collecting)
+        .merge(landing)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .layer(middleware::from_fn_with_state(auth, auth::authenticate))
 }
 
 /// Answers 503 beyond `max_requests_in_flight` instead of queueing without end.
@@ -217,12 +238,21 @@ impl ApiError {
             ApiError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    pub fn reason(&self) -> rejections::Reason {
+        match self {
+            ApiError::NotLoaded => rejections::Reason::NotLoaded,
+            ApiError::Collect(_) => rejections::Reason::CollectionFailed,
+            ApiError::Overloaded { .. } => rejections::Reason::Overloaded,
+            ApiError::Page(_) => rejections::Reason::Internal,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        warn!(status = status.as_u16(), error = %self, "request failed");
+        rejections::record(self.reason(), status, &self);
         let mut response = (status, format!("{self}\n")).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response

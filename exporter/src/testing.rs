@@ -81,6 +81,11 @@ pub fn sample_stats() -> CollectionStats {
             (Collector::Links, 1),
         ],
         map_memory_age: Some(std::time::Duration::from_millis(12_500)),
+        otlp: Some(crate::otlp::stats::ExportStats {
+            succeeded: 5,
+            failed: 2,
+            last_duration: Some(std::time::Duration::from_millis(40)),
+        }),
     }
 }
 
@@ -168,6 +173,7 @@ pub fn sample_inventory() -> Inventory {
                 attach_type: None,
                 target: Some(LinkTarget::Name {
                     name: "bpf_map".into(),
+                    map_id: None,
                 }),
                 is_self: true,
                 owners: Some(vec![exporter.clone()]),

@@ -13,7 +13,7 @@ use std::{
 use bpf_inventory_exporter::{
     collect::CollectionStats,
     render::{
-        families::{Kind, FAMILIES},
+        families::{Kind, FAMILIES, SERVER_FAMILIES},
         prometheus::{render_metrics, Format, RenderOptions},
     },
     testing::{sample_inventory, sample_inventory_with_error, sample_stats},
@@ -28,6 +28,8 @@ fn options() -> RenderOptions {
         per_object: true,
         version: "0.0.0-golden",
         owner_pid_label: false,
+        revision: "0123456789ab",
+        rustc_version: "1.95.0",
     }
 }
 
@@ -250,7 +252,7 @@ fn a_failed_collector_reads_zero_and_the_rest_is_rendered() {
 fn readme_lists_every_family() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    for family in FAMILIES {
+    for family in FAMILIES.iter().chain(SERVER_FAMILIES) {
         assert!(
             readme.contains(&format!("| `{}` |", family.name)),
             "README's metric table lacks {}",

@@ -5,7 +5,8 @@
 # where the kernel has links), fills its hash map, runs the iterator twice
 # with run statistics on, then prints, each between markers,
 # `bpf-inventory-exporter dump --format json`, `bpftool -j prog|map|link show`
-# and `bpf-inventory-exporter check`. tests/tests/older_kernels.rs compares them.
+# `bpf-inventory-exporter check`, `pin` and `cat` of the pinned files.
+# tests/tests/older_kernels.rs compares them.
 #   boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
 # SERIES 5.10 picks the newest linux-image-5.10.0-N-cloud-amd64-unsigned of
 # Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
@@ -48,7 +49,7 @@ root=$(mktemp -d "$work/initramfs.XXXX")
 trap 'rm -rf "$root" "$root.gz"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
-for tool in sh mount mkdir cat echo poweroff sleep; do ln -s busybox "$root/bin/$tool"; done
+for tool in sh mount mkdir cat echo poweroff sleep ls; do ln -s busybox "$root/bin/$tool"; done
 cp "$fixture" "$root/fixture.bpf.o"
 # The binaries and every shared library they load, at the same paths.
 for bin in "$exporter" "$(command -v bpftool)"; do
@@ -66,14 +67,6 @@ mount -t devtmpfs dev /dev
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo 1 > /proc/sys/kernel/bpf_stats_enabled
-# Both programs and every map pinned; the hash map gets three entries.
-bpftool prog loadall /fixture.bpf.o /sys/fs/bpf/fx pinmaps /sys/fs/bpf/fxmaps
-for k in 1 2 3; do
-  bpftool map update pinned /sys/fs/bpf/fxmaps/fixture_hash key $k 0 0 0 value $k 0 0 0 0 0 0 0
-done
-# A second copy whose first program is linked as an iterator, run twice.
-bpftool iter pin /fixture.bpf.o /sys/fs/bpf/fxiter
-cat /sys/fs/bpf/fxiter /sys/fs/bpf/fxiter
 section() {
   name=$1; shift
   echo "===BEGIN $name==="
@@ -81,12 +74,29 @@ section() {
   echo "===END $name $?==="
   cat /tmp/stderr
 }
+load_fixture() (
+  set -e
+  # Both programs and every map pinned; the hash map gets three entries.
+  bpftool prog loadall /fixture.bpf.o /sys/fs/bpf/fx pinmaps /sys/fs/bpf/fxmaps
+  for k in 1 2 3; do
+    bpftool map update pinned /sys/fs/bpf/fxmaps/fixture_hash key $k 0 0 0 value $k 0 0 0 0 0 0 0
+  done
+  # A second copy whose first program is linked as an iterator, run twice.
+  bpftool iter pin /fixture.bpf.o /sys/fs/bpf/fxiter
+  cat /sys/fs/bpf/fxiter /sys/fs/bpf/fxiter
+)
+section fixture load_fixture
 section cpus cat /sys/devices/system/cpu/possible /sys/devices/system/cpu/online
 section dump bpf-inventory-exporter dump --format json
 section prog bpftool -j prog show
 section map bpftool -j map show
 section link bpftool -j link show
 section check bpf-inventory-exporter check
+# pin, then read what it pinned (links.debug only where the kernel has iter/bpf_link).
+section pin bpf-inventory-exporter pin --dir /sys/fs/bpf/inventory
+section pinned_files ls -1 /sys/fs/bpf/inventory
+section pinned_maps cat /sys/fs/bpf/inventory/maps.debug
+section pinned_progs cat /sys/fs/bpf/inventory/progs.debug
 echo "===DONE==="
 poweroff -f
 INIT

@@ -2,6 +2,8 @@
 //! the oracle, the built exporter binary, and the root check.
 pub mod deploy;
 pub mod holders;
+pub mod links;
+pub mod pinned;
 
 use std::{path::PathBuf, process::Command};
 
@@ -86,9 +88,10 @@ impl Fixture {
     }
 }
 
-/// The compiled fixture object on disk (for tools that load it themselves).
-pub fn fixture_object() -> PathBuf {
-    PathBuf::from(concat!(env!("OUT_DIR"), "/fixture.bpf.o"))
+/// The fixture's FIXTURE_CORE build on disk, for tools that load every
+/// program of an object (bpftool in the older-kernel guests).
+pub fn fixture_core_object() -> PathBuf {
+    PathBuf::from(concat!(env!("OUT_DIR"), "/fixture-core.bpf.o"))
 }
 
 /// `bpftool -j <args>` parsed.

@@ -130,7 +130,8 @@ fn fixture_objects_have_exact_values() {
     assert_eq!(
         link.target,
         Some(LinkTarget::Name {
-            name: "bpf_map".into()
+            name: "bpf_map".into(),
+            map_id: None,
         })
     );
 

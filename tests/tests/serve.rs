@@ -11,7 +11,7 @@ use std::{
 };
 
 use aya::maps::HashMap;
-use bpf_inventory_exporter::render::families::FAMILIES;
+use bpf_inventory_exporter::render::families::{FAMILIES, SERVER_FAMILIES};
 use e2e_tests::{bpftool, have_root, Fixture, FIXTURE_PROG};
 use support::{promtool_check, sample, Server};
 
@@ -170,7 +170,10 @@ fn fifty_parallel_scrapes_share_kernel_reads() {
     let mut seen = HashSet::new();
     for page in &pages {
         // Complete: every family's header, the fixture's value, the last family.
-        assert_eq!(page.matches("# TYPE ").count(), FAMILIES.len());
+        assert_eq!(
+            page.matches("# TYPE ").count(),
+            FAMILIES.len() + SERVER_FAMILIES.len()
+        );
         assert_eq!(sample(page, &hash), Some(f64::from(ENTRIES)));
         assert!(page.ends_with('\n'));
         assert!(page.contains("# TYPE bpf_exporter_map_memory_age_seconds gauge\n"));

@@ -9,10 +9,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use tracing::{debug, warn};
 use utoipa::ToSchema;
 
-use crate::{inventory::Collector, server};
+use crate::{
+    inventory::Collector,
+    server::{
+        self,
+        rejections::{self, Reason},
+    },
+};
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,11 +124,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            warn!(status = status.as_u16(), error = %self, "API request failed");
-        } else {
-            debug!(status = status.as_u16(), error = %self, "API request rejected");
-        }
+        let reason = match &self {
+            ApiError::Server(e) => e.reason(),
+            ApiError::CollectorFailed { .. } => Reason::CollectionFailed,
+            ApiError::Encode(_) => Reason::Internal,
+            _ => Reason::InvalidRequest,
+        };
+        rejections::record(reason, status, &self);
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code(),

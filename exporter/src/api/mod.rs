@@ -58,13 +58,13 @@ fn only_get(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
 
 async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::MethodNotAllowed {
-        method: request.method().to_string(),
+        method: query::short(request.method().as_str()),
     }
 }
 
 async fn route_not_found(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::RouteNotFound {
-        path: uri.path().to_owned(),
+        path: query::short(uri.path()),
     }
 }
 

@@ -81,7 +81,7 @@ impl ListQuery {
                 "offset" => query.offset = parse_u32("offset", &value)?,
                 _ => {
                     return Err(ApiError::UnknownParameter {
-                        name,
+                        name: short(&name),
                         accepted: accepted(kind).join(", "),
                     })
                 }
@@ -152,7 +152,7 @@ pub fn parse_no_query(raw: Option<&str>) -> Result<(), ApiError> {
     match pairs(raw)?.into_iter().next() {
         None => Ok(()),
         Some((name, _)) => Err(ApiError::UnknownParameter {
-            name,
+            name: short(&name),
             accepted: "no query parameters".into(),
         }),
     }
@@ -168,15 +168,49 @@ pub fn parse_path_id(path: Result<Path<String>, PathRejection>) -> Result<u32, A
 }
 
 fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| ApiError::MalformedQuery(e.to_string()))?;
+    let mut pairs = Vec::new();
     let mut seen = HashSet::new();
-    for (name, _) in &pairs {
-        if !seen.insert(name.as_str()) {
-            return Err(ApiError::DuplicateParameter { name: name.clone() });
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (name, value) = (decode(name)?, decode(value)?);
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::DuplicateParameter { name: short(&name) });
         }
+        pairs.push((name, value));
     }
     Ok(pairs)
+}
+
+/// Strict form decoding: `+` is a space, every `%` starts two hex digits,
+/// and the result is UTF-8 (lenient decoders turn bad input into U+FFFD or
+/// keep it verbatim, which would filter on something the client never meant).
+fn decode(raw: &str) -> Result<String, ApiError> {
+    let bytes = raw.as_bytes();
+    for (at, _) in raw.match_indices('%') {
+        let escape = bytes.get(at + 1..at + 3);
+        if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+            return Err(ApiError::MalformedQuery(format!(
+                "`%` must start two hex digits (at {:?})",
+                short(&raw[at..])
+            )));
+        }
+    }
+    let plus_as_space = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| {
+            ApiError::MalformedQuery(format!("{:?} is not UTF-8 once decoded", short(raw)))
+        })
+}
+
+/// At most 32 characters of client input, for error messages.
+pub fn short(input: &str) -> String {
+    const MAX: usize = 32;
+    match input.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_owned(),
+    }
 }
 
 fn accepted(kind: Collector) -> Vec<&'static str> {
@@ -225,7 +259,7 @@ fn parse_type(kind: Collector, value: String) -> Result<String, ApiError> {
 fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> ApiError {
     ApiError::InvalidParameter {
         name,
-        value: value.to_owned(),
+        value: short(value),
         reason: reason.into(),
     }
 }

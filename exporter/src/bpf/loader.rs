@@ -197,6 +197,16 @@ impl Iterators {
         &self.self_prog_ids
     }
 
+    /// Each possible CPU's per-CPU offset as calibrated at load (the `.bss`
+    /// the per-CPU sums read), for `pin`'s programs; None where per-CPU
+    /// values are unknown.
+    pub fn percpu_offsets(&self) -> Option<Vec<u64>> {
+        let cpus = self.support.percpu_cpus? as usize;
+        let bss = Array::<_, [u64; MAX_CPUS]>::try_from(self.ebpf.map(".bss")?).ok()?;
+        let offsets = bss.get(&0, 0).ok()?;
+        offsets.get(..cpus).map(<[u64]>::to_vec)
+    }
+
     /// Runs one iterator to EOF and returns its raw output (valid until the
     /// next call).
     pub fn read(&mut self, it: Iterator) -> Result<&[u8], Error> {

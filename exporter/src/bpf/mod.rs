@@ -5,6 +5,7 @@ pub mod loader;
 pub mod map_memory;
 pub mod names;
 pub mod owners;
+pub mod pin;
 pub mod pins;
 pub mod records;
 pub mod stats;

@@ -6,7 +6,7 @@
 pub const OBJ_NAME_LEN: usize = 16;
 pub const FUNC_NAME_LEN: usize = 128;
 pub const ATTACH_NAME_LEN: usize = 64;
-pub const LINK_TARGET_LEN: usize = 64;
+pub const LINK_TARGET_LEN: usize = 256;
 pub const MAX_USED_MAPS: usize = 64;
 
 pub const MAP_KNOWN_ELEM_COUNT: u32 = 1 << 0;
@@ -18,6 +18,7 @@ pub const PROG_KNOWN_UID: u32 = 1 << 2;
 pub const PROG_KNOWN_MISSES: u32 = 1 << 3;
 
 pub const LINK_KNOWN_ATTACH_TYPE: u32 = 1 << 0;
+pub const LINK_KNOWN_PATH_CUT: u32 = 1 << 1;
 
 pub const FEATURE_MAP_ELEM_COUNT: u32 = 1 << 0;
 pub const FEATURE_MAP_FROZEN: u32 = 1 << 1;
@@ -35,6 +36,20 @@ pub const LINK_TARGET_CGROUP_ID: u32 = 1;
 pub const LINK_TARGET_IFINDEX: u32 = 2;
 pub const LINK_TARGET_NAME: u32 = 3;
 pub const LINK_TARGET_NETNS: u32 = 4;
+pub const LINK_TARGET_NETFILTER: u32 = 5;
+pub const LINK_TARGET_PERF_EVENT: u32 = 6;
+pub const LINK_TARGET_KPROBE_MULTI: u32 = 7;
+pub const LINK_TARGET_UPROBE_MULTI: u32 = 8;
+pub const LINK_TARGET_MAP: u32 = 9;
+pub const LINK_TARGET_DETACHED: u32 = 10;
+
+/// uapi `enum bpf_perf_event_type`, in `target_num[2]` of a perf_event link.
+pub const PERF_EVENT_UPROBE: u64 = 1;
+pub const PERF_EVENT_URETPROBE: u64 = 2;
+pub const PERF_EVENT_KPROBE: u64 = 3;
+pub const PERF_EVENT_KRETPROBE: u64 = 4;
+pub const PERF_EVENT_TRACEPOINT: u64 = 5;
+pub const PERF_EVENT_EVENT: u64 = 6;
 
 pub const OWNER_KIND_MAP: u32 = 1;
 pub const OWNER_KIND_PROG: u32 = 2;
@@ -95,7 +110,8 @@ pub struct LinkRecord {
     pub attach_type: u32,
     pub known: u32,
     pub target_kind: u32,
-    pub target_num: u64,
+    /// Meaning per `target_kind`: see records.h.
+    pub target_num: [u64; 3],
     pub target_name: [u8; LINK_TARGET_LEN],
 }
 

@@ -17,6 +17,7 @@ use super::{iterator, Source};
 use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
+    otlp::stats::{ExportCounters, ExportStats},
 };
 
 /// What produces inventories: the kernel ([`Source`]) or a fixed snapshot in tests.
@@ -98,6 +99,8 @@ pub struct CollectionStats {
     pub collector_errors_total: [(Collector, u64); 3],
     /// Age of the map memory values, once a background refresh has run.
     pub map_memory_age: Option<Duration>,
+    /// The OTLP push's counters, when it is configured.
+    pub otlp: Option<ExportStats>,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -127,6 +130,7 @@ pub struct SingleFlight {
     /// summary is kept, not the collection: an idle exporter holds no inventory.
     last_failed: Mutex<Option<Vec<Collector>>>,
     release_hook: OnceLock<ReleaseFn>,
+    export_counters: OnceLock<Arc<ExportCounters>>,
 }
 
 impl SingleFlight {
@@ -140,6 +144,7 @@ impl SingleFlight {
             collector_errors_total: Default::default(),
             last_failed: Mutex::new(None),
             release_hook: OnceLock::new(),
+            export_counters: OnceLock::new(),
         })
     }
 
@@ -148,6 +153,12 @@ impl SingleFlight {
     /// system there). Later calls are ignored.
     pub fn set_release_hook(&self, hook: ReleaseFn) {
         let _ = self.release_hook.set(hook);
+    }
+
+    /// Makes every later collection carry the OTLP push's counters. Later
+    /// calls are ignored.
+    pub fn set_export_counters(&self, counters: Arc<ExportCounters>) {
+        let _ = self.export_counters.set(counters);
     }
 
     /// Joins the collection in flight or starts one, and waits at most `timeout`.
@@ -181,7 +192,7 @@ impl SingleFlight {
 
     async fn run_flight(self: Arc<Self>, tx: watch::Sender<Option<Outcome>>) {
         let this = Arc::clone(&self);
-        let outcome = tokio::task::spawn_blocking(move || this.collect_now())
+        let outcome = crate::privileges::spawn_blocking(move || this.collect_now())
             .await
             .map_err(|e| {
                 warn!(error = %e, "collection task failed");
@@ -216,6 +227,7 @@ impl SingleFlight {
                 collections_total,
                 collector_errors_total,
                 map_memory_age: self.map_memory.as_ref().and_then(|m| m.age()),
+                otlp: self.export_counters.get().map(|c| c.snapshot()),
             },
             _released: ReleaseHook(self.release_hook.get().cloned(), collections_total),
         })
@@ -252,7 +264,9 @@ impl SingleFlight {
         let Some(cache) = self.map_memory.clone() else {
             return;
         };
-        let mut ticks = tokio::time::interval(every);
+        // The first tick after one interval: the collection before this one
+        // has just read every map's memory (all maps were new to the cache).
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
@@ -264,7 +278,7 @@ impl SingleFlight {
                 }
             };
             let cache = Arc::clone(&cache);
-            let refreshed = tokio::task::spawn_blocking(move || {
+            let refreshed = crate::privileges::spawn_blocking(move || {
                 let ids: Vec<u32> = collection.inventory.maps.iter().map(|m| m.id).collect();
                 let started = Instant::now();
                 cache.refresh(&ids);

@@ -1,8 +1,8 @@
 //! The one table of every metric family the exporter exports: Prometheus name,
 //! OpenTelemetry name, type, unit, labels and help. The Prometheus renderer
-//! writes from it and the planned OTLP renderer is to read the same rows, so
-//! the two exports cannot drift; README's metric table lists the same rows (a test
-//! checks it).
+//! and the OTLP push (`render/otlp.rs`, `otlp/instruments.rs`) read the same
+//! rows, so the two exports cannot drift; README's metric table lists the same
+//! rows (a test checks it).
 
 /// How a family's value behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,7 @@ const OWNER: &[&str] = &["id", "comm", "container_id", "pod_uid", "pid"];
 const OWNER_GROUP: &[&str] = &["comm", "container_id", "pod_uid"];
 
 macro_rules! families {
-    ($($(#[$doc:meta])* $id:ident = $name:literal, $kind:ident, $unit:ident, $labels:expr,
+    ($(#[$list_doc:meta])* $list:ident: $($(#[$doc:meta])* $id:ident = $name:literal, $kind:ident, $unit:ident, $labels:expr,
         $otel:literal, $otel_unit:literal, $help:literal;)*) => {
         $($(#[$doc])* pub const $id: Family = Family {
             name: $name,
@@ -80,13 +80,15 @@ macro_rules! families {
             otel_name: $otel,
             otel_unit: $otel_unit,
         };)*
-        /// Every family, in the order the Prometheus renderer writes them.
-        pub const FAMILIES: &[Family] = &[$($id),*];
+        $(#[$list_doc])*
+        pub const $list: &[Family] = &[$($id),*];
     };
 }
 
 // One row per family: CONST = Prometheus name, type, unit, labels, OTel name, OTel unit, help.
 families! {
+    /// Every family of a collection's page, in the order the Prometheus renderer writes them.
+    FAMILIES:
     // Programs, one series per program.
     PROG_INFO = "bpf_prog_info", Info, None, &["id", "name", "type", "tag", "attach_to", "gpl", "self"],
         "bpf.prog.info", "1", "Metadata of a loaded BPF program (value 1).";
@@ -154,8 +156,8 @@ families! {
         "bpf.owner.maps.memory.usage", "By", "Memory of the maps the owner group holds; absent while any of them is unknown.";
 
     // The exporter itself.
-    BUILD_INFO = "bpf_exporter_build_info", Info, None, &["version"],
-        "bpf_exporter.build.info", "1", "Version of the exporter (value 1).";
+    BUILD_INFO = "bpf_exporter_build_info", Info, None, &["version", "revision", "rustc_version"],
+        "bpf_exporter.build.info", "1", "Version, git revision and rustc version of the exporter (value 1).";
     SCRAPE_DURATION = "bpf_exporter_scrape_duration_seconds", Gauge, Seconds, &[],
         "bpf_exporter.collection.duration", "s", "Time the kernel read behind this page took.";
     COLLECTOR_SUPPORTED = "bpf_exporter_collector_supported", Gauge, None, &["collector"],
@@ -170,6 +172,31 @@ families! {
         "bpf_exporter.bpf_stats.enabled", "1", "Whether the kernel counts program run time and runs (1) or not (0).";
     MAP_MEMORY_AGE = "bpf_exporter_map_memory_age_seconds", Gauge, Seconds, &[],
         "bpf_exporter.map_memory.age", "s", "Age of the map memory values; absent until the first background refresh.";
+    // The OTLP push (samples only when it is configured).
+    OTLP_EXPORTS = "bpf_exporter_otlp_exports_total", Counter, None, &["result"],
+        "bpf_exporter.otlp.exports", "{export}", "OTLP exports finished, by result (success or failure; retries are part of one export).";
+    OTLP_EXPORT_DURATION = "bpf_exporter_otlp_export_duration_seconds", Gauge, Seconds, &[],
+        "bpf_exporter.otlp.export.duration", "s", "Time the latest finished OTLP export took: collection, encoding and sending with retries.";
+}
+
+families! {
+    /// The families `serve` adds to the page: its process (named as every
+    /// Prometheus client library names them) and its HTTP side.
+    SERVER_FAMILIES:
+    PROCESS_CPU = "process_cpu_seconds_total", Counter, Seconds, &[],
+        "process.cpu.time", "s", "Total user and system CPU time spent in seconds.";
+    PROCESS_RESIDENT = "process_resident_memory_bytes", Gauge, Bytes, &[],
+        "process.memory.usage", "By", "Resident memory size in bytes.";
+    PROCESS_VIRTUAL = "process_virtual_memory_bytes", Gauge, Bytes, &[],
+        "process.memory.virtual", "By", "Virtual memory size in bytes.";
+    PROCESS_OPEN_FDS = "process_open_fds", Gauge, None, &[],
+        "process.open_file_descriptor.count", "{file_descriptor}", "Number of open file descriptors.";
+    PROCESS_MAX_FDS = "process_max_fds", Gauge, None, &[],
+        "process.open_file_descriptor.limit", "{file_descriptor}", "Maximum number of open file descriptors.";
+    PROCESS_START_TIME = "process_start_time_seconds", Gauge, Seconds, &[],
+        "process.start_time", "s", "Start time of the process since unix epoch in seconds.";
+    REQUESTS_REJECTED = "bpf_exporter_http_requests_rejected_total", Counter, None, &["reason"],
+        "bpf_exporter.http.requests.rejected", "{request}", "HTTP requests answered with an error, by reason.";
 }
 
 #[cfg(test)]
@@ -178,8 +205,12 @@ mod tests {
 
     #[test]
     fn names_follow_the_naming_guide() {
-        for f in FAMILIES {
-            assert!(f.name.starts_with("bpf_"), "{}", f.name);
+        for f in FAMILIES.iter().chain(SERVER_FAMILIES) {
+            assert!(
+                f.name.starts_with("bpf_") || f.name.starts_with("process_"),
+                "{}",
+                f.name
+            );
             assert_eq!(
                 f.kind == Kind::Counter,
                 f.name.ends_with("_total"),
@@ -202,9 +233,17 @@ mod tests {
             // Help text is written unescaped: keep it free of escapes.
             assert!(!f.help.contains(['\\', '"', '\n']), "{}", f.name);
         }
-        let mut names: Vec<&str> = FAMILIES.iter().map(|f| f.openmetrics_name()).collect();
+        let mut names: Vec<&str> = FAMILIES
+            .iter()
+            .chain(SERVER_FAMILIES)
+            .map(|f| f.openmetrics_name())
+            .collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), FAMILIES.len(), "duplicate family names");
+        assert_eq!(
+            names.len(),
+            FAMILIES.len() + SERVER_FAMILIES.len(),
+            "duplicate family names"
+        );
     }
 }

@@ -2,5 +2,7 @@
 mod aggregate;
 pub mod families;
 mod labels;
+pub mod otlp;
 pub mod prometheus;
+pub mod server_stats;
 pub mod table;

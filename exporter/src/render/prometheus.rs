@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write};
 
 use super::aggregate::{by_type, Aggregate};
 
+use super::server_stats::ServerStats;
 use super::{
     families::{self as f, Family, Kind},
     labels::{collector_label, label, object_labels, self_label, Escaped},
@@ -39,10 +40,12 @@ pub struct RenderOptions {
     /// Per-program, per-map and per-link series; when off only the aggregates
     /// by type and the exporter's own series are written.
     pub per_object: bool,
-    /// The `version` label of `bpf_exporter_build_info`.
+    /// The labels of `bpf_exporter_build_info`.
     pub version: &'static str,
     /// A `pid` label on the `bpf_*_owner_info` series.
     pub owner_pid_label: bool,
+    pub revision: &'static str,
+    pub rustc_version: &'static str,
 }
 
 impl Default for RenderOptions {
@@ -51,6 +54,8 @@ impl Default for RenderOptions {
             per_object: true,
             version: env!("CARGO_PKG_VERSION"),
             owner_pid_label: false,
+            revision: env!("BPF_EXPORTER_GIT_REVISION"),
+            rustc_version: env!("BPF_EXPORTER_RUSTC_VERSION"),
         }
     }
 }
@@ -78,6 +83,18 @@ pub fn render_metrics_into(
     options: &RenderOptions,
     format: Format,
 ) {
+    render_page_into(out, inventory, stats, None, options, format);
+}
+
+/// [`render_metrics_into`] with the server's own families (`serve`'s page).
+pub fn render_page_into(
+    out: &mut String,
+    inventory: &Inventory,
+    stats: &CollectionStats,
+    server: Option<&ServerStats>,
+    options: &RenderOptions,
+    format: Format,
+) {
     if out.capacity() == 0 {
         let series =
             9 * inventory.programs.len() + 4 * inventory.maps.len() + inventory.links.len();
@@ -96,7 +113,7 @@ pub fn render_metrics_into(
                     out: String::with_capacity(tail_capacity),
                     format,
                 };
-                tail.tail(inventory, stats, options);
+                tail.tail(inventory, stats, server, options);
                 tail.out
             });
             page.head(inventory, options);
@@ -106,7 +123,7 @@ pub fn render_metrics_into(
         page.out.push_str(&tail);
     } else {
         page.head(inventory, options);
-        page.tail(inventory, stats, options);
+        page.tail(inventory, stats, server, options);
     }
     *out = page.out;
 }
@@ -139,7 +156,13 @@ impl Page {
 
     /// The rest of the map families, links, aggregates and the exporter's own
     /// series: concatenated after `head`, the whole page.
-    fn tail(&mut self, inventory: &Inventory, stats: &CollectionStats, options: &RenderOptions) {
+    fn tail(
+        &mut self,
+        inventory: &Inventory,
+        stats: &CollectionStats,
+        server: Option<&ServerStats>,
+        options: &RenderOptions,
+    ) {
         if options.per_object {
             self.map_contents(&inventory.maps);
             self.links(&inventory.links);
@@ -148,6 +171,9 @@ impl Page {
         self.aggregates(inventory);
         self.owner_groups(inventory);
         self.exporter(inventory, stats, options);
+        if let Some(server) = server {
+            self.server(server);
+        }
         if self.format == Format::OpenMetrics {
             self.out.push_str("# EOF\n");
         }
@@ -338,8 +364,13 @@ impl Page {
         options: &RenderOptions,
     ) {
         self.header(&f::BUILD_INFO);
-        let version = format!("version=\"{}\"", Escaped(options.version));
-        self.sample(&f::BUILD_INFO, &version, Value::Int(1));
+        let build = format!(
+            "version=\"{}\",revision=\"{}\",rustc_version=\"{}\"",
+            Escaped(options.version),
+            Escaped(options.revision),
+            Escaped(options.rustc_version)
+        );
+        self.sample(&f::BUILD_INFO, &build, Value::Int(1));
         self.header(&f::SCRAPE_DURATION);
         self.sample(
             &f::SCRAPE_DURATION,
@@ -386,6 +417,66 @@ impl Page {
         self.header(&f::MAP_MEMORY_AGE);
         if let Some(age) = stats.map_memory_age {
             self.sample(&f::MAP_MEMORY_AGE, "", Value::Float(age.as_secs_f64()));
+        }
+        // Headers always (every page has every family), samples once pushing.
+        self.header(&f::OTLP_EXPORTS);
+        if let Some(otlp) = &stats.otlp {
+            for (result, count) in [("success", otlp.succeeded), ("failure", otlp.failed)] {
+                let labels = format!("result=\"{result}\"");
+                self.sample(&f::OTLP_EXPORTS, &labels, Value::Int(count));
+            }
+        }
+        self.header(&f::OTLP_EXPORT_DURATION);
+        if let Some(took) = stats.otlp.and_then(|o| o.last_duration) {
+            self.sample(
+                &f::OTLP_EXPORT_DURATION,
+                "",
+                Value::Float(took.as_secs_f64()),
+            );
+        }
+    }
+}
+
+impl Page {
+    /// `serve`'s own families: every header, values where known.
+    fn server(&mut self, server: &ServerStats) {
+        let process = server.process.as_ref();
+        let values: [(&Family, Option<Value>); 6] = [
+            (
+                &f::PROCESS_CPU,
+                process.map(|p| Value::Float(p.cpu_seconds)),
+            ),
+            (
+                &f::PROCESS_RESIDENT,
+                process.map(|p| Value::Int(p.resident_bytes)),
+            ),
+            (
+                &f::PROCESS_VIRTUAL,
+                process.map(|p| Value::Int(p.virtual_bytes)),
+            ),
+            (
+                &f::PROCESS_OPEN_FDS,
+                process.map(|p| Value::Int(p.open_fds)),
+            ),
+            (
+                &f::PROCESS_MAX_FDS,
+                process.and_then(|p| p.max_fds).map(Value::Int),
+            ),
+            (
+                &f::PROCESS_START_TIME,
+                process.map(|p| Value::Float(p.start_time_seconds)),
+            ),
+        ];
+        for (family, value) in values {
+            self.header(family);
+            if let Some(value) = value {
+                self.sample(family, "", value);
+            }
+        }
+        self.header(&f::REQUESTS_REJECTED);
+        for &(reason, count) in &server.rejected {
+            let labels = format!("reason=\"{}\"", Escaped(reason));
+            self.sample(&f::REQUESTS_REJECTED, &labels, Value::Int(count));
         }
     }
 }

@@ -1,47 +1,30 @@
-//! The landing page at `/`: version, links and a short inventory summary.
-use std::fmt::Write;
+//! The landing page at `/`: version and links. It does not read the kernel,
+//! so a crawler or a load balancer probing `/` costs no collection.
+use axum::{extract::State, response::Html};
 
-use axum::{extract::State, http::HeaderMap, response::Html};
+use super::AppState;
 
-use super::{ApiError, AppState};
-use crate::inventory::Inventory;
-
-pub(super) async fn landing(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Html<String>, ApiError> {
-    let collection = state.collect(&headers).await?;
-    Ok(Html(landing_page(
-        &collection.inventory,
-        state.config().render.version,
-    )))
+pub(super) async fn landing(State(state): State<AppState>) -> Html<String> {
+    let config = state.config();
+    Html(landing_page(
+        config.render.version,
+        config.render.revision,
+        &config.telemetry_path,
+    ))
 }
 
-fn landing_page(inventory: &Inventory, version: &str) -> String {
-    let mut page = String::new();
-    // Writing into a String cannot fail.
-    let _ = write!(
-        page,
+fn landing_page(version: &str, revision: &str, telemetry_path: &str) -> String {
+    // Relative links: the page also works behind a reverse proxy's path prefix.
+    let metrics = escape(telemetry_path.trim_start_matches('/'));
+    format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>BPF inventory exporter</title></head>\n\
-         <body><h1>BPF inventory exporter</h1>\n<p>Version {version}. Node {node}, Linux {kernel}.</p>\n\
-         <p>Collected {at}: {programs} programs, {maps} maps, {links} links{errors}.</p>\n\
-         <ul><li><a href=\"metrics\">metrics</a></li><li><a href=\"healthz\">healthz</a></li>\
-         <li><a href=\"readyz\">readyz</a></li></ul>\n</body></html>\n",
+         <body><h1>BPF inventory exporter</h1>\n<p>Version {version} (revision {revision}).</p>\n\
+         <ul><li><a href=\"{metrics}\">metrics</a></li>\
+         <li><a href=\"api/v1/openapi.json\">JSON API (OpenAPI document)</a></li>\
+         <li><a href=\"healthz\">healthz</a></li><li><a href=\"readyz\">readyz</a></li></ul>\n</body></html>\n",
         version = escape(version),
-        node = escape(&inventory.node.hostname),
-        kernel = escape(&inventory.node.kernel_release),
-        at = inventory.collected_at.to_rfc3339(),
-        programs = inventory.programs.len(),
-        maps = inventory.maps.len(),
-        links = inventory.links.len(),
-        errors = if inventory.errors.is_empty() {
-            String::new()
-        } else {
-            let failed: Vec<&str> = inventory.errors.iter().map(|e| e.collector.as_str()).collect();
-            format!(" (failed collectors: {})", failed.join(", "))
-        },
-    );
-    page
+        revision = escape(revision),
+    )
 }
 
 fn escape(text: &str) -> String {
@@ -54,21 +37,15 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::sample_inventory_with_error;
 
     #[test]
-    fn summary_counts_and_escapes() {
-        let mut inventory = sample_inventory_with_error();
-        inventory.node.hostname = "<host>".into();
-        let page = landing_page(&inventory, "1.2.3");
+    fn links_the_telemetry_path_and_escapes() {
+        let page = landing_page("1.2.3", "<rev>", "/custom/metrics");
         assert!(
-            page.contains("Version 1.2.3. Node &lt;host&gt;, Linux 6.18.0-test."),
+            page.contains("Version 1.2.3 (revision &lt;rev&gt;)."),
             "{page}"
         );
-        assert!(
-            page.contains("2 programs, 3 maps, 0 links (failed collectors: links)"),
-            "{page}"
-        );
-        assert!(page.contains("href=\"metrics\""));
+        assert!(page.contains("href=\"custom/metrics\""), "{page}");
+        assert!(page.contains("href=\"healthz\""), "{page}");
     }
 }

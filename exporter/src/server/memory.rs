@@ -66,7 +66,7 @@ impl Trimmer {
                 .await
                 .is_ok()
             {}
-            match tokio::task::spawn_blocking(trim).await {
+            match crate::privileges::spawn_blocking(trim).await {
                 Ok(took) => debug!(took_us = took.as_micros(), "malloc_trim"),
                 Err(error) => warn!(%error, "malloc_trim task failed"),
             }

@@ -18,7 +18,10 @@ use tokio::sync::OnceCell;
 use super::gzip::{gzip, GzipError};
 use crate::{
     collect::Collection,
-    render::prometheus::{render_metrics_into, Format, RenderOptions},
+    render::{
+        prometheus::{render_page_into, Format, RenderOptions},
+        server_stats::ServerStats,
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -118,13 +121,19 @@ impl PageCache {
         format: Format,
     ) -> Result<Bytes, PageError> {
         let previous = self.size(format).0;
-        let text = tokio::task::spawn_blocking(move || {
+        let text = crate::privileges::spawn_blocking(move || {
             // A little room for growth; an empty buffer gets the renderer's estimate.
             let mut out = String::with_capacity(previous + previous / 32);
-            render_metrics_into(
+            // Taken when the collection's page is made: its scrapes share it.
+            let server = ServerStats {
+                process: super::process::process_stats(),
+                rejected: super::rejections::counts(),
+            };
+            render_page_into(
                 &mut out,
                 &collection.inventory,
                 &collection.stats,
+                Some(&server),
                 &options,
                 format,
             );
@@ -140,7 +149,8 @@ impl PageCache {
         let previous = self.size(format).1;
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let compressed =
-            tokio::task::spawn_blocking(move || gzip(&text, threads.min(4), previous)).await??;
+            crate::privileges::spawn_blocking(move || gzip(&text, threads.min(4), previous))
+                .await??;
         self.compressions.fetch_add(1, Ordering::Relaxed);
         lock(&self.sizes).entry(format).or_default().1 = compressed.len();
         Ok(Bytes::from(compressed))

@@ -1,21 +1,31 @@
 //! The `serve` process: listen at once (so `/healthz` answers while the
-//! iterators load), load the source in the background, keep the map memory
-//! cache fresh, and stop on SIGTERM/SIGINT: in-flight requests finish, the
-//! rest is cut off after a grace period, the BPF objects are released.
+//! iterators load), load the source in the background, drop the capabilities
+//! collections do not use, keep the map memory cache fresh, and stop on
+//! SIGTERM/SIGINT: in-flight requests finish, the rest is cut off after a
+//! grace period, the BPF objects are released. With an OTLP endpoint the push
+//! runs alongside (or alone: no port at all) and flushes once more on the stop
+//! signal. SIGHUP reloads the web config.
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
     net::TcpListener,
-    signal::unix::{signal, SignalKind},
-    sync::watch,
+    signal::unix::{signal, Signal, SignalKind},
+    sync::{oneshot, watch},
     task::JoinHandle,
 };
 use tracing::{info, warn};
 
-use super::{app, AppState, ServerConfig};
+use super::{
+    app,
+    connections::{self, ConnectionLimits},
+    web_config::WebConfigHandle,
+    AppState, ServerConfig,
+};
 use crate::{
     bpf,
     collect::{Options, SingleFlight, Source},
+    otlp::{PushConfig, PushError, Pusher},
+    privileges,
 };
 
 /// Connections still open this long after the stop signal are closed; with
@@ -27,19 +37,26 @@ pub struct RunOptions {
     pub listen: SocketAddr,
     pub source: Options,
     pub server: ServerConfig,
+    pub connections: ConnectionLimits,
+    /// `--web.config.file`, loaded (or none).
+    pub web_config: Arc<WebConfigHandle>,
     /// Interval of the background map memory refresh; None switches it off.
     pub map_memory_refresh: Option<Duration>,
+    /// Serve HTTP on `listen`; false for a push-only agent that opens no port.
+    pub http: bool,
+    /// Push OTLP metrics, when configured.
+    pub otlp: Option<PushConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         address: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot install the {signal} handler: {source}")]
+    #[error("cannot install the {signal} handler")]
     Signal {
         signal: &'static str,
         #[source]
@@ -49,19 +66,27 @@ pub enum ServeError {
     Http(#[source] std::io::Error),
     #[error(transparent)]
     Source(#[from] bpf::Error),
+    #[error(transparent)]
+    Privileges(#[from] privileges::PrivilegeError),
     #[error("loading the BPF iterators panicked: {0}")]
     LoadPanicked(String),
+    #[error(transparent)]
+    Push(#[from] PushError),
 }
 
 /// Serves until SIGTERM/SIGINT, or until loading the iterators fails.
 pub async fn run(options: RunOptions) -> Result<(), ServeError> {
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
+    let listener = if options.http {
+        let bound = TcpListener::bind(options.listen).await;
+        Some(bound.map_err(|source| ServeError::Bind {
             address: options.listen,
             source,
-        })?;
-    let address = listener.local_addr().map_err(ServeError::Http)?;
+        })?)
+    } else {
+        None
+    };
+    // Built before loading: a bad exporter configuration fails the start.
+    let pusher = options.otlp.clone().map(Pusher::new).transpose()?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|source| ServeError::Signal {
         signal: "SIGTERM",
         source,
@@ -70,12 +95,26 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         signal: "SIGINT",
         source,
     })?;
+    // SIGHUP's default action kills the process: take it over for good.
+    let hangup = signal(SignalKind::hangup()).map_err(|source| ServeError::Signal {
+        signal: "SIGHUP",
+        source,
+    })?;
     // Said once the signal handlers are in place: from here a stop is graceful.
-    info!(%address, "listening");
+    match &listener {
+        Some(listener) => {
+            let address = listener.local_addr().map_err(ServeError::Http)?;
+            info!(%address, "listening");
+        }
+        None => info!("push only: no HTTP port"),
+    }
+    tokio::spawn(reload_web_config(Arc::clone(&options.web_config), hangup));
 
-    let state = AppState::new(options.server.clone());
+    let state = AppState::with_web_config(options.server.clone(), Arc::clone(&options.web_config));
     let (stop, stopped) = watch::channel(false);
-    let mut loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone()));
+    let (loaded, on_load) = oneshot::channel();
+    let pusher = pusher.map(|pusher| tokio::spawn(pusher.run(on_load, stopped.clone())));
+    let mut loader = tokio::spawn(load(state.clone(), options.clone(), stop.clone(), loaded));
     tokio::spawn(async move {
         let name = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
@@ -85,16 +124,43 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         stop.send_replace(true);
     });
 
-    let server = std::future::IntoFuture::into_future(
-        axum::serve(listener, app(state)).with_graceful_shutdown(wait_for(stopped.clone())),
-    );
+    let server = async {
+        match listener {
+            Some(listener) => {
+                connections::serve(
+                    listener,
+                    app(state),
+                    options.connections,
+                    Arc::clone(&options.web_config),
+                    stopped.clone(),
+                )
+                .await
+            }
+            None => wait_for(stopped.clone()).await,
+        }
+    };
     let cut_off = async {
-        wait_for(stopped).await;
+        wait_for(stopped.clone()).await;
         tokio::time::sleep(GRACE).await;
     };
+    // This future runs on the main thread: it takes the privilege drop too.
+    let drop_on_main_thread = async {
+        privileges::dropped().await;
+        if let Err(error) = privileges::apply_on_this_thread() {
+            tracing::error!(%error, "dropping capabilities on the main thread failed");
+        }
+        std::future::pending::<()>().await;
+    };
     tokio::select! {
-        served = server => served.map_err(ServeError::Http)?,
+        () = server => {}
         () = cut_off => warn!(grace = ?GRACE, "requests still open after the grace period: closing them"),
+        () = drop_on_main_thread => {}
+    }
+    // The push's last export runs meanwhile, bounded by its flush budget.
+    if let Some(pusher) = pusher {
+        if tokio::time::timeout(PUSHER_WAIT, pusher).await.is_err() {
+            warn!("the last OTLP export did not finish in time");
+        }
     }
     // Stopped while still loading (or in the first collection): do not wait
     // for it beyond a moment; the runtime's shutdown leaves the blocking read.
@@ -114,10 +180,47 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
             info!("stopped; BPF iterators released");
             Ok(())
         }
-        Ok(Err(e)) => Err(e.into()),
+        Ok(Err(e)) => Err(e),
         Err(e) => Err(ServeError::LoadPanicked(e.to_string())),
     }
 }
+
+/// How often the web config's files are checked for a change.
+const WEB_CONFIG_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads `--web.config.file` on SIGHUP and when it or a file it names
+/// changes, as exporter-toolkit does; a bad file keeps the configuration in force.
+async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
+    let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
+    loop {
+        let cause = tokio::select! {
+            received = hangup.recv() => match received {
+                Some(()) => "SIGHUP",
+                None => return,
+            },
+            _ = poll.tick() => {
+                if !web.has_file() || !web.changed() {
+                    continue;
+                }
+                "file changed"
+            }
+        };
+        if !web.has_file() {
+            info!("SIGHUP: nothing to reload without --web.config.file");
+            continue;
+        }
+        // Small files, read inline: no blocking thread before the privilege drop.
+        match web.reload() {
+            Ok(()) => info!(cause, "web config reloaded"),
+            Err(error) => {
+                warn!(cause, %error, "web config reload failed: keeping the previous one")
+            }
+        }
+    }
+}
+
+/// How long a stop waits for the push's last export (which bounds itself).
+const PUSHER_WAIT: Duration = Duration::from_millis(1200);
 
 /// How long a stop waits for a start-up still in progress.
 const LOADER_WAIT: Duration = Duration::from_millis(200);
@@ -127,15 +230,32 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Loads the iterators, runs a first collection, starts the refresher. On
-/// failure the server is told to stop and the error is returned.
+/// Loads the iterators, drops the capabilities collections do not use, hands
+/// the source to the push (`loaded`), runs a first collection, starts the
+/// refresher. On failure the server is told to stop and the error is returned.
 async fn load(
     state: AppState,
     options: RunOptions,
     stop: watch::Sender<bool>,
-) -> Result<Option<JoinHandle<()>>, bpf::Error> {
+    loaded: oneshot::Sender<Arc<SingleFlight>>,
+) -> Result<Option<JoinHandle<()>>, ServeError> {
     let source_options = options.source.clone();
-    let opened = tokio::task::spawn_blocking(move || Source::open(&source_options)).await;
+    let keep_sys_admin = !source_options.without_map_memory;
+    // Opened, then the capabilities dropped, on one blocking thread (so no
+    // thread that held them is left idle in the pool).
+    let opened = privileges::spawn_blocking(move || {
+        let source = Source::open(&source_options)?;
+        let keep = privileges::needed(keep_sys_admin);
+        privileges::drop_to(keep.clone())?;
+        let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();
+        kept.sort();
+        info!(
+            kept = kept.join(","),
+            "capabilities dropped to what collections use; NoNewPrivs set"
+        );
+        Ok::<_, ServeError>(source)
+    })
+    .await;
     let source = match opened {
         Ok(Ok(source)) => source,
         Ok(Err(error)) => {
@@ -151,6 +271,8 @@ async fn load(
     // Memory freed with a collection (its inventory, pages) goes back to the system.
     tokio::spawn(state.trim_memory());
     state.set_source(Arc::clone(&flight));
+    // No receiver when not pushing.
+    let _ = loaded.send(Arc::clone(&flight));
     let timeout = options.server.collection_timeout;
     match flight.collect(timeout).await {
         Ok(first) => info!(

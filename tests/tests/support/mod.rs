@@ -52,6 +52,13 @@ impl Server {
         Self::spawn(command, args)
     }
 
+    /// Starts `serve` with these environment variables added.
+    pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<Self> {
+        let mut command = Command::new(exporter_binary());
+        command.envs(env.iter().copied());
+        Self::spawn(command, args)
+    }
+
     /// Starts `command` (the exporter, or a wrapper that ends in it) with
     /// `serve` on 127.0.0.1 and a free port, then `args`.
     pub fn spawn(mut command: Command, args: &[&str]) -> Result<Self> {

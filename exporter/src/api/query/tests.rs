@@ -198,3 +198,32 @@ fn path_ids_are_u32() {
         assert!(path(bad).is_err(), "{bad:?} accepted");
     }
 }
+
+#[test]
+fn malformed_escapes_and_non_utf8_are_rejected() {
+    for raw in ["name=%FF%FE", "name=%", "name=%zz", "name=a%2", "%C3=x"] {
+        let error = parse(Maps, raw).expect_err(raw);
+        assert!(
+            matches!(error, ApiError::MalformedQuery(_)),
+            "{raw}: {error}"
+        );
+        assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);
+    }
+    // Valid escapes, including multi-byte UTF-8, still decode.
+    let query = parse(Maps, "name=%C3%A9t%C3%A9%2B1").unwrap();
+    assert_eq!(query.name.as_deref(), Some("été+1"));
+}
+
+#[test]
+fn error_messages_quote_a_short_prefix_of_the_input() {
+    let long_id = "9".repeat(5000);
+    let id_error = message(parse(Maps, &format!("id={long_id}")));
+    assert!(id_error.len() < 200, "{id_error}");
+    assert!(
+        id_error.contains(&format!("\"{}…\"", "9".repeat(32))),
+        "{id_error}"
+    );
+    let long_name = "x".repeat(5000);
+    let name_error = message(parse(Maps, &format!("{long_name}=1")));
+    assert!(name_error.len() < 200, "{name_error}");
+}

@@ -1,0 +1,13 @@
+//! OTLP push: the same inventory as OpenTelemetry metrics, sent to a collector
+//! every export interval. Configured by the standard `OTEL_*` variables
+//! (`config.rs`); each export takes one collection through the single flight
+//! and has the SDK read it through observable instruments (`instruments.rs`),
+//! then sends it with opentelemetry-otlp (`push.rs`).
+mod config;
+mod instruments;
+mod push;
+mod resource;
+pub mod stats;
+
+pub use config::{ConfigError, PushConfig};
+pub use push::{PushError, Pusher};

@@ -1,0 +1,338 @@
+//! The export loop. Each interval: one collection through the single flight
+//! (shared with scrapes), one SDK read of the instruments against it, one
+//! OTLP export (opentelemetry-otlp: retries with backoff on 429/503/
+//! UNAVAILABLE, honouring Retry-After / RetryInfo, within the request
+//! timeout). Exports run one at a time and each is bounded by the export
+//! timeout, so a slow collector costs neither memory nor `/metrics` latency.
+//! On stop, one last export within [`FLUSH_BUDGET`].
+//!
+//! Why a custom reader rather than the SDK's `PeriodicReader`: the periodic
+//! reader runs the callbacks on its own thread with no hook before them, so
+//! "one collection per export" would need each callback to guess whether its
+//! collection is current. Here the loop collects first, pins the collection,
+//! and then asks the SDK (a `ManualReader`) to read every instrument: the SDK
+//! still does the aggregation, temporality (delta from the previous export),
+//! start times and cardinality limits, and opentelemetry-otlp the protocol.
+use std::{
+    fmt,
+    sync::{Arc, Weak},
+    time::{Duration, Instant},
+};
+
+use opentelemetry::{metrics::MeterProvider, InstrumentationScope};
+use opentelemetry_otlp::{
+    tonic_types::transport::{Certificate, ClientTlsConfig},
+    MetricExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    metrics::{
+        data::ResourceMetrics, exporter::PushMetricExporter, reader::MetricReader, InstrumentKind,
+        ManualReader, Pipeline, SdkMeterProvider, Stream, Temporality,
+    },
+};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, info, warn};
+
+use super::{
+    config::{Protocol, PushConfig},
+    instruments::{register, Pinned},
+    stats::ExportCounters,
+};
+use crate::{
+    collect::SingleFlight,
+    render::{families::FAMILIES, otlp::is_per_object},
+};
+
+/// The last export after a stop signal gets this long, collection included,
+/// so the process still exits within its 2 s budget.
+pub const FLUSH_BUDGET: Duration = Duration::from_millis(1000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("cannot read the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE): {source}")]
+    Certificate {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE) is not usable PEM: {source}")]
+    CertificatePem {
+        path: std::path::PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Why one export failed.
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    #[error("no collection: {0}")]
+    Collect(#[from] crate::collect::CollectError),
+    #[error("reading the instruments failed: {0}")]
+    Read(String),
+    #[error("sending failed: {0}")]
+    Send(#[from] opentelemetry_sdk::error::OTelSdkError),
+    #[error("the export did not finish within {0:?}")]
+    Timeout(Duration),
+}
+
+pub struct Pusher {
+    config: PushConfig,
+    provider: SdkMeterProvider,
+    reader: SharedReader,
+    exporter: MetricExporter,
+    pinned: Arc<Pinned>,
+    counters: Arc<ExportCounters>,
+}
+
+impl Pusher {
+    /// Builds the SDK pipeline and the exporter (endpoint, headers and request
+    /// timeout from the environment). Needs a Tokio runtime.
+    pub fn new(config: PushConfig) -> Result<Self, PushError> {
+        let exporter = exporter(&config)?;
+        let reader = SharedReader(Arc::new(
+            ManualReader::builder()
+                .with_temporality(exporter.temporality())
+                .build(),
+        ));
+        let max_series = config.max_series;
+        let provider = SdkMeterProvider::builder()
+            .with_resource(super::resource::resource())
+            .with_reader(reader.clone())
+            // The default limit (2 000) would fold a large host's objects into
+            // one overflow point: per-object instruments keep max_series.
+            .with_view(move |instrument: &opentelemetry_sdk::metrics::Instrument| {
+                let per_object = FAMILIES
+                    .iter()
+                    .any(|f| f.otel_name == instrument.name() && is_per_object(f));
+                per_object
+                    .then(|| {
+                        Stream::builder()
+                            .with_cardinality_limit(max_series)
+                            .build()
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .build();
+        let meter = provider.meter_with_scope(
+            InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
+        let pinned = Arc::new(Pinned::default());
+        register(&meter, &pinned, &config.render);
+        Ok(Self {
+            config,
+            provider,
+            reader,
+            exporter,
+            pinned,
+            counters: Arc::default(),
+        })
+    }
+
+    /// The counters every collection carries (`SingleFlight::set_export_counters`).
+    pub fn counters(&self) -> Arc<ExportCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Exports every interval once `source` delivers the loaded single
+    /// flight, until `stopped`; then one last export and shutdown.
+    pub async fn run(
+        self,
+        source: oneshot::Receiver<Arc<SingleFlight>>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
+        let flight = tokio::select! {
+            flight = source => match flight {
+                Ok(flight) => flight,
+                Err(_) => return, // loading failed; the server reports it
+            },
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        flight.set_export_counters(self.counters());
+        info!(
+            endpoint = %self.config.endpoint,
+            protocol = ?self.config.protocol,
+            interval = ?self.config.interval,
+            temporality = ?self.config.temporality,
+            "pushing OTLP metrics"
+        );
+        let mut ticks = tokio::time::interval(self.config.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stopped.wait_for(|stop| *stop) => break,
+                _ = ticks.tick() => {}
+            }
+            // A stop cuts an export short: the flush below takes over.
+            tokio::select! {
+                biased;
+                _ = stopped.wait_for(|stop| *stop) => break,
+                () = self.export_once(&flight, self.config.timeout) => {}
+            }
+        }
+        self.export_once(&flight, FLUSH_BUDGET).await;
+        if let Err(error) = self
+            .provider
+            .shutdown_with_timeout(Duration::from_millis(50))
+        {
+            debug!(%error, "meter provider shutdown");
+        }
+    }
+
+    /// One export within `budget`, counted and logged.
+    async fn export_once(&self, flight: &Arc<SingleFlight>, budget: Duration) {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(budget, self.export(flight, budget)).await {
+            Ok(result) => result,
+            Err(_) => Err(ExportError::Timeout(budget)),
+        };
+        let took = started.elapsed();
+        self.counters.record(result.is_ok(), took);
+        match result {
+            Ok(points) => debug!(
+                points,
+                took_ms = took.as_secs_f64() * 1e3,
+                "OTLP export done"
+            ),
+            Err(error) => warn!(%error, took_ms = took.as_secs_f64() * 1e3, "OTLP export failed"),
+        }
+    }
+
+    /// Collects, reads the instruments against that collection, sends.
+    /// Returns the number of data points sent.
+    async fn export(
+        &self,
+        flight: &Arc<SingleFlight>,
+        budget: Duration,
+    ) -> Result<usize, ExportError> {
+        let collection = flight.collect(budget).await?;
+        let (pinned, reader) = (Arc::clone(&self.pinned), self.reader.clone());
+        // The callbacks walk the whole inventory: off the async threads (a
+        // blocking thread that takes the capability drop first).
+        let metrics = crate::privileges::spawn_blocking(move || {
+            pinned.read_with(collection, || {
+                let mut metrics = ResourceMetrics::default();
+                reader.collect(&mut metrics).map(|()| metrics)
+            })
+        })
+        .await
+        .map_err(|e| ExportError::Read(e.to_string()))?
+        .map_err(|e| ExportError::Read(e.to_string()))?;
+        let points = count_points(&metrics);
+        self.exporter.export(&metrics).await?;
+        Ok(points)
+    }
+}
+
+/// The OTLP exporter for the configured protocol. TLS for https endpoints:
+/// the system's roots, or only the CA(s) of OTEL_EXPORTER_OTLP_CERTIFICATE.
+fn exporter(config: &PushConfig) -> Result<MetricExporter, PushError> {
+    let ca = match &config.certificate {
+        Some(path) => Some(
+            std::fs::read(path).map_err(|source| PushError::Certificate {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    Ok(match config.protocol {
+        Protocol::Grpc => {
+            let builder = MetricExporter::builder()
+                .with_tonic()
+                .with_temporality(config.temporality);
+            match &ca {
+                Some(pem) => builder.with_tls_config(
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+                ),
+                None => builder,
+            }
+            .build()?
+        }
+        Protocol::HttpProtobuf => {
+            // reqwest takes the process' rustls provider: ring, as tonic uses.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut client = reqwest::Client::builder().timeout(config.request_timeout);
+            if let (Some(pem), Some(path)) = (&ca, &config.certificate) {
+                let certificates =
+                    reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                        PushError::CertificatePem {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                client = client.tls_certs_only(certificates);
+            }
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_http_client(client.build().map_err(PushError::HttpClient)?)
+                .with_temporality(config.temporality)
+                .build()?
+        }
+    })
+}
+
+fn count_points(metrics: &ResourceMetrics) -> usize {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    fn len<T>(data: &MetricData<T>) -> usize {
+        match data {
+            MetricData::Gauge(g) => g.data_points().count(),
+            MetricData::Sum(s) => s.data_points().count(),
+            _ => 0,
+        }
+    }
+    metrics
+        .scope_metrics()
+        .flat_map(|s| s.metrics())
+        .map(|m| match m.data() {
+            AggregatedMetrics::F64(d) => len(d),
+            AggregatedMetrics::U64(d) => len(d),
+            AggregatedMetrics::I64(d) => len(d),
+        })
+        .sum()
+}
+
+/// The manual reader, shared between the provider (which registers its
+/// pipeline) and the export loop (which calls `collect`).
+#[derive(Clone, Debug)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}
+
+impl fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pusher")
+            .field("config", &self.config)
+            .finish()
+    }
+}
