@@ -35,7 +35,7 @@ pub struct PinsUnreadable {
 pub fn read_pins(mounts: &[impl AsRef<Path>]) -> Result<Pins, PinsUnreadable> {
     let mut pins = Pins::new();
     for mount in mounts {
-        walk(mount.as_ref(), mount.as_ref(), &mut pins)?;
+        walk(mount.as_ref(), &mut pins)?;
     }
     for paths in pins.values_mut() {
         paths.sort();
@@ -44,12 +44,19 @@ pub fn read_pins(mounts: &[impl AsRef<Path>]) -> Result<Pins, PinsUnreadable> {
     Ok(pins)
 }
 
-/// The pins the kernel's bpf_preload puts at the root of every bpffs mount:
-/// its own iterator links, mode 0400, which only CAP_DAC_OVERRIDE opens
-/// read-write (as a link must be). Held by the kernel either way.
-const PRELOAD_PINS: [&str; 2] = ["maps.debug", "progs.debug"];
+/// Whether a pin has no write bit: iterator links pinned to be read with
+/// `cat` (the kernel preload's `maps.debug`/`progs.debug`, `pin`'s files,
+/// mode 0400). A link opens only read-write, which for these only
+/// CAP_DAC_OVERRIDE allows; they are left out rather than making every pin
+/// unknown.
+fn read_only(entry: &std::fs::DirEntry) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    entry
+        .metadata()
+        .is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
+}
 
-fn walk(mount: &Path, dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
+fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
     let unreadable = |path: &Path, source| PinsUnreadable {
         path: path.display().to_string(),
         source,
@@ -62,7 +69,7 @@ fn walk(mount: &Path, dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable>
     for entry in entries.flatten() {
         let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(mount, &path, pins)?,
+            Ok(t) if t.is_dir() => walk(&path, pins)?,
             Ok(t) if t.is_file() => match identify(&path) {
                 Ok(Some(key)) => pins
                     .entry(key)
@@ -70,10 +77,7 @@ fn walk(mount: &Path, dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable>
                     .push(path.display().to_string()),
                 Ok(None) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EACCES)
-                        && dir == mount
-                        && PRELOAD_PINS.iter().any(|p| entry.file_name() == *p) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) && read_only(&entry) => {}
                 Err(e) => return Err(unreadable(&path, e)),
             },
             _ => {}
