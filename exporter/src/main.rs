@@ -437,10 +437,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http: !args.no_http,
         otlp,
     };
-    if let Some(dir) = &args.pin {
-        let files = pin(dir, bpf::pin::DEFAULT_MODE)?;
-        tracing::info!(?files, "pinned the text iterators");
-    }
+    let pinned = match &args.pin {
+        Some(dir) => {
+            let files = pin(dir, bpf::pin::DEFAULT_MODE)?;
+            tracing::info!(?files, "pinned the text iterators");
+            Some((dir, bpf::pin::Pinned::record(&files)?))
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Capabilities are per thread: each worker takes the drop when it next wakes.
@@ -452,8 +456,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let served = runtime.block_on(server::run(options));
-    if let Some(dir) = &args.pin {
-        let files = bpf::pin::unpin(dir)?;
+    if let Some((dir, pinned)) = &pinned {
+        let files = bpf::pin::unpin_pinned(dir, pinned)?;
         tracing::info!(?files, "unpinned the text iterators");
     }
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.

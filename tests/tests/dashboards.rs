@@ -192,7 +192,9 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
             full.insert(key, 1, 0).unwrap();
         }
     }
-    let server = Server::start(&["--enable-bpf-stats"]).unwrap();
+    // A 1 s refresh: bpf_exporter_map_memory_age_seconds (the fleet health
+    // panel) exists only once the background refresh has run.
+    let server = Server::start(&["--enable-bpf-stats", "--map-memory-refresh", "1s"]).unwrap();
     server.wait_ready().unwrap();
     let prometheus = Prometheus::scraping(JOB, &server.address.to_string()).unwrap();
     prometheus

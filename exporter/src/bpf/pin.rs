@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{self, Read},
-    os::unix::fs::PermissionsExt,
+    os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
@@ -342,6 +342,42 @@ fn first_line_is_header(path: &Path, header: &str) -> Result<(), PinError> {
 /// empty and it is not a bpffs mount point); returns the files removed. A file of that name that is not ours
 /// is an error and stays.
 pub fn unpin(dir: &Path) -> Result<Vec<PathBuf>, PinError> {
+    remove_pins(dir, is_ours)
+}
+
+/// The identity of the files this process pinned: `serve --pin` removes at
+/// exit exactly these, without opening them (a 0400 link opens only with
+/// CAP_DAC_OVERRIDE, which `serve` has dropped by then).
+pub struct Pinned(Vec<(PathBuf, u64, u64)>);
+
+impl Pinned {
+    /// Records device and inode of `files`, just pinned.
+    pub fn record(files: &[PathBuf]) -> Result<Self, PinError> {
+        files
+            .iter()
+            .map(|f| {
+                let m = fs::metadata(f).map_err(io_error(f))?;
+                Ok((f.clone(), m.dev(), m.ino()))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|m| {
+            self.0
+                .iter()
+                .any(|(p, dev, ino)| p == path && m.dev() == *dev && m.ino() == *ino)
+        })
+    }
+}
+
+/// `unpin` for the files `pinned` lists.
+pub fn unpin_pinned(dir: &Path, pinned: &Pinned) -> Result<Vec<PathBuf>, PinError> {
+    remove_pins(dir, |path| pinned.contains(path))
+}
+
+fn remove_pins(dir: &Path, ours: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, PinError> {
     if !dir.is_dir() {
         return Err(PinError::MissingDir(dir.to_owned()));
     }
@@ -354,7 +390,7 @@ pub fn unpin(dir: &Path) -> Result<Vec<PathBuf>, PinError> {
         if !path.exists() {
             continue;
         }
-        if !is_ours(&path) {
+        if !ours(&path) {
             return Err(PinError::NotOurs(path));
         }
         fs::remove_file(&path).map_err(io_error(&path))?;
