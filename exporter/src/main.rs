@@ -46,7 +46,7 @@ struct Cli {
 enum Command {
     /// Serve Prometheus metrics over HTTP and/or push OTLP metrics (the default).
     #[command(args_override_self = true)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Read the inventory once and print it.
     Dump {
         #[arg(long, value_enum, default_value_t = DumpFormat::Table)]
@@ -221,7 +221,7 @@ fn init_logging(format: LogFormat, level: LogLevel) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         Some(Command::Dump {
             format,
             enable_bpf_stats,
