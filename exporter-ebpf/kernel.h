@@ -270,8 +270,15 @@ struct path {
 	struct dentry *dentry;
 };
 
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
 	int pid;
+	int tgid;
+	char comm[16];
+	struct css_set *cgroups;
 };
 
 /* uprobe_multi (6.6+) */
@@ -283,8 +290,25 @@ struct bpf_uprobe_multi_link {
 };
 
 /* perf_event links (5.15+): kprobe, uprobe, tracepoint or perf event. */
+struct inode;
+
+struct file_operations {
+	int (*release)(struct inode *, void *);
+};
+
 struct file {
+	struct path f_path;
+	struct inode *f_inode;
+	const struct file_operations *f_op;
 	void *private_data;
+};
+
+/* iter/task_file context (5.8+): the owners walk. */
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	__u32 fd;
+	struct file *file;
 };
 
 struct bpf_perf_link {

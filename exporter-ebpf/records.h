@@ -126,6 +126,24 @@ struct link_record {
 	char target_name[LINK_TARGET_LEN];
 };
 
+/* owner_record.kind: which kind of BPF object an fd refers to. */
+#define OWNER_KIND_MAP 1
+#define OWNER_KIND_PROG 2
+#define OWNER_KIND_LINK 3
+#define COMM_LEN 16
+
+/* One open fd of a BPF object, written by owners.bpf.c's walk_owners
+ * (iter/task_file); learn_fops writes only the kind (a __u32) of each of the
+ * reader's own BPF files it learnt. */
+struct owner_record {
+	__u32 tgid; /* in the initial pid namespace */
+	__u32 fd;
+	__u32 kind;
+	__u32 id;
+	__u64 cgroup_id; /* kernfs id of the task's cgroup2 cgroup = its inode */
+	char comm[COMM_LEN];
+};
+
 /* Most CPUs the per-CPU sums cover; a host with a possible CPU id at or
  * above it gets no per-CPU values (unknown, never an undercount). */
 #define MAX_CPUS 1024
@@ -153,6 +171,7 @@ _Static_assert(sizeof(struct map_record) == 64, "map_record layout");
 _Static_assert(sizeof(struct prog_record) == 560, "prog_record layout");
 _Static_assert(sizeof(struct link_record) == 304, "link_record layout");
 _Static_assert(sizeof(struct support_record) == 4, "support_record layout");
+_Static_assert(sizeof(struct owner_record) == 40, "owner_record layout");
 _Static_assert(sizeof(struct calibration) == 16 + 4 * MAX_CPUS, "calibration layout");
 
 #endif /* __RECORDS_H */

@@ -7,7 +7,7 @@ use std::{env, path::PathBuf, process::Command};
 mod record_tables;
 
 const EBPF_DIR: &str = "../exporter-ebpf";
-const BPF_SOURCES: &[&str] = &["iterators", "preload"];
+const BPF_SOURCES: &[&str] = &["iterators", "owners", "preload"];
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -15,6 +15,8 @@ use crate::{
     inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
 };
 
+pub mod cgroup;
+mod owners;
 mod single_flight;
 pub use single_flight::{
     CollectError, Collection, CollectionStats, InventorySource, ReleaseFn, SingleFlight,
@@ -27,6 +29,10 @@ pub struct Options {
     pub enable_bpf_stats: bool,
     /// Objects left out of every inventory (applied before map memory is read).
     pub filter: NameFilter,
+    /// Skip the owners walk: owners, pins and held_by are null.
+    pub no_owners: bool,
+    /// Reuse the last owners walk while it is younger than this (0: walk every collection).
+    pub owners_min_interval: Duration,
     /// Leave map memory out (null): no map is opened by id, so `serve` can
     /// drop CAP_SYS_ADMIN after start.
     pub without_map_memory: bool,
@@ -40,6 +46,7 @@ pub struct Source {
     stats: Option<stats::StatsGuard>,
     node: Node,
     filter: NameFilter,
+    owners: Option<owners::OwnerSource>,
 }
 
 impl Source {
@@ -64,8 +71,17 @@ impl Source {
             },
             _ => None,
         };
+        let owners = if options.no_owners {
+            info!("owners walk off (--no-owners): owners, pins and held_by are null");
+            None
+        } else {
+            owners::OwnerSource::open(options.owners_min_interval)
+                .inspect_err(|error| warn!(%error, "owners walk unavailable (iter/task_file, Linux 5.8+): owners, pins and held_by are null"))
+                .ok()
+        };
         info!(
             bpf_stats_enabled = stats::kernel_stats_enabled(),
+            owners = owners.is_some(),
             "collection source ready"
         );
         Ok(Self {
@@ -75,6 +91,7 @@ impl Source {
             stats,
             node: read_node(),
             filter: options.filter.clone(),
+            owners,
         })
     }
 
@@ -104,7 +121,8 @@ impl Source {
     /// Reads all iterators now.
     pub fn collect(&mut self) -> Inventory {
         let clock = Clock::now();
-        let self_progs: HashSet<u32> = self.iterators.self_prog_ids().iter().copied().collect();
+        let mut self_progs: HashSet<u32> = self.iterators.self_prog_ids().iter().copied().collect();
+        self_progs.extend(self.owners.iter().flat_map(|o| o.prog_ids()));
         let mut errors = Errors::default();
 
         let mut programs = match self.iterators.read(Iterator::Programs).and_then(|b| {
@@ -147,6 +165,12 @@ impl Source {
                 map.memory_bytes = bytes;
             }
         }
+        let snapshot = self.owners.as_mut().and_then(|o| {
+            o.snapshot()
+                .inspect_err(|error| error!(%error, "owners walk failed: owners are null in this collection"))
+                .ok()
+        });
+        owners::apply(snapshot.as_deref(), &mut programs, &mut maps, &mut links);
         Inventory {
             collected_at: clock.now,
             node: self.node.clone(),
@@ -298,6 +322,9 @@ fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) -> Program 
         run_count: stats.then_some(r.run_cnt),
         recursion_misses: (stats && r.known & PROG_KNOWN_MISSES != 0).then_some(r.recursion_misses),
         is_self: self_progs.contains(&r.id),
+        owners: None,
+        pins: None,
+        held_by: None,
     }
 }
 
@@ -324,6 +351,9 @@ fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
         entries,
         memory_bytes: None,
         is_self: self_maps.contains(&r.id),
+        owners: None,
+        pins: None,
+        held_by: None,
     }
 }
 
@@ -336,6 +366,9 @@ fn link(r: &LinkRecord, self_progs: &HashSet<u32>) -> Link {
             .then(|| names::attach_type(r.attach_type).into_owned()),
         target: link_target(r),
         is_self: self_progs.contains(&r.prog_id),
+        owners: None,
+        pins: None,
+        held_by: None,
     }
 }
 

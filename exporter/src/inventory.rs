@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod owner_groups;
+pub use owner_groups::{OwnerGroup, OwnerKey};
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Inventory {
     pub collected_at: DateTime<Utc>,
@@ -52,6 +55,13 @@ pub struct Program {
     /// Loaded by this exporter (its iterators).
     #[serde(rename = "self")]
     pub is_self: bool,
+    /// Processes holding an fd to it; `null` when owners are unknown (see
+    /// docs/inventory.md: walk unavailable or `--no-owners`).
+    pub owners: Option<Vec<Owner>>,
+    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
+    pub pins: Option<Vec<String>>,
+    /// What keeps it alive; `null` when owners are unknown.
+    pub held_by: Option<Vec<HeldBy>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -70,6 +80,13 @@ pub struct Map {
     pub memory_bytes: Option<u64>,
     #[serde(rename = "self")]
     pub is_self: bool,
+    /// Processes holding an fd to it; `null` when owners are unknown (see
+    /// docs/inventory.md: walk unavailable or `--no-owners`).
+    pub owners: Option<Vec<Owner>>,
+    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
+    pub pins: Option<Vec<String>>,
+    /// What keeps it alive; `null` when owners are unknown.
+    pub held_by: Option<Vec<HeldBy>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -82,6 +99,62 @@ pub struct Link {
     pub target: Option<LinkTarget>,
     #[serde(rename = "self")]
     pub is_self: bool,
+    /// Processes holding an fd to it; `null` when owners are unknown (see
+    /// docs/inventory.md: walk unavailable or `--no-owners`).
+    pub owners: Option<Vec<Owner>>,
+    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
+    pub pins: Option<Vec<String>>,
+    /// What keeps it alive; `null` when owners are unknown.
+    pub held_by: Option<Vec<HeldBy>>,
+}
+
+/// A process holding at least one fd to a BPF object (one entry per process,
+/// however many fds or forked copies it holds).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+pub struct Owner {
+    /// Process id in the exporter's pid namespace (the host's with hostPID).
+    pub pid: u32,
+    pub comm: String,
+    /// Its cgroup v2 path relative to the cgroup2 root; `null` if not found.
+    pub cgroup: Option<String>,
+    /// Container id parsed from the cgroup path (kubelet, Docker, CRI-O, containerd names).
+    pub container_id: Option<String>,
+    /// Kubernetes pod uid parsed from the cgroup path.
+    pub pod_uid: Option<String>,
+}
+
+/// What keeps a BPF object alive.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldBy {
+    /// A process holds an fd (see `owners`).
+    Process,
+    /// Pinned on a bpffs (see `pins`).
+    Pinned,
+    /// A program referenced by a link.
+    Link,
+    /// A map used by a program.
+    Program,
+    /// A struct_ops object, held by the kernel subsystem it implements.
+    Kernel,
+    /// None of the above: a legacy attachment (tc, XDP via netlink, cgroup
+    /// PROG_ATTACH) whose holder is not visible.
+    Attached,
+}
+
+impl HeldBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldBy::Process => "process",
+            HeldBy::Pinned => "pinned",
+            HeldBy::Link => "link",
+            HeldBy::Program => "program",
+            HeldBy::Kernel => "kernel",
+            HeldBy::Attached => "attached",
+        }
+    }
 }
 
 /// What a link attaches to: what the kernel's `bpf_link_info` reports for its
@@ -254,6 +327,14 @@ impl Inventory {
             .binary_search_by_key(&id, |l| l.id)
             .ok()
             .map(|i| &self.links[i])
+    }
+
+    /// Whether this collection has owners (the owners walk ran).
+    pub fn owners_known(&self) -> bool {
+        let known = |o: &Option<Vec<Owner>>| o.is_some();
+        self.programs.iter().any(|p| known(&p.owners))
+            || self.maps.iter().any(|m| known(&m.owners))
+            || self.links.iter().any(|l| known(&l.owners))
     }
 
     pub fn collector_ok(&self, collector: Collector) -> bool {

@@ -46,7 +46,7 @@ struct Cli {
 enum Command {
     /// Serve Prometheus metrics over HTTP and/or push OTLP metrics (the default).
     #[command(args_override_self = true)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Read the inventory once and print it.
     Dump {
         #[arg(long, value_enum, default_value_t = DumpFormat::Table)]
@@ -139,6 +139,15 @@ struct ServeArgs {
     /// Upper bound of one collection; a shorter Prometheus scrape timeout wins.
     #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = parse_collection_timeout)]
     collection_timeout: Duration,
+    /// Skip the owners walk (iter/task_file): owners, pins and held_by are null, no owner series.
+    #[arg(long, env = "BPF_EXPORTER_NO_OWNERS")]
+    no_owners: bool,
+    /// Reuse the last owners walk (processes, pins) while younger than this; 0s walks every collection.
+    #[arg(long, env = "BPF_EXPORTER_OWNERS_MIN_INTERVAL", default_value = "0s", value_parser = humantime::parse_duration)]
+    owners_min_interval: Duration,
+    /// Add a `pid` label to bpf_*_owner_info (pids churn: one series per process).
+    #[arg(long, env = "BPF_EXPORTER_OWNER_PID_LABEL")]
+    owner_pid_label: bool,
     /// Requests reading the kernel at once; more get 503.
     #[arg(long, env = "BPF_EXPORTER_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_requests_in_flight: u32,
@@ -212,7 +221,7 @@ fn init_logging(format: LogFormat, level: LogLevel) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         Some(Command::Dump {
             format,
             enable_bpf_stats,
@@ -266,6 +275,11 @@ fn check() -> anyhow::Result<()> {
     match support.percpu_cpus {
         Some(cpus) => println!("per-CPU counters: yes ({cpus} CPUs)"),
         None => println!("per-CPU counters: no"),
+    }
+    if inventory.owners_known() {
+        println!("owners walk: yes");
+    } else {
+        println!("owners walk: no (iter/task_file, Linux 5.8+; see the log)");
     }
     for missing in support.unavailable() {
         println!("unavailable: {missing}");
@@ -393,6 +407,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let filter = NameFilter::new(args.include_name.as_deref(), args.exclude_name.as_deref())?;
     let render = RenderOptions {
         per_object: !args.aggregates_only,
+        owner_pid_label: args.owner_pid_label,
         ..RenderOptions::default()
     };
     let otlp = otlp::PushConfig::from_env(args.otlp_max_series as usize, render.clone())?;
@@ -405,6 +420,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         source: collect::Options {
             enable_bpf_stats: args.enable_bpf_stats,
             filter,
+            no_owners: args.no_owners,
+            owners_min_interval: args.owners_min_interval,
             // 0s: no map memory, and CAP_SYS_ADMIN is dropped after start.
             without_map_memory: args.map_memory_refresh.is_zero(),
         },

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     collect::{CollectionStats, InventorySource},
-    inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
+    inventory::{
+        Collector, CollectorError, HeldBy, Inventory, Link, LinkTarget, Map, Node, Owner, Program,
+    },
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -42,6 +44,9 @@ fn program(id: u32, name: &str, prog_type: &str) -> Program {
         run_count: None,
         recursion_misses: None,
         is_self: false,
+        owners: Some(vec![]),
+        pins: Some(vec![]),
+        held_by: Some(vec![]),
     }
 }
 
@@ -59,6 +64,9 @@ fn map(id: u32, name: &str, map_type: &str, max_entries: u32, entries: Option<u6
         entries,
         memory_bytes: Some(u64::from(max_entries) * 16),
         is_self: false,
+        owners: Some(vec![]),
+        pins: Some(vec![]),
+        held_by: Some(vec![]),
     }
 }
 
@@ -103,6 +111,39 @@ pub fn sample_inventory() -> Inventory {
     unknown.memory_bytes = None;
     unknown.key_size = 0;
     unknown.value_size = 0;
+    // Owners: a pod's agent holds the XDP program and its hash map, a
+    // host bpftool the hash map too; the exporter holds its own objects.
+    let agent = Owner {
+        pid: 4242,
+        comm: "edge-agent".into(),
+        cgroup: Some("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0b5e8f4a_1c2d_4e5f_8a9b_0c1d2e3f4a5b.slice/cri-containerd-9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.scope".into()),
+        container_id: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+    };
+    let bpftool = Owner {
+        pid: 77,
+        comm: "bpftool".into(),
+        cgroup: Some("/user.slice/session-1.scope".into()),
+        container_id: None,
+        pod_uid: None,
+    };
+    let exporter = Owner {
+        pid: 100,
+        comm: "bpf-inventory-e".into(),
+        cgroup: None,
+        container_id: None,
+        pod_uid: None,
+    };
+    xdp.owners = Some(vec![agent.clone()]);
+    xdp.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
+    dump.owners = Some(vec![exporter.clone()]);
+    dump.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
+    own_map.owners = Some(vec![exporter.clone()]);
+    own_map.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
+    unknown.held_by = Some(vec![HeldBy::Program]);
+    let mut hash = map(11, "fixture_hash", "hash", 1000, Some(42));
+    hash.owners = Some(vec![bpftool, agent]);
+    hash.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
     Inventory {
         collected_at: at("2026-01-02T03:05:00Z"),
         node: Node {
@@ -112,11 +153,7 @@ pub fn sample_inventory() -> Inventory {
         bpf_stats_enabled: true,
         unsupported: Vec::new(),
         programs: vec![xdp, dump],
-        maps: vec![
-            map(11, "fixture_hash", "hash", 1000, Some(42)),
-            unknown,
-            own_map,
-        ],
+        maps: vec![hash, unknown, own_map],
         links: vec![
             Link {
                 id: 3,
@@ -125,6 +162,9 @@ pub fn sample_inventory() -> Inventory {
                 attach_type: Some("xdp".into()),
                 target: Some(LinkTarget::Interface { ifindex: 2 }),
                 is_self: false,
+                owners: Some(vec![]),
+                pins: Some(vec!["/sys/fs/bpf/edge/xdp_link".into()]),
+                held_by: Some(vec![HeldBy::Pinned]),
             },
             Link {
                 id: 4,
@@ -136,6 +176,9 @@ pub fn sample_inventory() -> Inventory {
                     map_id: None,
                 }),
                 is_self: true,
+                owners: Some(vec![exporter.clone()]),
+                pins: Some(vec![]),
+                held_by: Some(vec![HeldBy::Process]),
             },
         ],
         errors: vec![],

@@ -27,6 +27,7 @@ fn options() -> RenderOptions {
     RenderOptions {
         per_object: true,
         version: "0.0.0-golden",
+        owner_pid_label: false,
         revision: "0123456789ab",
         rustc_version: "1.95.0",
     }
@@ -175,11 +176,61 @@ fn aggregates_only_leaves_out_per_object_series() {
         ..options()
     };
     let page = render_metrics(&sample_inventory(), &stats(), &options, Format::Text);
-    assert!(!page.contains("id=\""), "{page}");
+    assert!(!page.contains("{id=\""), "{page}");
     assert!(page.contains("bpf_maps{type=\"hash\"} 1\n"));
     assert!(page.contains("bpf_maps_memory_bytes{type=\"hash\"} 16000\n"));
     let (ok, report) = promtool_check(&page);
     assert!(ok && report.trim().is_empty(), "promtool: {report}");
+}
+
+#[test]
+fn owners_are_one_series_per_group_and_pid_only_on_request() {
+    let mut inventory = sample_inventory();
+    // A second process of the same group holding map 11: no new series without pids.
+    let mut forked = inventory.maps[0].owners.as_ref().unwrap()[0].clone();
+    forked.pid = 78;
+    inventory.maps[0].owners.as_mut().unwrap().push(forked);
+    let page = render_metrics(&inventory, &stats(), &options(), Format::Text);
+    let owner_lines = |page: &str| {
+        page.lines()
+            .filter(|l| l.starts_with("bpf_map_owner_info{id=\"11\""))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        owner_lines(&page),
+        [
+            "bpf_map_owner_info{id=\"11\",comm=\"bpftool\"} 1",
+            "bpf_map_owner_info{id=\"11\",comm=\"edge-agent\",container_id=\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",pod_uid=\"0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\"} 1",
+        ]
+    );
+    assert!(
+        page.contains("bpf_owner_maps{comm=\"bpftool\"} 1\n"),
+        "{page}"
+    );
+    let with_pid = RenderOptions {
+        owner_pid_label: true,
+        ..options()
+    };
+    let page = render_metrics(&inventory, &stats(), &with_pid, Format::Text);
+    let lines = owner_lines(&page);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines.contains(&"bpf_map_owner_info{id=\"11\",comm=\"bpftool\",pid=\"78\"} 1".to_owned())
+    );
+    let (ok, report) = promtool_check(&page);
+    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+    // Neither `pod` nor `namespace`: they clash with Prometheus target labels.
+    for family in FAMILIES {
+        assert!(
+            !family
+                .labels
+                .iter()
+                .any(|l| ["pod", "namespace"].contains(l)),
+            "{}",
+            family.name
+        );
+    }
 }
 
 #[test]

@@ -65,6 +65,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo 1 > /proc/sys/kernel/bpf_stats_enabled
 section() {
   name=$1; shift

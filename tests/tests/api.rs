@@ -245,7 +245,7 @@ fn bad_requests_are_json_errors() {
     for (method, path, status, body) in [
         ("GET", "/api/v1/maps/x1", 400, error("invalid_parameter", r#"invalid value "x1" for `id`: expected a decimal integer"#)),
         ("GET", "/api/v1/programs?limit=5000", 400, error("invalid_parameter", r#"invalid value "5000" for `limit`: expected an integer from 1 to 1000"#)),
-        ("GET", "/api/v1/links?sort=id", 400, error("unknown_parameter", "unknown query parameter `sort`: this endpoint accepts type, name, id, prog_id, limit, offset")),
+        ("GET", "/api/v1/links?sort=id", 400, error("unknown_parameter", "unknown query parameter `sort`: this endpoint accepts type, name, id, prog_id, comm, pod_uid, container_id, pid, limit, offset")),
         ("GET", "/api/v1/programs/4294967295", 404, Value::Null),
         ("GET", "/api/v1/maps/list", 400, error("invalid_parameter", r#"invalid value "list" for `id`: expected a decimal integer"#)),
         ("GET", "/api/v2/maps", 404, Value::Null),

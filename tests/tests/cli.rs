@@ -57,6 +57,7 @@ fn check_reports_what_this_kernel_supports() {
         "per-CPU counters: no\n".to_string()
     };
     assert!(stdout.contains(&percpu_line), "{stdout}");
+    assert!(stdout.contains("owners walk: yes\n"), "{stdout}");
     // Each optional kernel field, and the word of check's line when it is missing.
     let fields = [
         ("bpf_map", "elem_count", "bpf_map.elem_count"),
@@ -128,7 +129,14 @@ fn dump_table_lists_the_fixture() {
                 .starts_with(&format!("{} ", fx.program_id(FIXTURE_PROG)))
         })
         .expect("fixture program row");
-    assert!(prog_line.ends_with(FIXTURE_PROG), "{prog_line}");
+    // The last column: the owners, here this test process.
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    let owner = format!("{}({})", comm.trim(), std::process::id());
+    assert!(
+        prog_line.contains(&format!(" {FIXTURE_PROG} ")),
+        "{prog_line}"
+    );
+    assert!(prog_line.ends_with(&format!("  {owner}")), "{prog_line}");
     let map_line = maps
         .lines()
         .find(|l| {
@@ -137,7 +145,7 @@ fn dump_table_lists_the_fixture() {
         })
         .expect("fixture map row");
     let cols: Vec<&str> = map_line.split_whitespace().collect();
-    // ID TYPE KEY VALUE MAX ENTRIES MEMORY FLAGS NAME
+    // ID TYPE KEY VALUE MAX ENTRIES MEMORY FLAGS NAME OWNERS
     assert_eq!(cols[1..6], ["hash", "4", "8", "1000", "0"], "{map_line}");
-    assert_eq!(cols.last(), Some(&"fixture_hash"));
+    assert_eq!(cols[8..], ["fixture_hash", owner.as_str()], "{map_line}");
 }

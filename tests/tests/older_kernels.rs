@@ -6,7 +6,7 @@
 //! iterator the kernel lacks is `unsupported`, and one start-up line says so.
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use bpf_inventory_exporter::inventory::{Collector, Inventory, LinkTarget};
+use bpf_inventory_exporter::inventory::{Collector, HeldBy, Inventory, LinkTarget};
 use e2e_tests::{
     exporter_binary, fixture_core_object, have_root, FIXTURE_PROG, FIXTURE_SHORT_PROG,
 };
@@ -294,6 +294,37 @@ fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
     assert!(check.contains("bpf_map iterator: yes"), "{check}");
     assert!(check.contains("bpf_prog iterator: yes"), "{check}");
     assert!(check.contains("per-CPU counters: yes (2 CPUs)"), "{check}");
+    // iter/task_file is 5.8+: owners on every supported kernel.
+    assert!(check.contains("owners walk: yes"), "{check}");
+    assert!(
+        inv.programs.iter().all(|p| p.owners.is_some()),
+        "{release}: owners null"
+    );
+    let own = inv
+        .programs
+        .iter()
+        .find(|p| p.is_self)
+        .expect("own program");
+    let comms: Vec<&str> = own
+        .owners
+        .iter()
+        .flatten()
+        .map(|o| o.comm.as_str())
+        .collect();
+    assert_eq!(comms, ["bpf-inventory-e"], "{release}");
+    // bpftool exited: the fixture's hash map is held by its pin and its program.
+    let pin = "/sys/fs/bpf/fxmaps/fixture_hash".to_owned();
+    let pinned = inv
+        .maps
+        .iter()
+        .find(|m| m.pins.as_ref().is_some_and(|p| p.contains(&pin)))
+        .unwrap_or_else(|| panic!("{release}: no map pinned at {pin}"));
+    assert_eq!(pinned.owners, Some(vec![]), "{release}");
+    assert_eq!(
+        pinned.held_by,
+        Some(vec![HeldBy::Pinned, HeldBy::Program]),
+        "{release}"
+    );
     let links = if kernel_version(&release) >= (5, 19) {
         "bpf_link iterator: yes"
     } else {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::inventory::{CollectorError, Link, Map, Program};
+use crate::inventory::{CollectorError, Link, Map, OwnerGroup, Program};
 
 /// One page of a list, in id order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,5 +50,18 @@ pub struct LinkDetail {
     pub link: Link,
     /// The attached program; null if it is not in this collection.
     pub program: Option<Program>,
+    pub errors: Vec<CollectorError>,
+}
+
+/// Owner groups: processes grouped by (comm, container_id, pod_uid), ordered
+/// by that key, with the ids of the objects each holds and their memory. An
+/// object held by two groups is listed in both.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Owners {
+    pub collected_at: DateTime<Utc>,
+    /// False when this collection has no owners (walk unavailable or
+    /// `--no-owners`): `items` is then empty for want of data.
+    pub owners_known: bool,
+    pub items: Vec<OwnerGroup>,
     pub errors: Vec<CollectorError>,
 }

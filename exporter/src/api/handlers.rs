@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::{
-    body::{LinkDetail, MapDetail, Page, ProgramDetail},
+    body::{LinkDetail, MapDetail, Owners, Page, ProgramDetail},
     error::{ApiError, ErrorBody},
     query::{
         parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
@@ -97,7 +97,10 @@ pub async fn programs(
     let matching = inv
         .programs
         .iter()
-        .filter(|p| query.matches(p.id, &p.prog_type, Some(&p.name), None))
+        .filter(|p| {
+            query.matches(p.id, &p.prog_type, Some(&p.name), None)
+                && query.matches_owners(&p.owners)
+        })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))
 }
@@ -120,7 +123,9 @@ pub async fn maps(
     let matching = inv
         .maps
         .iter()
-        .filter(|m| query.matches(m.id, &m.map_type, Some(&m.name), None))
+        .filter(|m| {
+            query.matches(m.id, &m.map_type, Some(&m.name), None) && query.matches_owners(&m.owners)
+        })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))
 }
@@ -146,6 +151,7 @@ pub async fn links(
         .filter(|l| {
             let prog_name = inv.program(l.prog_id).map(|p| p.name.as_str());
             query.matches(l.id, &l.link_type, prog_name, Some(l.prog_id))
+                && query.matches_owners(&l.owners)
         })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))
@@ -256,4 +262,28 @@ pub async fn link(
         errors: inv.errors.clone(),
     };
     respond(inv.collected_at, &detail)
+}
+
+/// Owner groups (comm, container, pod) with the objects each holds.
+#[utoipa::path(get, path = "/api/v1/owners", tag = "owners",
+    responses(
+        (status = 200, description = "Every owner group", body = Owners),
+        (status = 400, description = "A query parameter was given", body = ErrorBody),
+        (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
+    ))]
+pub async fn owners(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    parse_no_query(raw.as_deref())?;
+    let collection = state.collect(&headers).await?;
+    let inv = &collection.inventory;
+    let body = Owners {
+        collected_at: inv.collected_at,
+        owners_known: inv.owners_known(),
+        items: inv.owner_groups(),
+        errors: inv.errors.clone(),
+    };
+    respond(inv.collected_at, &body)
 }

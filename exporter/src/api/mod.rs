@@ -25,7 +25,7 @@ mod handlers;
 mod openapi;
 mod query;
 
-pub use body::{LinkDetail, MapDetail, Page, ProgramDetail};
+pub use body::{LinkDetail, MapDetail, Owners, Page, ProgramDetail};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::openapi;
 pub use query::{ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/maps/{id}", only_get(get(handlers::map)))
         .route("/api/v1/links", only_get(get(handlers::links)))
         .route("/api/v1/links/{id}", only_get(get(handlers::link)))
+        .route("/api/v1/owners", only_get(get(handlers::owners)))
         .route("/api/v1/openapi.json", only_get(get(openapi::document)))
         .route("/api/v1", any(route_not_found))
         .route("/api/v1/", any(route_not_found))

@@ -29,12 +29,14 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         handlers::map,
         handlers::links,
         handlers::link,
+        handlers::owners,
     ),
     tags(
         (name = "inventory", description = "The whole snapshot"),
         (name = "programs", description = "BPF programs"),
         (name = "maps", description = "BPF maps"),
         (name = "links", description = "BPF links"),
+        (name = "owners", description = "Processes, containers and pods holding BPF objects"),
     )
 )]
 struct ApiDoc;

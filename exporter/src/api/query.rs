@@ -14,7 +14,10 @@ use utoipa::{
 };
 
 use super::error::ApiError;
-use crate::{bpf::names, inventory::Collector};
+use crate::{
+    bpf::names,
+    inventory::{Collector, Owner},
+};
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -31,6 +34,12 @@ pub struct ListQuery {
     pub id: Option<u32>,
     /// Links only: the attached program.
     pub prog_id: Option<u32>,
+    /// Held by a process with this exact comm / pod uid / container id / pid
+    /// (one process matching all of those given).
+    pub comm: Option<String>,
+    pub pod_uid: Option<String>,
+    pub container_id: Option<String>,
+    pub pid: Option<u32>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -42,6 +51,10 @@ impl Default for ListQuery {
             name: None,
             id: None,
             prog_id: None,
+            comm: None,
+            pod_uid: None,
+            container_id: None,
+            pid: None,
             limit: DEFAULT_LIMIT,
             offset: 0,
         }
@@ -60,6 +73,10 @@ impl ListQuery {
                 "prog_id" if kind == Collector::Links => {
                     query.prog_id = Some(parse_u32("prog_id", &value)?)
                 }
+                "comm" => query.comm = Some(value),
+                "pod_uid" => query.pod_uid = Some(value),
+                "container_id" => query.container_id = Some(value),
+                "pid" => query.pid = Some(parse_u32("pid", &value)?),
                 "limit" => query.limit = parse_limit(&value)?,
                 "offset" => query.offset = parse_u32("offset", &value)?,
                 _ => {
@@ -89,6 +106,30 @@ impl ListQuery {
                 .as_deref()
                 .is_none_or(|part| name.is_some_and(|name| name.contains(part)))
             && self.prog_id.is_none_or(|want| prog_id == Some(want))
+    }
+
+    /// Whether one of `owners` passes every owner filter; with an owner
+    /// filter, objects whose owners are unknown (null) never match.
+    pub fn matches_owners(&self, owners: &Option<Vec<Owner>>) -> bool {
+        if self.comm.is_none()
+            && self.pod_uid.is_none()
+            && self.container_id.is_none()
+            && self.pid.is_none()
+        {
+            return true;
+        }
+        owners.iter().flatten().any(|o| {
+            self.comm.as_deref().is_none_or(|c| c == o.comm)
+                && self
+                    .pod_uid
+                    .as_deref()
+                    .is_none_or(|u| o.pod_uid.as_deref() == Some(u))
+                && self
+                    .container_id
+                    .as_deref()
+                    .is_none_or(|c| o.container_id.as_deref() == Some(c))
+                && self.pid.is_none_or(|p| p == o.pid)
+        })
     }
 
     /// The page of `items` (already filtered, in id order) and their total.
@@ -177,7 +218,7 @@ fn accepted(kind: Collector) -> Vec<&'static str> {
     if kind == Collector::Links {
         names.push("prog_id");
     }
-    names.extend(["limit", "offset"]);
+    names.extend(["comm", "pod_uid", "container_id", "pid", "limit", "offset"]);
     names
 }
 
@@ -287,6 +328,29 @@ fn list_params(kind: Collector) -> Vec<Parameter> {
             u32_schema().into(),
         ));
     }
+    let text = || ObjectBuilder::new().schema_type(Type::String).into();
+    params.extend([
+        param(
+            "comm",
+            "Held by a process with this exact comm (one process matching every owner filter).",
+            text(),
+        ),
+        param(
+            "pod_uid",
+            "Held by a process of the pod with this uid.",
+            text(),
+        ),
+        param(
+            "container_id",
+            "Held by a process of the container with this id.",
+            text(),
+        ),
+        param(
+            "pid",
+            "Held by the process with this pid.",
+            u32_schema().into(),
+        ),
+    ]);
     params.push(param(
         "limit",
         "Page size.",

@@ -151,6 +151,76 @@ async fn filters_select_exactly() {
 }
 
 #[tokio::test]
+async fn owner_filters_select_objects_held_by_one_matching_process() {
+    let state = sample();
+    let uid = "0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+    let id = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let cases = [
+        (format!("/api/v1/programs?pod_uid={uid}"), vec![7]),
+        (format!("/api/v1/maps?pod_uid={uid}"), vec![11]),
+        (format!("/api/v1/maps?container_id={id}"), vec![11]),
+        ("/api/v1/maps?comm=bpftool".into(), vec![11]),
+        ("/api/v1/maps?pid=100".into(), vec![13]),
+        ("/api/v1/links?comm=bpf-inventory-e".into(), vec![4]),
+        // comm and pid of two different processes: no single owner matches.
+        ("/api/v1/maps?comm=bpftool&pid=4242".into(), vec![]),
+        ("/api/v1/maps?comm=bpftoo".into(), vec![]),
+    ];
+    for (uri, want) in cases {
+        assert_eq!(ids(&ok(&state, &uri).await["items"]), want, "{uri}");
+    }
+    let (status, _, body) = get(&state, "/api/v1/maps?pid=x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn owners_lists_each_group_with_its_objects() {
+    let body = ok(&sample(), "/api/v1/owners").await;
+    assert_eq!(body["owners_known"], true);
+    assert_eq!(body["collected_at"], "2026-01-02T03:05:00Z");
+    let groups: Vec<(&str, Value, Value, Value, Value)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["comm"].as_str().unwrap(),
+                g["pids"].clone(),
+                g["program_ids"].clone(),
+                g["map_ids"].clone(),
+                g["link_ids"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (
+                "bpf-inventory-e",
+                json!([100]),
+                json!([21]),
+                json!([13]),
+                json!([4])
+            ),
+            ("bpftool", json!([77]), json!([]), json!([11]), json!([])),
+            (
+                "edge-agent",
+                json!([4242]),
+                json!([7]),
+                json!([11]),
+                json!([])
+            ),
+        ]
+    );
+    let agent = &body["items"][2];
+    assert_eq!(agent["pod_uid"], "0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b");
+    assert_eq!(
+        (&agent["programs_memory_bytes"], &agent["maps_memory_bytes"]),
+        (&json!(4096), &json!(16000))
+    );
+}
+
+#[tokio::test]
 async fn details_expand_relations_both_ways() {
     let state = sample();
     let golden = golden();
@@ -196,8 +266,8 @@ async fn every_bad_request_is_a_json_4xx() {
         ("/api/v1/maps?limit=1001", bad, error("invalid_parameter", r#"invalid value "1001" for `limit`: expected an integer from 1 to 1000"#)),
         ("/api/v1/programs?offset=x", bad, error("invalid_parameter", r#"invalid value "x" for `offset`: expected a decimal integer"#)),
         ("/api/v1/maps?id=1&id=2", bad, error("invalid_parameter", "query parameter `id` is given more than once: give it once")),
-        ("/api/v1/maps?colour=red", bad, error("unknown_parameter", "unknown query parameter `colour`: this endpoint accepts type, name, id, limit, offset")),
-        ("/api/v1/programs?prog_id=7", bad, error("unknown_parameter", "unknown query parameter `prog_id`: this endpoint accepts type, name, id, limit, offset")),
+        ("/api/v1/maps?colour=red", bad, error("unknown_parameter", "unknown query parameter `colour`: this endpoint accepts type, name, id, comm, pod_uid, container_id, pid, limit, offset")),
+        ("/api/v1/programs?prog_id=7", bad, error("unknown_parameter", "unknown query parameter `prog_id`: this endpoint accepts type, name, id, comm, pod_uid, container_id, pid, limit, offset")),
         ("/api/v1/programs/7?verbose=1", bad, error("unknown_parameter", "unknown query parameter `verbose`: this endpoint accepts no query parameters")),
         ("/api/v1/inventory?pretty", bad, error("unknown_parameter", "unknown query parameter `pretty`: this endpoint accepts no query parameters")),
         ("/api/v1/programs/99", not_found, error("not_found", "no program with id 99 in the collection of 2026-01-02T03:05:00+00:00")),
@@ -338,6 +408,7 @@ async fn openapi_document_describes_every_route_and_the_real_field_names() {
             "/api/v1/links/{id}",
             "/api/v1/maps",
             "/api/v1/maps/{id}",
+            "/api/v1/owners",
             "/api/v1/programs",
             "/api/v1/programs/{id}"
         ]

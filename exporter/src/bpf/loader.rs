@@ -231,7 +231,10 @@ impl Iterators {
     }
 }
 
-fn iter_mut<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut Iter, Error> {
+pub(super) fn iter_mut<'a>(
+    ebpf: &'a mut Ebpf,
+    program: &'static str,
+) -> Result<&'a mut Iter, Error> {
     let prog = ebpf
         .program_mut(program)
         .ok_or(Error::MissingProgram { program })?;
@@ -239,7 +242,7 @@ fn iter_mut<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut Ite
         .map_err(|_: ProgramError| Error::MissingProgram { program })
 }
 
-fn load_iter(
+pub(super) fn load_iter(
     ebpf: &mut Ebpf,
     btf: &Btf,
     program: &'static str,
@@ -282,7 +285,7 @@ fn probe_features(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
     }
 }
 
-fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
+pub(super) fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     open_iter(ebpf, program)?
         .read_to_end(&mut out)

@@ -4,7 +4,9 @@ pub mod caps;
 pub mod loader;
 pub mod map_memory;
 pub mod names;
+pub mod owners;
 pub mod pin;
+pub mod pins;
 pub mod records;
 pub mod stats;
 
@@ -66,6 +68,8 @@ pub enum Error {
     },
     #[error("per-CPU calibration setup failed: {0}")]
     Calibration(#[source] aya::maps::MapError),
+    #[error("the owners walk could not learn the file operations of BPF {0} files")]
+    OwnersNotLearnt(String),
     #[error(transparent)]
     Capability(#[from] caps::MissingCapability),
 }

@@ -51,6 +51,11 @@ pub const PERF_EVENT_KRETPROBE: u64 = 4;
 pub const PERF_EVENT_TRACEPOINT: u64 = 5;
 pub const PERF_EVENT_EVENT: u64 = 6;
 
+pub const OWNER_KIND_MAP: u32 = 1;
+pub const OWNER_KIND_PROG: u32 = 2;
+pub const OWNER_KIND_LINK: u32 = 3;
+pub const COMM_LEN: usize = 16;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct MapRecord {
@@ -110,6 +115,18 @@ pub struct LinkRecord {
     pub target_name: [u8; LINK_TARGET_LEN],
 }
 
+/// One open fd of a BPF object (`struct owner_record`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OwnerRecord {
+    pub tgid: u32,
+    pub fd: u32,
+    pub kind: u32,
+    pub id: u32,
+    pub cgroup_id: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct SupportRecord {
@@ -144,6 +161,8 @@ unsafe impl Record for ProgRecord {}
 unsafe impl Record for LinkRecord {}
 // SAFETY: as above.
 unsafe impl Record for SupportRecord {}
+// SAFETY: as above.
+unsafe impl Record for OwnerRecord {}
 
 /// The stream's length is not a whole number of records: the object and the
 /// exporter disagree on the layout, or the read was cut short.

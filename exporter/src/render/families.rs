@@ -64,6 +64,9 @@ impl Family {
 
 const OBJECT: &[&str] = &["id", "name", "type", "self"];
 const BY_TYPE: &[&str] = &["type"];
+/// `pid` only with `--owner-pid-label`; `container_id` and `pod_uid` only where the cgroup names them.
+const OWNER: &[&str] = &["id", "comm", "container_id", "pod_uid", "pid"];
+const OWNER_GROUP: &[&str] = &["comm", "container_id", "pod_uid"];
 
 macro_rules! families {
     ($(#[$list_doc:meta])* $list:ident: $($(#[$doc:meta])* $id:ident = $name:literal, $kind:ident, $unit:ident, $labels:expr,
@@ -120,6 +123,14 @@ families! {
     LINK_INFO = "bpf_link_info", Info, None, &["id", "type", "prog_id", "attach_type", "target", "self"],
         "bpf.link.info", "1", "Metadata of a BPF link (value 1).";
 
+    // Owners: one series per object and owner group (or process, with --owner-pid-label).
+    PROG_OWNER = "bpf_prog_owner_info", Info, None, OWNER,
+        "bpf.prog.owner.info", "1", "A process holding an fd to the program (value 1).";
+    MAP_OWNER = "bpf_map_owner_info", Info, None, OWNER,
+        "bpf.map.owner.info", "1", "A process holding an fd to the map (value 1).";
+    LINK_OWNER = "bpf_link_owner_info", Info, None, OWNER,
+        "bpf.link.owner.info", "1", "A process holding an fd to the link (value 1).";
+
     // Aggregates by type: kept when per-object series are switched off.
     PROGS = "bpf_progs", Gauge, None, BY_TYPE,
         "bpf.progs", "{program}", "Loaded BPF programs by type.";
@@ -131,6 +142,18 @@ families! {
         "bpf.progs.memory.usage", "By", "Memory of all programs of a type.";
     MAPS_MEMORY = "bpf_maps_memory_bytes", Gauge, Bytes, BY_TYPE,
         "bpf.maps.memory.usage", "By", "Memory of all maps of a type; absent while any of them is unknown.";
+
+    // Roll-ups per owner group: an object held by two groups counts in each.
+    OWNER_PROGS = "bpf_owner_progs", Gauge, None, OWNER_GROUP,
+        "bpf.owner.progs", "{program}", "Programs the owner group holds an fd to.";
+    OWNER_MAPS = "bpf_owner_maps", Gauge, None, OWNER_GROUP,
+        "bpf.owner.maps", "{map}", "Maps the owner group holds an fd to.";
+    OWNER_LINKS = "bpf_owner_links", Gauge, None, OWNER_GROUP,
+        "bpf.owner.links", "{link}", "Links the owner group holds an fd to.";
+    OWNER_PROGS_MEMORY = "bpf_owner_progs_memory_bytes", Gauge, Bytes, OWNER_GROUP,
+        "bpf.owner.progs.memory.usage", "By", "Memory of the programs the owner group holds.";
+    OWNER_MAPS_MEMORY = "bpf_owner_maps_memory_bytes", Gauge, Bytes, OWNER_GROUP,
+        "bpf.owner.maps.memory.usage", "By", "Memory of the maps the owner group holds; absent while any of them is unknown.";
 
     // The exporter itself.
     BUILD_INFO = "bpf_exporter_build_info", Info, None, &["version", "revision", "rustc_version"],

@@ -2,6 +2,8 @@
 //! table, each point's value and attributes (the Prometheus labels, typed: ids
 //! and sizes as integers, flags as booleans). Pure; the OTLP push observes
 //! these in its instrument callbacks (`otlp/instruments.rs`).
+use std::collections::BTreeSet;
+
 use opentelemetry::KeyValue;
 
 use super::{
@@ -11,7 +13,7 @@ use super::{
 };
 use crate::{
     collect::CollectionStats,
-    inventory::{Collector, Inventory, Map, Program},
+    inventory::{Collector, Inventory, Map, Owner, Program},
 };
 
 /// A point's value.
@@ -51,10 +53,12 @@ pub fn data_points(
 ) {
     if is_per_object(family) {
         if options.per_object {
-            object_points(family, inventory, emit);
+            object_points(family, inventory, options, emit);
         }
     } else if family.labels == ["type"] {
         type_points(family, inventory, emit);
+    } else if family.labels == f::OWNER_PROGS.labels {
+        owner_group_points(family, inventory, emit);
     } else {
         exporter_points(family, inventory, stats, options, emit);
     }
@@ -77,7 +81,12 @@ fn push_self(attributes: &mut Vec<KeyValue>, is_self: bool) {
     }
 }
 
-fn object_points(family: &Family, inventory: &Inventory, emit: &mut dyn FnMut(Point, &[KeyValue])) {
+fn object_points(
+    family: &Family,
+    inventory: &Inventory,
+    options: &RenderOptions,
+    emit: &mut dyn FnMut(Point, &[KeyValue]),
+) {
     let program = |value: fn(&Program) -> Option<Point>,
                    emit: &mut dyn FnMut(Point, &[KeyValue])| {
         for p in &inventory.programs {
@@ -165,8 +174,84 @@ fn object_points(family: &Family, inventory: &Inventory, emit: &mut dyn FnMut(Po
                 emit(Point::Int(1), &attributes);
             }
         }
+        n if n == f::PROG_OWNER.name => {
+            let programs = inventory.programs.iter().map(|p| (p.id, &p.owners));
+            owner_points(programs, options.owner_pid_label, emit);
+        }
+        n if n == f::MAP_OWNER.name => {
+            let maps = inventory.maps.iter().map(|m| (m.id, &m.owners));
+            owner_points(maps, options.owner_pid_label, emit);
+        }
+        n if n == f::LINK_OWNER.name => {
+            let links = inventory.links.iter().map(|l| (l.id, &l.owners));
+            owner_points(links, options.owner_pid_label, emit);
+        }
         // The families test below keeps this list complete.
         _ => {}
+    }
+}
+
+/// `comm`, and `container_id` / `pod_uid` where the cgroup names them.
+fn group_attributes(
+    comm: &str,
+    container_id: &Option<String>,
+    pod_uid: &Option<String>,
+) -> Vec<KeyValue> {
+    let mut attributes = vec![KeyValue::new("comm", comm.to_owned())];
+    if let Some(id) = container_id {
+        attributes.push(KeyValue::new("container_id", id.clone()));
+    }
+    if let Some(uid) = pod_uid {
+        attributes.push(KeyValue::new("pod_uid", uid.clone()));
+    }
+    attributes
+}
+
+/// One point per object and owner group (or process, with `pid`), as the
+/// Prometheus `bpf_*_owner_info` series.
+fn owner_points<'a>(
+    objects: impl Iterator<Item = (u32, &'a Option<Vec<Owner>>)>,
+    pid_label: bool,
+    emit: &mut dyn FnMut(Point, &[KeyValue]),
+) {
+    for (id, owners) in objects {
+        let mut seen = BTreeSet::new();
+        for o in owners.iter().flatten() {
+            let pid = pid_label.then_some(o.pid);
+            if !seen.insert((&o.comm, &o.container_id, &o.pod_uid, pid)) {
+                continue;
+            }
+            let mut attributes = vec![KeyValue::new("id", i64::from(id))];
+            attributes.extend(group_attributes(&o.comm, &o.container_id, &o.pod_uid));
+            if let Some(pid) = pid {
+                attributes.push(KeyValue::new("pid", i64::from(pid)));
+            }
+            emit(Point::Int(1), &attributes);
+        }
+    }
+}
+
+/// The roll-ups per owner group; unknown map memory has no point.
+fn owner_group_points(
+    family: &Family,
+    inventory: &Inventory,
+    emit: &mut dyn FnMut(Point, &[KeyValue]),
+) {
+    for g in inventory.owner_groups() {
+        let value = match family.name {
+            n if n == f::OWNER_PROGS.name => Some(g.program_ids.len() as u64),
+            n if n == f::OWNER_MAPS.name => Some(g.map_ids.len() as u64),
+            n if n == f::OWNER_LINKS.name => Some(g.link_ids.len() as u64),
+            n if n == f::OWNER_PROGS_MEMORY.name => Some(g.programs_memory_bytes),
+            n if n == f::OWNER_MAPS_MEMORY.name => g.maps_memory_bytes,
+            _ => None,
+        };
+        if let Some(v) = value {
+            emit(
+                Point::Int(v),
+                &group_attributes(&g.comm, &g.container_id, &g.pod_uid),
+            );
+        }
     }
 }
 

@@ -42,6 +42,8 @@ pub struct RenderOptions {
     pub per_object: bool,
     /// The labels of `bpf_exporter_build_info`.
     pub version: &'static str,
+    /// A `pid` label on the `bpf_*_owner_info` series.
+    pub owner_pid_label: bool,
     pub revision: &'static str,
     pub rustc_version: &'static str,
 }
@@ -51,6 +53,7 @@ impl Default for RenderOptions {
         Self {
             per_object: true,
             version: env!("CARGO_PKG_VERSION"),
+            owner_pid_label: false,
             revision: env!("BPF_EXPORTER_GIT_REVISION"),
             rustc_version: env!("BPF_EXPORTER_RUSTC_VERSION"),
         }
@@ -163,8 +166,10 @@ impl Page {
         if options.per_object {
             self.map_contents(&inventory.maps);
             self.links(&inventory.links);
+            self.owner_info(inventory, options.owner_pid_label);
         }
         self.aggregates(inventory);
+        self.owner_groups(inventory);
         self.exporter(inventory, stats, options);
         if let Some(server) = server {
             self.server(server);
@@ -481,6 +486,9 @@ fn map_labels(maps: &[Map]) -> Vec<(&Map, String)> {
         .map(|m| (m, object_labels(m.id, &m.name, &m.map_type, m.is_self)))
         .collect()
 }
+
+#[path = "prometheus_owners.rs"]
+mod owners;
 
 #[cfg(test)]
 #[path = "prometheus_tests.rs"]

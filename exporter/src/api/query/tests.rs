@@ -21,7 +21,7 @@ fn no_query_gives_the_defaults() {
 fn every_parameter_is_parsed() {
     let query = parse(
         Links,
-        "type=iter&name=dump%20maps&id=4&prog_id=21&limit=1000&offset=7",
+        "type=iter&name=dump%20maps&id=4&prog_id=21&comm=agent&pod_uid=u&container_id=c&pid=9&limit=1000&offset=7",
     )
     .unwrap();
     assert_eq!(
@@ -31,6 +31,10 @@ fn every_parameter_is_parsed() {
             name: Some("dump maps".into()),
             id: Some(4),
             prog_id: Some(21),
+            comm: Some("agent".into()),
+            pod_uid: Some("u".into()),
+            container_id: Some("c".into()),
+            pid: Some(9),
             limit: 1000,
             offset: 7,
         }
@@ -133,15 +137,15 @@ fn numbers_are_plain_decimal_u32() {
 fn unknown_and_repeated_parameters_are_rejected() {
     assert_eq!(
         message(parse(Maps, "colour=red")),
-        "unknown query parameter `colour`: this endpoint accepts type, name, id, limit, offset"
+        "unknown query parameter `colour`: this endpoint accepts type, name, id, comm, pod_uid, container_id, pid, limit, offset"
     );
     assert_eq!(
         message(parse(Programs, "prog_id=3")),
-        "unknown query parameter `prog_id`: this endpoint accepts type, name, id, limit, offset"
+        "unknown query parameter `prog_id`: this endpoint accepts type, name, id, comm, pod_uid, container_id, pid, limit, offset"
     );
     assert_eq!(
         message(parse(Links, "Type=iter")),
-        "unknown query parameter `Type`: this endpoint accepts type, name, id, prog_id, limit, offset"
+        "unknown query parameter `Type`: this endpoint accepts type, name, id, prog_id, comm, pod_uid, container_id, pid, limit, offset"
     );
     assert_eq!(
         message(parse(Maps, "id=1&name=x&id=1")),

@@ -1,0 +1,95 @@
+//! The owners walk (exporter-ebpf/owners.bpf.c, iter/task_file, Linux 5.8+):
+//! which processes hold an fd to each BPF object. At load it learns the file
+//! operations of this process' own map, program and link files; each walk then
+//! reports every fd whose file has one of them.
+use aya::{Btf, Ebpf, EbpfLoader};
+use tracing::debug;
+
+use super::{
+    loader::{iter_mut, load_iter, run_once},
+    records::{decode, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
+    Error,
+};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/owners.bpf.o"));
+
+const LEARN: &str = "learn_fops";
+const WALK: &str = "walk_owners";
+const TARGET: &str = "task_file";
+
+/// The loaded owners programs, their learnt file operations in the object's .bss.
+pub struct OwnerWalk {
+    ebpf: Ebpf,
+}
+
+impl OwnerWalk {
+    /// Loads both programs and learns the file operations of map, program and
+    /// link files. An error means owners are unknown on this kernel.
+    pub fn load() -> Result<Self, Error> {
+        let btf = Btf::from_sys_fs().map_err(Error::Btf)?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(OBJECT)
+            .map_err(Error::Object)?;
+        load_iter(&mut ebpf, &btf, LEARN, TARGET)?;
+        load_iter(&mut ebpf, &btf, WALK, TARGET)?;
+        let learnt = learn(&mut ebpf)?;
+        let missing: Vec<&str> = [
+            (OWNER_KIND_MAP, "map"),
+            (OWNER_KIND_PROG, "program"),
+            (OWNER_KIND_LINK, "link"),
+        ]
+        .into_iter()
+        .filter(|(kind, _)| !learnt.contains(kind))
+        .map(|(_, name)| name)
+        .collect();
+        if !missing.is_empty() {
+            return Err(Error::OwnersNotLearnt(missing.join(", ")));
+        }
+        debug!(?learnt, "owners walk learnt the BPF file operations");
+        Ok(Self { ebpf })
+    }
+
+    /// Ids of the two programs (the exporter's own).
+    pub fn prog_ids(&self) -> Vec<u32> {
+        self.ebpf
+            .programs()
+            .filter_map(|(_, prog)| prog.info().ok().map(|info| info.id()))
+            .collect()
+    }
+
+    /// One walk over every open file of every process: one record per BPF fd.
+    pub fn read(&mut self) -> Result<Vec<OwnerRecord>, Error> {
+        let out = run_once(&mut self.ebpf, WALK)?;
+        let records = decode::<OwnerRecord>(&out)
+            .map_err(|source| Error::Decode {
+                program: WALK,
+                source,
+            })?
+            .collect();
+        Ok(records)
+    }
+}
+
+/// Runs learn_fops over this process' files; returns the kinds it saw. aya
+/// 0.14's `into_file` closes the link fd it takes, so a second attached link
+/// is held (not taken) during the read: our own link file to learn from.
+fn learn(ebpf: &mut Ebpf) -> Result<Vec<u32>, Error> {
+    let held = iter_mut(ebpf, LEARN)?
+        .attach()
+        .map_err(|source| Error::Attach {
+            program: LEARN,
+            source,
+        })?;
+    let out = run_once(ebpf, LEARN);
+    iter_mut(ebpf, LEARN)?
+        .detach(held)
+        .map_err(|source| Error::Attach {
+            program: LEARN,
+            source,
+        })?;
+    Ok(out?
+        .chunks_exact(4)
+        .filter_map(|kind| kind.try_into().ok().map(u32::from_ne_bytes))
+        .collect())
+}

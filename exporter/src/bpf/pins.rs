@@ -1,0 +1,129 @@
+//! Pins: every BPF object pinned on the bpffs mounts, by kind and id. Each
+//! file is opened with BPF_OBJ_GET (pins are usually mode 0600: a non-root
+//! exporter gets EACCES and pins are then unknown) and identified with
+//! BPF_OBJ_GET_INFO_BY_FD; about 50 µs per pin.
+use std::{
+    collections::HashMap,
+    ffi::CString,
+    io,
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
+    path::Path,
+};
+
+use super::records::{OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG};
+
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+
+/// Pinned paths per (OWNER_KIND_*, id).
+pub type Pins = HashMap<(u32, u32), Vec<String>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the pin {path}: {source} (pins need uid 0 or the pins' owner)")]
+pub struct PinsUnreadable {
+    pub path: String,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Walks every bpffs mount. A pin this process may not open makes the whole
+/// answer unknown (an `Err`), never a partial list; pins that vanish during
+/// the walk are skipped.
+pub fn read_pins(mounts: &[impl AsRef<Path>]) -> Result<Pins, PinsUnreadable> {
+    let mut pins = Pins::new();
+    for mount in mounts {
+        walk(mount.as_ref(), &mut pins)?;
+    }
+    for paths in pins.values_mut() {
+        paths.sort();
+        paths.dedup();
+    }
+    Ok(pins)
+}
+
+/// Whether a pin has no write bit: iterator links pinned to be read with
+/// `cat` (the kernel preload's `maps.debug`/`progs.debug`, `pin`'s files,
+/// mode 0400). A link opens only read-write, which for these only
+/// CAP_DAC_OVERRIDE allows; they are left out rather than making every pin
+/// unknown.
+fn read_only(entry: &std::fs::DirEntry) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    entry
+        .metadata()
+        .is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
+}
+
+fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
+    let unreadable = |path: &Path, source| PinsUnreadable {
+        path: path.display().to_string(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(unreadable(dir, e)),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, pins)?,
+            Ok(t) if t.is_file() => match identify(&path) {
+                Ok(Some(key)) => pins
+                    .entry(key)
+                    .or_default()
+                    .push(path.display().to_string()),
+                Ok(None) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) && read_only(&entry) => {}
+                Err(e) => return Err(unreadable(&path, e)),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Opens a pinned object read-write (BPF_OBJ_GET).
+pub fn open_pin(path: &Path) -> io::Result<OwnedFd> {
+    let name = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut attr = [0u64; 4];
+    attr[0] = name.as_ptr() as u64; // pathname; bpf_fd and file_flags 0 (a link opens only read-write)
+    let fd = bpf(BPF_OBJ_GET, &mut attr)?;
+    // SAFETY: BPF_OBJ_GET returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// (OWNER_KIND_*, id) of a pinned object; None if it is not a map, program or link.
+pub fn identify(path: &Path) -> io::Result<Option<(u32, u32)>> {
+    let fd = open_pin(path)?;
+    let kind = match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?
+        .to_string_lossy()
+        .as_ref()
+    {
+        "anon_inode:bpf-map" => OWNER_KIND_MAP,
+        "anon_inode:bpf-prog" => OWNER_KIND_PROG,
+        "anon_inode:bpf_link" | "anon_inode:bpf-link" => OWNER_KIND_LINK,
+        _ => return Ok(None),
+    };
+    // bpf_map_info, bpf_prog_info and bpf_link_info all start with type, id.
+    let mut info = [0u32; 2];
+    let mut attr = [0u64; 4];
+    attr[0] = fd.as_raw_fd() as u64 | (size_of_val(&info) as u64) << 32; // bpf_fd, info_len
+    attr[1] = info.as_mut_ptr() as u64;
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(Some((kind, info[1])))
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut [u64; 4]) -> io::Result<libc::c_long> {
+    // SAFETY: attr is a zeroed bpf_attr prefix of the size passed, holding
+    // pointers that live across the call.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), size_of_val(attr)) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}

@@ -1,0 +1,251 @@
+//! Owners, pins and `held_by` of every object of a collection. The owners
+//! walk (bpf::owners) gives (pid, fd, object, cgroup id, comm) per BPF fd;
+//! here they become one `Owner` per process and object, with the cgroup path
+//! and the container and pod it names. `--owners-min-interval` reuses a walk
+//! younger than that.
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tracing::{debug, warn};
+
+use super::cgroup::{bpffs_mounts, parse_container, CgroupPaths};
+use crate::{
+    bpf::{
+        self,
+        owners::OwnerWalk,
+        pins::{read_pins, Pins},
+        records::{c_string, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
+    },
+    inventory::{HeldBy, Link, Map, Owner, Program},
+};
+
+/// Owners per (OWNER_KIND_*, id), sorted by pid; pins, unless unreadable.
+pub struct OwnerSnapshot {
+    owners: HashMap<(u32, u32), Vec<Owner>>,
+    pins: Option<Pins>,
+}
+
+pub struct OwnerSource {
+    walk: OwnerWalk,
+    cgroups: CgroupPaths,
+    bpffs: Vec<PathBuf>,
+    min_interval: Duration,
+    last: Option<(Instant, Arc<OwnerSnapshot>)>,
+    pins_warned: bool,
+}
+
+impl OwnerSource {
+    pub fn open(min_interval: Duration) -> Result<Self, bpf::Error> {
+        let walk = OwnerWalk::load()?;
+        let bpffs = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|info| bpffs_mounts(&info))
+            .unwrap_or_default();
+        Ok(Self {
+            walk,
+            cgroups: CgroupPaths::new(),
+            bpffs,
+            min_interval,
+            last: None,
+            pins_warned: false,
+        })
+    }
+
+    /// Ids of the owners walk's programs (the exporter's own).
+    pub fn prog_ids(&self) -> Vec<u32> {
+        self.walk.prog_ids()
+    }
+
+    /// The last walk if younger than the minimum interval, else a new one.
+    pub fn snapshot(&mut self) -> Result<Arc<OwnerSnapshot>, bpf::Error> {
+        if let Some((at, snapshot)) = &self.last {
+            if at.elapsed() < self.min_interval {
+                return Ok(Arc::clone(snapshot));
+            }
+        }
+        let records = self.walk.read()?;
+        let pins = match read_pins(&self.bpffs) {
+            Ok(pins) => Some(pins),
+            Err(error) => {
+                if !std::mem::replace(&mut self.pins_warned, true) {
+                    warn!(%error, "pins are unknown (null)");
+                } else {
+                    debug!(%error, "pins are unknown");
+                }
+                None
+            }
+        };
+        let snapshot = Arc::new(OwnerSnapshot {
+            owners: owners_by_object(&records, &mut self.cgroups),
+            pins,
+        });
+        self.last = Some((Instant::now(), Arc::clone(&snapshot)));
+        Ok(snapshot)
+    }
+}
+
+/// One owner per (object, pid): a file shared after fork, or several fds of
+/// one process, count once.
+fn owners_by_object(
+    records: &[OwnerRecord],
+    cgroups: &mut CgroupPaths,
+) -> HashMap<(u32, u32), Vec<Owner>> {
+    let paths = cgroups.resolve(records.iter().map(|r| r.cgroup_id));
+    let mut seen = HashSet::new();
+    let mut owners: HashMap<(u32, u32), Vec<Owner>> = HashMap::new();
+    for r in records {
+        if !seen.insert((r.kind, r.id, r.tgid)) {
+            continue;
+        }
+        let cgroup = paths.get(&r.cgroup_id).cloned();
+        let (container_id, pod_uid) = cgroup.as_deref().map(parse_container).unwrap_or_default();
+        owners.entry((r.kind, r.id)).or_default().push(Owner {
+            pid: r.tgid,
+            comm: c_string(&r.comm),
+            cgroup,
+            container_id,
+            pod_uid,
+        });
+    }
+    for list in owners.values_mut() {
+        list.sort();
+    }
+    owners
+}
+
+/// Sets owners, pins and held_by on every object; `None` leaves them unknown.
+pub fn apply(
+    snapshot: Option<&OwnerSnapshot>,
+    programs: &mut [Program],
+    maps: &mut [Map],
+    links: &mut [Link],
+) {
+    let Some(snapshot) = snapshot else {
+        return;
+    };
+    let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
+    let used: HashSet<u32> = programs
+        .iter()
+        .flat_map(|p| p.map_ids.iter().copied())
+        .collect();
+    for p in programs {
+        let (owners, pins) = snapshot.lookup(OWNER_KIND_PROG, p.id);
+        let also = [
+            (linked.contains(&p.id), HeldBy::Link),
+            (p.prog_type == "struct_ops", HeldBy::Kernel),
+        ];
+        p.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Attached));
+        (p.owners, p.pins) = (Some(owners), pins);
+    }
+    for m in maps {
+        let (owners, pins) = snapshot.lookup(OWNER_KIND_MAP, m.id);
+        let also = [
+            (used.contains(&m.id), HeldBy::Program),
+            (m.map_type == "struct_ops", HeldBy::Kernel),
+        ];
+        m.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
+        (m.owners, m.pins) = (Some(owners), pins);
+    }
+    for l in links {
+        let (owners, pins) = snapshot.lookup(OWNER_KIND_LINK, l.id);
+        let also = [(l.link_type == "struct_ops", HeldBy::Kernel)];
+        l.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
+        (l.owners, l.pins) = (Some(owners), pins);
+    }
+}
+
+impl OwnerSnapshot {
+    fn lookup(&self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
+        let owners = self.owners.get(&(kind, id)).cloned().unwrap_or_default();
+        let pins = self
+            .pins
+            .as_ref()
+            .map(|pins| pins.get(&(kind, id)).cloned().unwrap_or_default());
+        (owners, pins)
+    }
+}
+
+/// What holds an object; `fallback` when nothing else does and every holder
+/// could be seen (pins known). Programs fall back to `attached` (tc, XDP via
+/// netlink, cgroup PROG_ATTACH), maps and links to `kernel` (an inner map of
+/// a map-in-map, a struct_ops link).
+fn held_by(
+    owners: &[Owner],
+    pins: Option<&[String]>,
+    also: &[(bool, HeldBy)],
+    fallback: HeldBy,
+) -> Vec<HeldBy> {
+    let mut held = Vec::new();
+    if !owners.is_empty() {
+        held.push(HeldBy::Process);
+    }
+    if pins.is_some_and(|p| !p.is_empty()) {
+        held.push(HeldBy::Pinned);
+    }
+    held.extend(also.iter().filter(|(yes, _)| *yes).map(|(_, h)| *h));
+    if held.is_empty() && pins.is_some() {
+        held.push(fallback);
+    }
+    held
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(pid: u32) -> Owner {
+        Owner {
+            pid,
+            comm: "x".into(),
+            cgroup: None,
+            container_id: None,
+            pod_uid: None,
+        }
+    }
+
+    #[test]
+    fn held_by_lists_every_holder_and_falls_back_only_when_pins_are_known() {
+        let pins = vec!["/sys/fs/bpf/a".to_owned()];
+        assert_eq!(
+            held_by(
+                &[owner(1)],
+                Some(&pins),
+                &[(true, HeldBy::Link)],
+                HeldBy::Attached
+            ),
+            [HeldBy::Process, HeldBy::Pinned, HeldBy::Link]
+        );
+        assert_eq!(
+            held_by(&[], Some(&[]), &[(false, HeldBy::Link)], HeldBy::Attached),
+            [HeldBy::Attached]
+        );
+        assert_eq!(held_by(&[], None, &[], HeldBy::Attached), []);
+    }
+
+    #[test]
+    fn one_owner_per_process_and_object() {
+        let record = |tgid, fd, kind, id| OwnerRecord {
+            tgid,
+            fd,
+            kind,
+            id,
+            cgroup_id: 0,
+            comm: *b"holder\0\0\0\0\0\0\0\0\0\0",
+        };
+        let records = [
+            record(20, 3, OWNER_KIND_MAP, 5),
+            record(20, 4, OWNER_KIND_MAP, 5),
+            record(10, 3, OWNER_KIND_MAP, 5),
+            record(10, 4, OWNER_KIND_PROG, 5),
+        ];
+        let owners = owners_by_object(&records, &mut CgroupPaths::default());
+        let pids = |kind| owners[&(kind, 5)].iter().map(|o| o.pid).collect::<Vec<_>>();
+        assert_eq!(pids(OWNER_KIND_MAP), [10, 20]);
+        assert_eq!(pids(OWNER_KIND_PROG), [10]);
+        assert_eq!(owners[&(OWNER_KIND_MAP, 5)][0].comm, "holder");
+        assert!(!owners.contains_key(&(OWNER_KIND_LINK, 5)));
+    }
+}
