@@ -204,6 +204,14 @@ fn daemonset_has_the_least_privilege_posture() {
         assert_eq!(exporter[probe]["httpGet"]["path"], path);
         assert_eq!(exporter[probe]["httpGet"]["port"], "metrics");
     }
+    // NODE_NAME from the downward API: the OTLP resource's k8s.node.name.
+    assert_eq!(
+        exporter["env"],
+        json!([
+            {"name": "RUST_LOG", "value": "info"},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        ])
+    );
     assert_eq!(
         exporter["resources"],
         json!({"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}})

@@ -246,3 +246,153 @@ fn exporter_serves_under_the_units_capabilities_syscall_filter_and_address_famil
         );
     }
 }
+
+const WEB_DROP_IN: &str = "deploy/systemd/web-config.conf";
+
+/// The web-config drop-in verifies clean next to the unit, and is read: the
+/// same file with a misspelt key draws systemd-analyze's warning.
+#[test]
+fn systemd_analyze_verifies_the_web_config_drop_in() {
+    let unit = fs::read_to_string(repo_path(UNIT)).unwrap();
+    let drop_in = fs::read_to_string(repo_path(WEB_DROP_IN)).unwrap();
+    let verify = |drop_in: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bpf-inventory-exporter.service");
+        let binary = exporter_binary().display().to_string();
+        fs::write(&path, unit.replace(INSTALLED_BINARY, &binary)).unwrap();
+        let drop_ins = dir.path().join("bpf-inventory-exporter.service.d");
+        fs::create_dir(&drop_ins).unwrap();
+        fs::write(drop_ins.join("web-config.conf"), drop_in).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("run systemd-analyze");
+        assert!(out.status.success(), "{out:?}");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    assert_eq!(verify(&drop_in), "");
+    let misspelt = drop_in.replacen("LoadCredential=", "LoadCredentials=", 1);
+    assert!(
+        verify(&misspelt).contains("web-config.conf:"),
+        "the drop-in is not read"
+    );
+}
+
+/// With the drop-in, the exporter as the unit runs it (unprivileged uid with
+/// the unit's ambient capabilities, no_new_privs) reads its web config from a
+/// credentials directory as systemd makes one (owned by the service's user,
+/// 0500, files 0400) through BPF_EXPORTER_WEB_CONFIG_FILE, serves TLS with
+/// basic auth (401 without, 200 and the page with), and after the run-time
+/// capability drop holds CAP_BPF only.
+#[test]
+fn exporter_reads_the_drop_ins_web_config_as_the_units_user() {
+    if !have_root("exporter_reads_the_drop_ins_web_config_as_the_units_user") {
+        return;
+    }
+    let drop_in = fs::read_to_string(repo_path(WEB_DROP_IN)).unwrap();
+    let variable = drop_in
+        .lines()
+        .find_map(|l| l.strip_prefix("Environment="))
+        .unwrap();
+    let (name, value) = variable.split_once('=').unwrap();
+    assert_eq!(name, "BPF_EXPORTER_WEB_CONFIG_FILE");
+    let credentials: Vec<&str> = drop_in
+        .lines()
+        .filter_map(|l| l.strip_prefix("LoadCredential="))
+        .map(|c| c.split_once(':').unwrap().0)
+        .collect();
+    assert_eq!(
+        credentials,
+        ["web-config.yml", "server.pem", "server-key.pem"]
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root.path().join("credentials");
+    fs::create_dir(&dir).unwrap();
+    support::pki::server_pki(&dir, "localhost").unwrap();
+    let hash = bcrypt::hash("scrape-password", 4).unwrap();
+    fs::write(
+        dir.join("web-config.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
+             basic_auth_users:\n  prometheus: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    for file in &credentials {
+        let path = dir.join(file);
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
+    }
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
+
+    let settings = service_settings();
+    let caps: String = setting(&settings, "AmbientCapabilities")
+        .split(' ')
+        .map(|c| format!(",+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--no-new-privs",
+        ])
+        .arg(format!("--inh-caps=-all{caps}"))
+        .arg(format!("--ambient-caps=-all{caps}"))
+        .arg(format!("--bounding-set=-all{caps}"))
+        .arg("--")
+        .arg(exporter_binary())
+        .env_clear()
+        .env(name, value.replace("%d", dir.to_str().unwrap()));
+    let server = Server::spawn(command, &[]).unwrap();
+    let port = server.address.port();
+    let curl = |auth: &[&str], path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(dir.join("ca.crt"))
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .args(auth)
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("https://localhost:{port}{path}"))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(curl(&[], "/healthz").ends_with("\n401"));
+    let deadline = std::time::Instant::now() + support::STARTUP;
+    while !curl(&["-u", "prometheus:scrape-password"], "/readyz").ends_with("\n200") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let page = curl(&["-u", "prometheus:scrape-password"], "/metrics");
+    assert!(page.ends_with("\n200"), "{page}");
+    assert_eq!(
+        sample(
+            &page,
+            "bpf_exporter_collector_success{collector=\"programs\"}"
+        ),
+        Some(1.0),
+        "{page}"
+    );
+    // The run-time drop: CAP_BPF only (CAP_PERFMON went after loading; the
+    // unit grants no CAP_SYS_ADMIN to keep).
+    let status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    for key in ["CapEff:\t", "CapPrm:\t", "CapAmb:\t"] {
+        let value = status.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+        let expected = if key == "CapAmb:\t" {
+            "0000000000000000"
+        } else {
+            "0000008000000000"
+        };
+        assert_eq!(value, expected, "{key}{value}");
+    }
+}
