@@ -131,7 +131,7 @@ fn all_components_together_build_and_validate() {
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(volumes, ["btf", "web-config", "bpffs"]);
+    assert_eq!(volumes, ["btf", "cgroup", "web-config", "bpffs"]);
 }
 
 /// web-config: the Secret mounted read-only (0400) and named by

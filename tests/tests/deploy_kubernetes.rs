@@ -108,7 +108,7 @@ fn validators_reject_invalid_manifests() {
         return;
     };
     let yaml = kustomize(BASE).unwrap();
-    let unknown_field = yaml.replacen("hostPID: false", "hostPid: false", 1);
+    let unknown_field = yaml.replacen("hostIPC: false", "hostIpc: false", 1);
     assert_ne!(unknown_field, yaml);
     let error = k8s_py(
         &python,
@@ -117,7 +117,7 @@ fn validators_reject_invalid_manifests() {
     )
     .unwrap_err();
     assert!(
-        format!("{error:#}").contains("'hostPid' was unexpected"),
+        format!("{error:#}").contains("'hostIpc' was unexpected"),
         "{error:#}"
     );
 
@@ -166,8 +166,8 @@ fn daemonset_has_the_least_privilege_posture() {
     let pod = &template["spec"];
     assert_eq!(pod["serviceAccountName"], "bpf-inventory-exporter");
     assert_eq!(pod["automountServiceAccountToken"], false);
-    // hostPID stays off until the owners feature needs it (see daemonset.yaml).
-    assert_eq!(pod["hostPID"], false);
+    // Owners: the walk sees only the exporter's pid namespace (see daemonset.yaml).
+    assert_eq!(pod["hostPID"], true);
     assert_eq!(pod["hostNetwork"], false);
     assert_eq!(pod["hostIPC"], false);
     assert_eq!(pod["priorityClassName"], "system-node-critical");
@@ -218,11 +218,17 @@ fn daemonset_has_the_least_privilege_posture() {
     );
     assert_eq!(
         pod["volumes"],
-        json!([{"name": "btf", "hostPath": {"path": "/sys/kernel/btf", "type": "Directory"}}])
+        json!([
+            {"name": "btf", "hostPath": {"path": "/sys/kernel/btf", "type": "Directory"}},
+            {"name": "cgroup", "hostPath": {"path": "/sys/fs/cgroup", "type": "Directory"}},
+        ])
     );
     assert_eq!(
         exporter["volumeMounts"],
-        json!([{"name": "btf", "mountPath": "/sys/kernel/btf", "readOnly": true}])
+        json!([
+            {"name": "btf", "mountPath": "/sys/kernel/btf", "readOnly": true},
+            {"name": "cgroup", "mountPath": "/sys/fs/cgroup", "readOnly": true},
+        ])
     );
 }
 
