@@ -6,6 +6,7 @@ mod baseline;
 mod http;
 mod load;
 mod measure;
+mod owners;
 mod populate;
 mod report;
 mod run;
@@ -67,6 +68,10 @@ pub struct Cli {
     /// `--only raw` under `perf record`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Owners walk sizes as PROCESSESxFDS (e.g. 200x20,2000x50): holders of
+    /// one map's fds, walk timed before the other parts; none by default.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    owners: Vec<(usize, usize)>,
     /// Print the table of an earlier run's JSON and exit (no kernel needed).
     #[arg(long, value_name = "RESULTS_JSON")]
     show: Option<PathBuf>,
@@ -117,6 +122,9 @@ fn main() -> Result<()> {
         load_test: None,
         notes: Vec::new(),
     };
+    results
+        .notes
+        .extend(owners::measure(&cli.owners, cli.reps)?);
     let serve_exe = (!cli.no_serve).then_some(exporter.as_path());
     if serve_exe.is_some_and(|p| !p.exists()) {
         results.notes.push(format!(

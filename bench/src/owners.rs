@@ -1,0 +1,121 @@
+//! Cost of the owners walk (iter/task_file, issue 9): PROCS child processes
+//! each holding FDS fds of one array map; the raw walk is timed with and
+//! without them, and the difference divided by the fds they add.
+use std::{
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        unix::process::CommandExt,
+    },
+    process::{Child, Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{bail, Context, Result};
+use bpf_inventory_exporter::bpf::owners::OwnerWalk;
+
+/// Children killed and reaped on drop.
+struct Holders(Vec<Child>);
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One line per size: walk time with the holders, without, and per added fd.
+pub fn measure(sizes: &[(usize, usize)], reps: usize) -> Result<Vec<String>> {
+    let mut walk = OwnerWalk::load().context("loading the owners walk")?;
+    let map = array_map()?;
+    let mut lines = Vec::new();
+    for &(procs, fds) in sizes {
+        let empty = median_ms(&mut walk, reps)?;
+        let holders = spawn(procs, fds, map.as_raw_fd())?;
+        let records = walk.read()?.len();
+        if records < procs * fds {
+            bail!(
+                "the walk saw {records} BPF fds, expected at least {}",
+                procs * fds
+            );
+        }
+        let full = median_ms(&mut walk, reps)?;
+        drop(holders);
+        let per_fd_us = (full - empty) * 1000.0 / (procs * fds) as f64;
+        let line = format!(
+            "owners walk, {procs} processes x {fds} map fds: {full:.2} ms (host alone {empty:.2} ms), {per_fd_us:.2} us per added fd incl. its share of process cost; median of {reps}"
+        );
+        eprintln!("{line}");
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {
+    walk.read()?; // warm-up
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        walk.read()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn spawn(procs: usize, fds: usize, map: RawFd) -> Result<Holders> {
+    let mut holders = Holders(Vec::with_capacity(procs));
+    for _ in 0..procs {
+        let mut command = Command::new("sleep");
+        command.arg("600").stdin(Stdio::null());
+        // SAFETY: dup2 and fcntl are async-signal-safe and touch only fd numbers.
+        unsafe {
+            command.pre_exec(move || {
+                for i in 0..fds {
+                    // dup2 onto the map's own number keeps close-on-exec: clear it.
+                    let target = 10 + i as RawFd;
+                    if libc::dup2(map, target) < 0 || libc::fcntl(target, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        holders
+            .0
+            .push(command.spawn().context("spawning a holder")?);
+    }
+    // Each child holds its fds once it has exec'd sleep.
+    for child in &holders.0 {
+        while std::fs::read_to_string(format!("/proc/{}/comm", child.id()))
+            .is_ok_and(|c| c.trim() != "sleep")
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    Ok(holders)
+}
+
+/// A one-element array map (BPF_MAP_CREATE).
+fn array_map() -> Result<OwnedFd> {
+    let mut attr = [0u32; 8];
+    // array, key 4, value 4, 1 entry
+    (attr[0], attr[1], attr[2], attr[3]) = (2, 4, 4, 1);
+    // SAFETY: attr is a zeroed bpf_attr prefix of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            0,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        bail!("BPF_MAP_CREATE: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: a new fd nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
