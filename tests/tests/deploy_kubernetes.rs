@@ -221,6 +221,7 @@ fn daemonset_has_the_least_privilege_posture() {
         json!([
             {"name": "btf", "hostPath": {"path": "/sys/kernel/btf", "type": "Directory"}},
             {"name": "cgroup", "hostPath": {"path": "/sys/fs/cgroup", "type": "Directory"}},
+            {"name": "bpffs", "hostPath": {"path": "/sys/fs/bpf", "type": "Directory"}},
         ])
     );
     assert_eq!(
@@ -228,6 +229,7 @@ fn daemonset_has_the_least_privilege_posture() {
         json!([
             {"name": "btf", "mountPath": "/sys/kernel/btf", "readOnly": true},
             {"name": "cgroup", "mountPath": "/sys/fs/cgroup", "readOnly": true},
+            {"name": "bpffs", "mountPath": "/sys/fs/bpf", "readOnly": true},
         ])
     );
 }
