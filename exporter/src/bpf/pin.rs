@@ -182,6 +182,16 @@ fn is_ours(path: &Path) -> bool {
         .is_some_and(|name| FILES.iter().any(|f| f.program == name))
 }
 
+/// The iterator program `program` of `ebpf`.
+fn iter_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut Iter, PinError> {
+    ebpf.program_mut(program)
+        .and_then(|p| p.try_into().ok())
+        .ok_or(PinError::Program {
+            program,
+            source: ProgramError::NotLoaded,
+        })
+}
+
 fn name_table(name: impl Fn(u32) -> String) -> [[u8; TYPE_NAME_LEN]; TYPE_NAMES] {
     let mut table = [[0u8; TYPE_NAME_LEN]; TYPE_NAMES];
     for (value, slot) in table.iter_mut().enumerate() {
@@ -241,13 +251,7 @@ pub fn pin(
 
     let mut pinned = Vec::new();
     for f in &FILES {
-        let iter: &mut Iter = ebpf
-            .program_mut(f.program)
-            .and_then(|p| p.try_into().ok())
-            .ok_or(PinError::Program {
-                program: f.program,
-                source: ProgramError::NotLoaded,
-            })?;
+        let iter = iter_program(&mut ebpf, f.program)?;
         match iter.load(f.target, &btf) {
             Ok(()) => {}
             // The kernel has no such iterator target (bpf_link before 5.19).
@@ -290,13 +294,7 @@ fn pin_one(ebpf: &mut Ebpf, dir: &Path, f: &PinnedFile, mode: u32) -> Result<Pat
     // No dot in it: bpffs refuses user-made names with dots (see rename_in).
     let tmp = dir.join(format!("pinning-{}-{}", f.program, std::process::id()));
     let _ = fs::remove_file(&tmp);
-    let iter: &mut Iter = ebpf
-        .program_mut(f.program)
-        .and_then(|p| p.try_into().ok())
-        .ok_or(PinError::Program {
-            program: f.program,
-            source: ProgramError::NotLoaded,
-        })?;
+    let iter = iter_program(ebpf, f.program)?;
     let link_id = iter.attach().map_err(|e| pin_error(&path, &e))?;
     let link = iter.take_link(link_id).map_err(|e| pin_error(&path, &e))?;
     let link: FdLink = link.try_into().map_err(|e| pin_error(&path, &e))?;

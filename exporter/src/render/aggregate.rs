@@ -1,5 +1,21 @@
-//! Counts and memory of objects by type, for the aggregate families.
+//! Counts and memory of objects by type, for the aggregate families, and the
+//! roll-up values of an owner group.
 use std::collections::BTreeMap;
+
+use super::families::{self as f, Family};
+use crate::inventory::OwnerGroup;
+
+/// A roll-up's value of one owner group, if known.
+pub(super) type GroupValue = fn(&OwnerGroup) -> Option<u64>;
+
+/// Each owner-group family with its value, for both renderers.
+pub(super) const OWNER_GROUP_VALUES: [(&Family, GroupValue); 5] = [
+    (&f::OWNER_PROGS, |g| Some(g.program_ids.len() as u64)),
+    (&f::OWNER_MAPS, |g| Some(g.map_ids.len() as u64)),
+    (&f::OWNER_LINKS, |g| Some(g.link_ids.len() as u64)),
+    (&f::OWNER_PROGS_MEMORY, |g| Some(g.programs_memory_bytes)),
+    (&f::OWNER_MAPS_MEMORY, |g| g.maps_memory_bytes),
+];
 
 #[derive(Default)]
 pub(super) struct Aggregate {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use opentelemetry::KeyValue;
 
 use super::{
-    aggregate::by_type,
+    aggregate::{by_type, OWNER_GROUP_VALUES},
     families::{self as f, Family, Kind},
     prometheus::RenderOptions,
 };
@@ -237,16 +237,14 @@ fn owner_group_points(
     inventory: &Inventory,
     emit: &mut dyn FnMut(Point, &[KeyValue]),
 ) {
+    let Some((_, value)) = OWNER_GROUP_VALUES
+        .iter()
+        .find(|(f, _)| f.name == family.name)
+    else {
+        return;
+    };
     for g in inventory.owner_groups() {
-        let value = match family.name {
-            n if n == f::OWNER_PROGS.name => Some(g.program_ids.len() as u64),
-            n if n == f::OWNER_MAPS.name => Some(g.map_ids.len() as u64),
-            n if n == f::OWNER_LINKS.name => Some(g.link_ids.len() as u64),
-            n if n == f::OWNER_PROGS_MEMORY.name => Some(g.programs_memory_bytes),
-            n if n == f::OWNER_MAPS_MEMORY.name => g.maps_memory_bytes,
-            _ => None,
-        };
-        if let Some(v) = value {
+        if let Some(v) = value(&g) {
             emit(
                 Point::Int(v),
                 &group_attributes(&g.comm, &g.container_id, &g.pod_uid),

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{f, label, Page, Value};
 use crate::inventory::{Inventory, Owner, OwnerGroup};
+use crate::render::aggregate::OWNER_GROUP_VALUES;
 
 impl Page {
     pub(super) fn owner_info(&mut self, inventory: &Inventory, pid_label: bool) {
@@ -54,14 +55,7 @@ impl Page {
                 (labels.split_off(1), g) // without the leading comma
             })
             .collect();
-        let families: [(&f::Family, GroupValue); 5] = [
-            (&f::OWNER_PROGS, |g| Some(g.program_ids.len() as u64)),
-            (&f::OWNER_MAPS, |g| Some(g.map_ids.len() as u64)),
-            (&f::OWNER_LINKS, |g| Some(g.link_ids.len() as u64)),
-            (&f::OWNER_PROGS_MEMORY, |g| Some(g.programs_memory_bytes)),
-            (&f::OWNER_MAPS_MEMORY, |g| g.maps_memory_bytes),
-        ];
-        for (family, value) in families {
+        for (family, value) in OWNER_GROUP_VALUES {
             self.header(family);
             for (labels, group) in &labelled {
                 if let Some(v) = value(group) {
@@ -71,9 +65,6 @@ impl Page {
         }
     }
 }
-
-/// A roll-up's value of one owner group, if known.
-type GroupValue = fn(&OwnerGroup) -> Option<u64>;
 
 /// `,comm="..."` plus container_id and pod_uid where known.
 fn group_labels(
