@@ -1,10 +1,13 @@
 //! The Grafana dashboards in dashboards/: structural checks of their JSON, and
 //! every panel query, its template variables substituted as Grafana would, run
 //! against a real Prometheus that scraped the real exporter while the
-//! fixture's objects existed and run-time statistics were on. Every query must
-//! parse and return at least one series.
+//! fixture's objects existed, a child process in a pod's cgroup held some of
+//! them and run-time statistics were on. Every query must parse and return at
+//! least one series.
 #[path = "dashboards/grafana.rs"]
 mod grafana;
+#[path = "dashboards/owners.rs"]
+mod owners;
 #[path = "dashboards/queries.rs"]
 mod queries;
 #[path = "dashboards/structure.rs"]
@@ -32,6 +35,7 @@ const DASHBOARDS: &[(&str, &str)] = &[
     ("fleet.json", "bpf-inventory-fleet"),
     ("node.json", "bpf-inventory-node"),
     ("maps.json", "bpf-inventory-maps"),
+    ("owners.json", "bpf-inventory-owners"),
 ];
 
 const JOB: &str = "bpf";
@@ -192,11 +196,25 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
             full.insert(key, 1, 0).unwrap();
         }
     }
+    let pod_owner = owners::PodOwner::start(&fixture);
     // A 1 s refresh: bpf_exporter_map_memory_age_seconds (the fleet health
     // panel) exists only once the background refresh has run.
     let server = Server::start(&["--enable-bpf-stats", "--map-memory-refresh", "1s"]).unwrap();
     server.wait_ready().unwrap();
-    let prometheus = Prometheus::scraping(JOB, &server.address.to_string()).unwrap();
+    let interval = SCRAPE_INTERVAL.as_secs();
+    let config = format!(
+        "global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n  evaluation_interval: {interval}s\n\
+         rule_files: [rules.yml]\n\
+         scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{}']\n",
+        server.address
+    );
+    let prometheus = Prometheus::start(&config, |dir| {
+        Ok(std::fs::write(
+            dir.join("rules.yml"),
+            owners::kube_pod_info_rule(),
+        )?)
+    })
+    .unwrap();
     prometheus
         .wait_until("two scrapes", |p| Ok(p.scrapes()? >= 2.0))
         .unwrap();
@@ -286,6 +304,9 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
             && labels["target"] == "bpf_map"),
         "{links:?}"
     );
+
+    let owners_dashboard = load("owners.json");
+    pod_owner.check_panels(&prometheus, &owners_dashboard, &concrete, window);
 
     // The check can fail: a typo in a metric name returns nothing, a broken
     // expression does not parse, and both are reported for their panel.
