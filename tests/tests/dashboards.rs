@@ -306,7 +306,7 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
     );
 
     let owners_dashboard = load("owners.json");
-    pod_owner.check_panels(&prometheus, &owners_dashboard, &concrete, window);
+    pod_owner.check_panels(&prometheus, &owners_dashboard, &node, &concrete, window);
 
     // The check can fail: a typo in a metric name returns nothing, a broken
     // expression does not parse, and both are reported for their panel.

@@ -20,7 +20,7 @@ use tempfile::TempDir;
 
 use crate::{
     grafana::Window,
-    queries::{panel_series, seconds},
+    queries::{panel_series, seconds, target_series},
     support::prometheus::Prometheus,
 };
 
@@ -36,6 +36,7 @@ pub struct PodOwner {
     _cgroups: Cleanup,
     _binary_dir: TempDir,
     pub container_id: String,
+    program_id: u32,
 }
 
 impl PodOwner {
@@ -74,15 +75,18 @@ impl PodOwner {
             _cgroups: cgroups,
             _binary_dir: binary_dir,
             container_id,
+            program_id: fx.program_id(FIXTURE_PROG),
         }
     }
 
     /// The Owners dashboard names the child by comm, container and pod, with
-    /// the namespace and pod name of its `kube_pod_info`, and adds its memory up.
+    /// the namespace and pod name of its `kube_pod_info`, and adds its memory
+    /// up; the Node dashboard's programs table names it as the program's owner.
     pub fn check_panels(
         &self,
         prometheus: &Prometheus,
         dashboard: &Value,
+        node: &Value,
         concrete: &BTreeMap<&str, String>,
         window: Window,
     ) {
@@ -92,6 +96,16 @@ impl PodOwner {
                 && labels["container_id"] == self.container_id.as_str()
                 && labels["pod_uid"] == POD_UID
         };
+        // The Node dashboard's programs table: the child owns the long-named
+        // program, by name, type and owner columns.
+        let owners = target_series(prometheus, node, "Programs", Some("J"), concrete, window);
+        assert!(
+            owners.iter().any(|(labels, _)| is_child(labels)
+                && labels["id"] == self.program_id.to_string().as_str()
+                && labels["name"] == FIXTURE_PROG
+                && labels["type"] == "tracing"),
+            "{owners:?}"
+        );
         let groups = series("Owner groups");
         let programs = groups.iter().find(|(labels, _)| is_child(labels));
         assert_eq!(programs.map(|(_, v)| *v), Some(1.0), "{groups:?}");

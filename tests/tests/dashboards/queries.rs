@@ -188,12 +188,31 @@ pub fn panel_series(
     concrete: &BTreeMap<&str, String>,
     window: Window,
 ) -> Vec<(Value, f64)> {
+    target_series(prometheus, dashboard, title, None, concrete, window)
+}
+
+/// The series of one target of a panel (`ref_id`, or the first), at the end
+/// of the window.
+pub fn target_series(
+    prometheus: &Prometheus,
+    dashboard: &Value,
+    title: &str,
+    ref_id: Option<&str>,
+    concrete: &BTreeMap<&str, String>,
+    window: Window,
+) -> Vec<(Value, f64)> {
     let panel = grafana::panels(dashboard)
         .into_iter()
         .find(|p| p["title"] == title && p["type"] != "stat")
         .unwrap_or_else(|| panic!("no panel {title:?}"));
     let values = variable_values(prometheus, dashboard, Mode::Concrete, concrete, window).unwrap();
-    let raw = panel["targets"][0]["expr"].as_str().unwrap();
+    let target = match ref_id {
+        Some(ref_id) => grafana::targets(panel)
+            .find(|t| t["refId"] == ref_id)
+            .unwrap_or_else(|| panic!("{title:?} has no target {ref_id}")),
+        None => &panel["targets"][0],
+    };
+    let raw = target["expr"].as_str().unwrap();
     let expr = grafana::interpolate(raw, &values, window.builtins().unwrap()).unwrap();
     let data = prometheus
         .api(
