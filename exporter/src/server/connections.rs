@@ -83,12 +83,15 @@ struct Entry {
     activity: Arc<Activity>,
     opened: Instant,
     abort: AbortHandle,
+    /// Aborted to make room; its socket is open until the task is dropped.
+    closing: bool,
 }
 
 impl Entry {
     /// Idle between requests, or never sent one for longer than [`FRESH`].
     fn closable(&self, now: Instant) -> bool {
-        self.activity.in_progress.load(Ordering::Acquire) == 0
+        !self.closing
+            && self.activity.in_progress.load(Ordering::Acquire) == 0
             && (self.activity.served.load(Ordering::Acquire)
                 || now.duration_since(self.opened) >= FRESH)
     }
@@ -108,20 +111,23 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Closes the oldest closable connection; false if there is none.
+    /// Closes the oldest closable connection unless one is closing already;
+    /// false if none is closing and none can be closed. A closed connection
+    /// stays counted until its task has dropped the socket (`Deregister`).
     fn close_oldest_idle(&self) -> bool {
         let mut open = self.lock();
+        if open.values().any(|entry| entry.closing) {
+            return true;
+        }
         let now = Instant::now();
-        let oldest = open
-            .iter()
-            .find(|(_, entry)| entry.closable(now))
-            .map(|(&id, _)| id);
-        match oldest.and_then(|id| open.remove(&id)) {
+        let count = open.len();
+        match open.values_mut().find(|entry| entry.closable(now)) {
             Some(entry) => {
                 debug!(
-                    open = open.len() + 1,
+                    open = count,
                     "closing the oldest idle connection to make room"
                 );
+                entry.closing = true;
                 entry.abort.abort();
                 true
             }
@@ -212,12 +218,14 @@ async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
 
 /// Waits until a new connection fits under the cap.
 async fn make_room(registry: &Registry, max_connections: usize) {
-    loop {
-        if registry.lock().len() < max_connections || registry.close_oldest_idle() {
-            return;
+    while registry.lock().len() >= max_connections {
+        if registry.close_oldest_idle() {
+            // Until the aborted task has dropped its socket.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else {
+            // Every connection is answering a request: one will be done soon.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // Every connection is answering a request: one will be done soon.
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -280,6 +288,7 @@ fn spawn_connection(registry: &Arc<Registry>, id: u64, stream: TcpStream, connec
             activity,
             opened: Instant::now(),
             abort: task.abort_handle(),
+            closing: false,
         },
     );
 }
