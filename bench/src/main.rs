@@ -124,7 +124,7 @@ fn main() -> Result<()> {
     };
     results
         .notes
-        .extend(owners::measure(&cli.owners, cli.reps)?);
+        .extend(owners::measure(&cli.owners, cli.reps, &mut source)?);
     let serve_exe = (!cli.no_serve).then_some(exporter.as_path());
     if serve_exe.is_some_and(|p| !p.exists()) {
         results.notes.push(format!(

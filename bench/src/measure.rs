@@ -12,12 +12,15 @@ use bpf_inventory_exporter::{
     bpf::{Iterator, Iterators},
     collect::{CollectionStats, Source},
     inventory::{Collector, Inventory},
-    render::prometheus::{render_metrics, Format, RenderOptions},
+    render::{
+        fragments::Fragments,
+        prometheus::{render_metrics, render_page_with, Format, RenderOptions},
+    },
 };
 
 use crate::{
     baseline, http,
-    report::{MethodResult, BPFTOOL, COLLECT, RAW, RENDER, SYSCALLS},
+    report::{MethodResult, BPFTOOL, COLLECT, RAW, RENDER, RENDER_KEPT, SYSCALLS},
     stats::Summary,
 };
 
@@ -33,6 +36,9 @@ pub enum Method {
     /// `/metrics` text rendered from an inventory already collected: the
     /// CPU a scrape spends after `collect`, without HTTP or the kernel.
     Render,
+    /// The same page written with the label text kept from the previous
+    /// page, as `serve` writes it from its second scrape on.
+    RenderKept,
     /// GET over HTTP against `serve`.
     Http {
         path: &'static str,
@@ -48,6 +54,7 @@ impl Method {
             Method::BaselineSyscalls => SYSCALLS.to_owned(),
             Method::BaselineBpftool => BPFTOOL.to_owned(),
             Method::Render => RENDER.to_owned(),
+            Method::RenderKept => RENDER_KEPT.to_owned(),
             Method::Http {
                 path,
                 accept_encoding: None,
@@ -84,6 +91,18 @@ pub struct Targets<'a> {
     pub serve: Option<SocketAddr>,
     /// What `Render` renders: the inventory of this size's check.
     pub inventory: &'a Inventory,
+    /// What `RenderKept` keeps between its pages.
+    pub fragments: Fragments,
+}
+
+fn render_stats() -> CollectionStats {
+    CollectionStats {
+        duration: Duration::from_millis(20),
+        collections_total: 1,
+        collector_errors_total: Collector::ALL.map(|c| (c, 0)),
+        map_memory_age: None,
+        otlp: None,
+    }
 }
 
 impl Targets<'_> {
@@ -108,16 +127,22 @@ impl Targets<'_> {
                 black_box(baseline::bpftool(self.bpftool)?);
             }
             Method::Render => {
-                let stats = CollectionStats {
-                    duration: Duration::from_millis(20),
-                    collections_total: 1,
-                    collector_errors_total: Collector::ALL.map(|c| (c, 0)),
-                    map_memory_age: None,
-                    otlp: None,
-                };
                 let page = render_metrics(
                     self.inventory,
-                    &stats,
+                    &render_stats(),
+                    &RenderOptions::default(),
+                    Format::Text,
+                );
+                black_box(page.len());
+            }
+            Method::RenderKept => {
+                let mut page = String::new();
+                render_page_with(
+                    &mut page,
+                    &mut self.fragments,
+                    self.inventory,
+                    &render_stats(),
+                    None,
                     &RenderOptions::default(),
                     Format::Text,
                 );

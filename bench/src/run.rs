@@ -55,6 +55,7 @@ pub fn run_size(
         bpftool: &ctx.cli.bpftool,
         serve: serve.as_ref().map(|s| s.addr),
         inventory: &inventory,
+        fragments: Default::default(),
     };
     let mut methods: Vec<(Method, Option<String>)> = [
         Method::Raw,
@@ -62,6 +63,7 @@ pub fn run_size(
         Method::BaselineSyscalls,
         Method::BaselineBpftool,
         Method::Render,
+        Method::RenderKept,
     ]
     .into_iter()
     .chain(HTTP_METHODS)
