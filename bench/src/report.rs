@@ -102,7 +102,7 @@ pub const COLLECT: &str = "collect";
 pub const SYSCALLS: &str = "baseline-syscalls";
 pub const BPFTOOL: &str = "baseline-bpftool";
 pub const RENDER: &str = "render /metrics (no I/O)";
-pub const RENDER_KEPT: &str = "render /metrics, kept fragments (no I/O)";
+pub const RENDER_KEPT: &str = "render /metrics from kept fragments (no I/O)";
 
 /// The ratio column for one method's row.
 fn ratio_cell(size: &SizeResult, method: &str) -> String {
