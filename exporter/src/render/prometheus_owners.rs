@@ -23,11 +23,12 @@ impl PageWriter {
         self.header(family);
         let mut series: Vec<String> = Vec::new();
         let mut labels = String::with_capacity(96);
+        let mut group = GroupText::default();
         for (id, owners) in objects {
             let owners = owners.as_deref().unwrap_or_default();
             if let [owner] = owners {
                 // One owner, one series: written without a set.
-                owner_labels(&mut labels, id, owner, pid_label);
+                owner_labels(&mut labels, &mut group, id, owner, pid_label);
                 self.sample(family, &labels, Value::Int(1));
                 continue;
             }
@@ -35,7 +36,7 @@ impl PageWriter {
             // label order, as a set would give them.
             series.clear();
             for o in owners {
-                owner_labels(&mut labels, id, o, pid_label);
+                owner_labels(&mut labels, &mut group, id, o, pid_label);
                 series.push(labels.clone());
             }
             series.sort_unstable();
@@ -67,13 +68,40 @@ impl PageWriter {
     }
 }
 
+/// The escaped group labels of the last owner written: consecutive objects
+/// are mostly held by the same process.
+#[derive(Default)]
+struct GroupText {
+    comm: String,
+    container_id: Option<String>,
+    pod_uid: Option<String>,
+    text: String,
+}
+
+impl GroupText {
+    fn of(&mut self, o: &Owner) -> &str {
+        if self.text.is_empty()
+            || self.comm != o.comm
+            || self.container_id != o.container_id
+            || self.pod_uid != o.pod_uid
+        {
+            self.comm.clone_from(&o.comm);
+            self.container_id.clone_from(&o.container_id);
+            self.pod_uid.clone_from(&o.pod_uid);
+            self.text.clear();
+            group_labels(&mut self.text, &o.comm, &o.container_id, &o.pod_uid);
+        }
+        &self.text
+    }
+}
+
 /// `id="..",comm=".."` and the rest of an owner series' labels, in `labels`.
-fn owner_labels(labels: &mut String, id: u32, o: &Owner, pid_label: bool) {
+fn owner_labels(labels: &mut String, group: &mut GroupText, id: u32, o: &Owner, pid_label: bool) {
     labels.clear();
     labels.push_str("id=\"");
     labels.push_str(itoa::Buffer::new().format(id));
     labels.push('"');
-    group_labels(labels, &o.comm, &o.container_id, &o.pod_uid);
+    labels.push_str(group.of(o));
     if pid_label {
         labels.push_str(",pid=\"");
         labels.push_str(itoa::Buffer::new().format(o.pid));
