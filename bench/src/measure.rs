@@ -20,7 +20,9 @@ use bpf_inventory_exporter::{
 
 use crate::{
     baseline, http,
-    report::{MethodResult, BPFTOOL, COLLECT, RAW, RENDER, RENDER_KEPT, SYSCALLS},
+    report::{
+        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, RAW, RENDER, RENDER_KEPT, SYSCALLS,
+    },
     stats::Summary,
 };
 
@@ -31,6 +33,8 @@ pub enum Method {
     Raw,
     /// The full `Inventory`, as `serve` builds it per scrape.
     Collect,
+    /// The same with `--no-owners`: no owners walk, pins or held_by.
+    CollectNoOwners,
     BaselineSyscalls,
     BaselineBpftool,
     /// `/metrics` text rendered from an inventory already collected: the
@@ -51,6 +55,7 @@ impl Method {
         match self {
             Method::Raw => RAW.to_owned(),
             Method::Collect => COLLECT.to_owned(),
+            Method::CollectNoOwners => COLLECT_NO_OWNERS.to_owned(),
             Method::BaselineSyscalls => SYSCALLS.to_owned(),
             Method::BaselineBpftool => BPFTOOL.to_owned(),
             Method::Render => RENDER.to_owned(),
@@ -86,6 +91,7 @@ pub const HTTP_METHODS: [Method; 3] = [
 /// What the methods run against.
 pub struct Targets<'a> {
     pub source: &'a mut Source,
+    pub source_no_owners: &'a mut Source,
     pub iterators: &'a mut Iterators,
     pub bpftool: &'a str,
     pub serve: Option<SocketAddr>,
@@ -113,8 +119,12 @@ impl Targets<'_> {
                     black_box(self.iterators.read(it)?.len());
                 }
             }
-            Method::Collect => {
-                let inventory = self.source.collect();
+            Method::Collect | Method::CollectNoOwners => {
+                let source = match method {
+                    Method::Collect => &mut *self.source,
+                    _ => &mut *self.source_no_owners,
+                };
+                let inventory = source.collect();
                 if !inventory.errors.is_empty() {
                     bail!("collection errors: {:?}", inventory.errors);
                 }

@@ -99,6 +99,7 @@ impl SizeResult {
 
 pub const RAW: &str = "raw";
 pub const COLLECT: &str = "collect";
+pub const COLLECT_NO_OWNERS: &str = "collect --no-owners";
 pub const SYSCALLS: &str = "baseline-syscalls";
 pub const BPFTOOL: &str = "baseline-bpftool";
 pub const RENDER: &str = "render /metrics (no I/O)";

@@ -24,6 +24,7 @@ pub struct SizeRun<'a> {
 pub fn run_size(
     ctx: &SizeRun<'_>,
     source: &mut Source,
+    source_no_owners: &mut Source,
     iterators: &mut Iterators,
     population: &Population,
     results: &mut Results,
@@ -51,6 +52,7 @@ pub fn run_size(
     let start_rss = serve.as_ref().map(Serve::rss).transpose()?;
     let mut targets = Targets {
         source,
+        source_no_owners,
         iterators,
         bpftool: &ctx.cli.bpftool,
         serve: serve.as_ref().map(|s| s.addr),
@@ -60,6 +62,7 @@ pub fn run_size(
     let mut methods: Vec<(Method, Option<String>)> = [
         Method::Raw,
         Method::Collect,
+        Method::CollectNoOwners,
         Method::BaselineSyscalls,
         Method::BaselineBpftool,
         Method::Render,
