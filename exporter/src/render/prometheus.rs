@@ -155,6 +155,9 @@ struct PageWriter {
     format: Format,
 }
 
+/// The value of one object's sample in a family, if known.
+type ValueOf<T> = fn(&T) -> Option<Value>;
+
 /// A sample value: integers are written exactly, the rest as shortest floats.
 #[derive(Clone, Copy)]
 enum Value {
@@ -263,7 +266,7 @@ impl PageWriter {
         for fragment in fragments {
             self.info_sample(&f::PROG_INFO, &fragment.labels());
         }
-        let families: [(&Family, fn(&Program) -> Option<Value>); 8] = [
+        let families: [(&Family, ValueOf<Program>); 8] = [
             (&f::PROG_LOADED, |p| {
                 Some(Value::Float(p.loaded_at.timestamp_micros() as f64 / 1e6))
             }),
@@ -291,7 +294,7 @@ impl PageWriter {
         for fragment in fragments {
             self.info_sample(&f::MAP_INFO, &fragment.labels());
         }
-        let families: [(&Family, fn(&Map) -> Option<Value>); 3] = [
+        let families: [(&Family, ValueOf<Map>); 3] = [
             (&f::MAP_MAX_ENTRIES, |m| {
                 Some(Value::Int(m.max_entries.into()))
             }),
