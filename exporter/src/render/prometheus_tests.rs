@@ -78,7 +78,9 @@ fn kept(fragments: &mut Fragments, inventory: &Inventory, format: Format) -> Str
 #[test]
 fn pages_from_kept_fragments_equal_pages_from_scratch() {
     let mut fragments = Fragments::default();
-    let mut steps: Vec<(&str, Inventory, Option<(usize, usize)>)> = Vec::new();
+    // (step, inventory, fragments reused and made where the order allows a merge)
+    type Step = (&'static str, Inventory, Option<(usize, usize)>);
+    let mut steps: Vec<Step> = Vec::new();
     let first = inventory(300);
     steps.push(("first page", first.clone(), Some((0, 330))));
 
