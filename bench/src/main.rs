@@ -108,6 +108,11 @@ fn main() -> Result<()> {
     }
     let mut source = collect::Source::open(&collect::Options::default())
         .context("opening the collection source (run as root on a BPF host)")?;
+    let mut source_no_owners = collect::Source::open(&collect::Options {
+        no_owners: true,
+        ..Default::default()
+    })
+    .context("opening a second collection source, without owners")?;
     let mut iterators = Iterators::load().context("loading the iterators for the raw read")?;
     let mut population = Population::default();
     let mut results = Results {
@@ -124,7 +129,7 @@ fn main() -> Result<()> {
     };
     results
         .notes
-        .extend(owners::measure(&cli.owners, cli.reps)?);
+        .extend(owners::measure(&cli.owners, cli.reps, &mut source)?);
     let serve_exe = (!cli.no_serve).then_some(exporter.as_path());
     if serve_exe.is_some_and(|p| !p.exists()) {
         results.notes.push(format!(
@@ -145,7 +150,14 @@ fn main() -> Result<()> {
             serve_exe: serve_exe.filter(|p| p.exists()),
             load: Some((maps, programs)) == largest && cli.load_seconds > 0,
         };
-        let size = run::run_size(&ctx, &mut source, &mut iterators, &population, &mut results)?;
+        let size = run::run_size(
+            &ctx,
+            &mut source,
+            &mut source_no_owners,
+            &mut iterators,
+            &population,
+            &mut results,
+        )?;
         results.sizes.push(size);
     }
     results.notes.push(format!(

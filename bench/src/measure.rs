@@ -12,12 +12,17 @@ use bpf_inventory_exporter::{
     bpf::{Iterator, Iterators},
     collect::{CollectionStats, Source},
     inventory::{Collector, Inventory},
-    render::prometheus::{render_metrics, Format, RenderOptions},
+    render::{
+        fragments::Fragments,
+        prometheus::{render_metrics, render_page_with, Format, RenderOptions},
+    },
 };
 
 use crate::{
     baseline, http,
-    report::{MethodResult, BPFTOOL, COLLECT, RAW, RENDER, SYSCALLS},
+    report::{
+        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, RAW, RENDER, RENDER_KEPT, SYSCALLS,
+    },
     stats::Summary,
 };
 
@@ -28,11 +33,16 @@ pub enum Method {
     Raw,
     /// The full `Inventory`, as `serve` builds it per scrape.
     Collect,
+    /// The same with `--no-owners`: no owners walk, pins or held_by.
+    CollectNoOwners,
     BaselineSyscalls,
     BaselineBpftool,
     /// `/metrics` text rendered from an inventory already collected: the
     /// CPU a scrape spends after `collect`, without HTTP or the kernel.
     Render,
+    /// The same page written with the label text kept from the previous
+    /// page, as `serve` writes it from its second scrape on.
+    RenderKept,
     /// GET over HTTP against `serve`.
     Http {
         path: &'static str,
@@ -45,9 +55,11 @@ impl Method {
         match self {
             Method::Raw => RAW.to_owned(),
             Method::Collect => COLLECT.to_owned(),
+            Method::CollectNoOwners => COLLECT_NO_OWNERS.to_owned(),
             Method::BaselineSyscalls => SYSCALLS.to_owned(),
             Method::BaselineBpftool => BPFTOOL.to_owned(),
             Method::Render => RENDER.to_owned(),
+            Method::RenderKept => RENDER_KEPT.to_owned(),
             Method::Http {
                 path,
                 accept_encoding: None,
@@ -79,11 +91,24 @@ pub const HTTP_METHODS: [Method; 3] = [
 /// What the methods run against.
 pub struct Targets<'a> {
     pub source: &'a mut Source,
+    pub source_no_owners: &'a mut Source,
     pub iterators: &'a mut Iterators,
     pub bpftool: &'a str,
     pub serve: Option<SocketAddr>,
     /// What `Render` renders: the inventory of this size's check.
     pub inventory: &'a Inventory,
+    /// What `RenderKept` keeps between its pages.
+    pub fragments: Fragments,
+}
+
+fn render_stats() -> CollectionStats {
+    CollectionStats {
+        duration: Duration::from_millis(20),
+        collections_total: 1,
+        collector_errors_total: Collector::ALL.map(|c| (c, 0)),
+        map_memory_age: None,
+        otlp: None,
+    }
 }
 
 impl Targets<'_> {
@@ -94,8 +119,12 @@ impl Targets<'_> {
                     black_box(self.iterators.read(it)?.len());
                 }
             }
-            Method::Collect => {
-                let inventory = self.source.collect();
+            Method::Collect | Method::CollectNoOwners => {
+                let source = match method {
+                    Method::Collect => &mut *self.source,
+                    _ => &mut *self.source_no_owners,
+                };
+                let inventory = source.collect();
                 if !inventory.errors.is_empty() {
                     bail!("collection errors: {:?}", inventory.errors);
                 }
@@ -108,16 +137,22 @@ impl Targets<'_> {
                 black_box(baseline::bpftool(self.bpftool)?);
             }
             Method::Render => {
-                let stats = CollectionStats {
-                    duration: Duration::from_millis(20),
-                    collections_total: 1,
-                    collector_errors_total: Collector::ALL.map(|c| (c, 0)),
-                    map_memory_age: None,
-                    otlp: None,
-                };
                 let page = render_metrics(
                     self.inventory,
-                    &stats,
+                    &render_stats(),
+                    &RenderOptions::default(),
+                    Format::Text,
+                );
+                black_box(page.len());
+            }
+            Method::RenderKept => {
+                let mut page = String::new();
+                render_page_with(
+                    &mut page,
+                    &mut self.fragments,
+                    self.inventory,
+                    &render_stats(),
+                    None,
                     &RenderOptions::default(),
                     Format::Text,
                 );

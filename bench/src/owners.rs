@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use bpf_inventory_exporter::bpf::owners::OwnerWalk;
+use bpf_inventory_exporter::{bpf::owners::OwnerWalk, collect::Source};
 
 /// Children killed and reaped on drop.
 struct Holders(Vec<Child>);
@@ -27,13 +27,17 @@ impl Drop for Holders {
     }
 }
 
-/// One line per size: walk time with the holders, without, and per added fd.
-pub fn measure(sizes: &[(usize, usize)], reps: usize) -> Result<Vec<String>> {
+/// One line per size: walk time with the holders, without, and per added fd;
+/// then what the holders add to a whole collection (the walk, grouping the
+/// records into owners and setting them on the objects) against what they
+/// add to the walk's read alone.
+pub fn measure(sizes: &[(usize, usize)], reps: usize, source: &mut Source) -> Result<Vec<String>> {
     let mut walk = OwnerWalk::load().context("loading the owners walk")?;
     let map = array_map()?;
     let mut lines = Vec::new();
     for &(procs, fds) in sizes {
         let empty = median_ms(&mut walk, reps)?;
+        let collect_empty = median_of(reps, || drop(source.collect()));
         let holders = spawn(procs, fds, map.as_raw_fd())?;
         let records = walk.read()?.len();
         if records < procs * fds {
@@ -43,10 +47,18 @@ pub fn measure(sizes: &[(usize, usize)], reps: usize) -> Result<Vec<String>> {
             );
         }
         let full = median_ms(&mut walk, reps)?;
+        let collect_full = median_of(reps, || drop(source.collect()));
         drop(holders);
         let per_fd_us = (full - empty) * 1000.0 / (procs * fds) as f64;
         let line = format!(
             "owners walk, {procs} processes x {fds} map fds: {full:.2} ms (host alone {empty:.2} ms), {per_fd_us:.2} us per added fd incl. its share of process cost; median of {reps}"
+        );
+        eprintln!("{line}");
+        lines.push(line);
+        let line = format!(
+            "owners in collect, {procs} processes x {fds} map fds: collect {collect_full:.2} ms (host alone {collect_empty:.2} ms): the holders add {:.2} ms to a collection and {:.2} ms to the walk's read; median of {reps}",
+            collect_full - collect_empty,
+            full - empty
         );
         eprintln!("{line}");
         lines.push(line);
@@ -64,6 +76,19 @@ fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+fn median_of(reps: usize, mut run: impl FnMut()) -> f64 {
+    run(); // warm-up
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 fn spawn(procs: usize, fds: usize, map: RawFd) -> Result<Holders> {

@@ -1,6 +1,9 @@
 //! Fills the real kernel with the benchmark's objects: maps of mixed types
 //! (hash-type maps partly filled) and tiny socket-filter programs. Every object
 //! is held by an fd we own, so dropping the `Population` releases them all.
+//! Beyond what RLIMIT_NOFILE allows one process (here 20 000, not raisable
+//! without CAP_SYS_RESOURCE), maps are handed to holder processes: a fork
+//! that keeps only those maps' fds and waits to be killed.
 use std::{
     ffi::CString,
     io,
@@ -36,11 +39,26 @@ pub struct Population {
     /// (map id, element count) of every hash-type map we filled.
     pub expected_entries: Vec<(u32, u64)>,
     pub hash_entries: u64,
+    /// Maps handed to holder processes, and those processes (killed on drop).
+    handed_off: usize,
+    holders: Vec<libc::pid_t>,
+}
+
+impl Drop for Population {
+    fn drop(&mut self) {
+        for &pid in &self.holders {
+            // SAFETY: kill and waitpid on children we forked.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
 }
 
 impl Population {
     pub fn maps(&self) -> usize {
-        self.maps.len()
+        self.handed_off + self.maps.len()
     }
 
     pub fn programs(&self) -> usize {
@@ -49,10 +67,15 @@ impl Population {
 
     /// Adds maps and programs until there are `maps` and `programs` of them.
     pub fn grow_to(&mut self, maps: usize, programs: usize) -> Result<()> {
-        raise_nofile_limit(maps + programs + 4096)?;
+        let limit = raise_nofile_limit(maps + programs + 4096)?;
+        // Room for the exporter's own fds, the owners walk and bpftool checks.
+        let held = limit.saturating_sub(4096).max(1024);
         let cpus =
             aya::util::nr_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
-        for i in self.maps.len()..maps {
+        for i in self.maps()..maps {
+            if self.maps.len() + programs >= held {
+                self.hand_off(limit)?;
+            }
             let map = create_map(i, cpus).with_context(|| {
                 format!("creating benchmark map {i} (is the process root / CAP_BPF?)")
             })?;
@@ -64,6 +87,39 @@ impl Population {
                 .with_context(|| format!("loading benchmark program {i}"))?;
             self.programs.push(fd);
         }
+        Ok(())
+    }
+
+    /// Forks a holder of the maps this process holds now, then closes them here.
+    fn hand_off(&mut self, fd_limit: usize) -> Result<()> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let mut keep: Vec<i32> = self
+            .maps
+            .iter()
+            .map(|m| map_data(m).fd().as_fd().as_raw_fd())
+            .collect();
+        keep.sort_unstable();
+        // SAFETY: the child only closes fds and pauses (async-signal-safe,
+        // no allocation) until the parent kills it.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error()).context("fork of a map holder");
+        }
+        if pid == 0 {
+            for fd in 0..fd_limit as i32 {
+                if keep.binary_search(&fd).is_err() {
+                    // SAFETY: closing fds in the child; it never uses them.
+                    unsafe { libc::close(fd) };
+                }
+            }
+            loop {
+                // SAFETY: waits for the parent's SIGKILL.
+                unsafe { libc::pause() };
+            }
+        }
+        self.holders.push(pid);
+        self.handed_off += self.maps.len();
+        self.maps.clear();
         Ok(())
     }
 
@@ -189,7 +245,9 @@ struct ProgLoadAttr {
     prog_name: [u8; 16],
 }
 
-fn raise_nofile_limit(wanted: usize) -> Result<()> {
+/// Raises the soft limit towards `wanted` as far as the hard limit allows;
+/// returns the limit in force.
+fn raise_nofile_limit(wanted: usize) -> Result<usize> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -198,16 +256,15 @@ fn raise_nofile_limit(wanted: usize) -> Result<()> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error()).context("getrlimit(RLIMIT_NOFILE)");
     }
-    let wanted = wanted as libc::rlim_t;
+    let wanted = (wanted as libc::rlim_t).min(limit.rlim_max);
     if limit.rlim_cur >= wanted {
-        return Ok(());
+        return Ok(limit.rlim_cur as usize);
     }
-    limit.rlim_cur = wanted.max(limit.rlim_cur);
-    limit.rlim_max = limit.rlim_max.max(wanted);
+    limit.rlim_cur = wanted;
     // SAFETY: setrlimit reads the valid rlimit we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         return Err(io::Error::last_os_error())
             .context("raising RLIMIT_NOFILE for the benchmark's map and program fds");
     }
-    Ok(())
+    Ok(wanted as usize)
 }

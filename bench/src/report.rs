@@ -99,9 +99,11 @@ impl SizeResult {
 
 pub const RAW: &str = "raw";
 pub const COLLECT: &str = "collect";
+pub const COLLECT_NO_OWNERS: &str = "collect --no-owners";
 pub const SYSCALLS: &str = "baseline-syscalls";
 pub const BPFTOOL: &str = "baseline-bpftool";
 pub const RENDER: &str = "render /metrics (no I/O)";
+pub const RENDER_KEPT: &str = "render /metrics from kept fragments (no I/O)";
 
 /// The ratio column for one method's row.
 fn ratio_cell(size: &SizeResult, method: &str) -> String {
@@ -112,7 +114,45 @@ fn ratio_cell(size: &SizeResult, method: &str) -> String {
             format_ratio(size.ratios.syscalls_over_collect)
         ),
         BPFTOOL => format!("{} collect", format_ratio(size.ratios.bpftool_over_collect)),
-        _ => String::new(),
+        RAW => String::new(),
+        other => match (size.median(other), size.median(RAW)) {
+            (Some(ms), Some(raw)) if raw > 0.0 => {
+                format!("{} of raw", format_ratio(Some(ms / raw)))
+            }
+            _ => String::new(),
+        },
+    }
+}
+
+/// Time per object (maps + programs in the kernel) of the methods the
+/// scaling target is about, per size.
+fn per_object_table(out: &mut String, results: &Results) {
+    let methods = [
+        RAW,
+        COLLECT,
+        "e2e GET /metrics",
+        "e2e GET /api/v1/inventory",
+    ];
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| maps / progs | objects | {} |",
+        methods.map(|m| format!("{m} µs/object")).join(" | ")
+    );
+    let _ = writeln!(out, "|---|--:|{}", "--:|".repeat(methods.len()));
+    for size in &results.sizes {
+        let objects = size.seen.maps + size.seen.programs;
+        let cells = methods.map(|m| match size.median(m) {
+            Some(ms) if objects > 0 => format!("{:.3}", ms * 1e3 / objects as f64),
+            _ => "—".to_owned(),
+        });
+        let _ = writeln!(
+            out,
+            "| {} / {} | {objects} | {} |",
+            size.maps,
+            size.programs,
+            cells.join(" | ")
+        );
     }
 }
 
@@ -147,6 +187,7 @@ pub fn render_table(results: &Results) -> String {
             );
         }
     }
+    per_object_table(&mut out, results);
     let serving: Vec<&SizeResult> = results.sizes.iter().filter(|s| s.serve.is_some()).collect();
     if !serving.is_empty() {
         let _ = writeln!(out);

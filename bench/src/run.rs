@@ -24,6 +24,7 @@ pub struct SizeRun<'a> {
 pub fn run_size(
     ctx: &SizeRun<'_>,
     source: &mut Source,
+    source_no_owners: &mut Source,
     iterators: &mut Iterators,
     population: &Population,
     results: &mut Results,
@@ -51,17 +52,21 @@ pub fn run_size(
     let start_rss = serve.as_ref().map(Serve::rss).transpose()?;
     let mut targets = Targets {
         source,
+        source_no_owners,
         iterators,
         bpftool: &ctx.cli.bpftool,
         serve: serve.as_ref().map(|s| s.addr),
         inventory: &inventory,
+        fragments: Default::default(),
     };
     let mut methods: Vec<(Method, Option<String>)> = [
         Method::Raw,
         Method::Collect,
+        Method::CollectNoOwners,
         Method::BaselineSyscalls,
         Method::BaselineBpftool,
         Method::Render,
+        Method::RenderKept,
     ]
     .into_iter()
     .chain(HTTP_METHODS)

@@ -170,7 +170,7 @@ impl Source {
                 .inspect_err(|error| error!(%error, "owners walk failed: owners are null in this collection"))
                 .ok()
         });
-        owners::apply(snapshot.as_deref(), &mut programs, &mut maps, &mut links);
+        owners::apply(snapshot, &mut programs, &mut maps, &mut links);
         Inventory {
             collected_at: clock.now,
             node: self.node.clone(),

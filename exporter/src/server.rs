@@ -133,6 +133,14 @@ impl AppState {
         );
         Ok(source.collect(timeout).await?)
     }
+
+    /// The whole inventory of `collection` as JSON, made once per collection.
+    pub async fn inventory_json(
+        &self,
+        collection: Arc<Collection>,
+    ) -> Result<axum::body::Bytes, ApiError> {
+        Ok(self.0.pages.inventory(collection).await?)
+    }
 }
 
 /// The router. `/metrics` serves its own gzip, cached per collection; the

@@ -13,7 +13,7 @@ use super::{
     query::{
         parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
     },
-    respond,
+    respond, respond_json,
 };
 use crate::{
     collect::Collection,
@@ -76,7 +76,10 @@ pub async fn inventory(
 ) -> Result<Response, ApiError> {
     parse_no_query(raw.as_deref())?;
     let collection = state.collect(&headers).await?;
-    respond(collection.inventory.collected_at, &collection.inventory)
+    let collected_at = collection.inventory.collected_at;
+    // Serialised once per collection and shared, like the /metrics page.
+    let json = state.inventory_json(collection).await?;
+    respond_json(collected_at, json)
 }
 
 /// Programs, filtered and paged, in id order.

@@ -80,7 +80,14 @@ async fn no_store(request: Request, next: Next) -> Response {
 /// A JSON answer about the collection made at `collected_at`: the time goes
 /// in `X-Collected-At` (RFC 3339) and `Last-Modified` (HTTP date, seconds).
 fn respond<T: Serialize>(collected_at: DateTime<Utc>, body: &T) -> Result<Response, ApiError> {
-    let json = serde_json::to_vec(body)?;
+    respond_json(collected_at, serde_json::to_vec(body)?.into())
+}
+
+/// [`respond`] with the body already encoded.
+fn respond_json(
+    collected_at: DateTime<Utc>,
+    json: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let mut response = ([(CONTENT_TYPE, "application/json")], json).into_response();
     let headers = response.headers_mut();
     let stamps = [

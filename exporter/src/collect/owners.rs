@@ -82,7 +82,10 @@ impl OwnerSource {
             owners: owners_by_object(&records, &mut self.cgroups),
             pins,
         });
-        self.last = Some((Instant::now(), Arc::clone(&snapshot)));
+        // Kept only to be reused: otherwise `apply` may move its lists out.
+        if !self.min_interval.is_zero() {
+            self.last = Some((Instant::now(), Arc::clone(&snapshot)));
+        }
         Ok(snapshot)
     }
 }
@@ -118,7 +121,7 @@ fn owners_by_object(
 
 /// Sets owners, pins and held_by on every object; `None` leaves them unknown.
 pub fn apply(
-    snapshot: Option<&OwnerSnapshot>,
+    snapshot: Option<Arc<OwnerSnapshot>>,
     programs: &mut [Program],
     maps: &mut [Map],
     links: &mut [Link],
@@ -126,13 +129,19 @@ pub fn apply(
     let Some(snapshot) = snapshot else {
         return;
     };
+    // A snapshot kept by nobody else gives its lists away instead of copies.
+    let mut snapshot = Arc::try_unwrap(snapshot);
+    let mut lookup = |kind, id| match &mut snapshot {
+        Ok(owned) => owned.take(kind, id),
+        Err(shared) => shared.lookup(kind, id),
+    };
     let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
     let used: HashSet<u32> = programs
         .iter()
         .flat_map(|p| p.map_ids.iter().copied())
         .collect();
     for p in programs {
-        let (owners, pins) = snapshot.lookup(OWNER_KIND_PROG, p.id);
+        let (owners, pins) = lookup(OWNER_KIND_PROG, p.id);
         let also = [
             (linked.contains(&p.id), HeldBy::Link),
             (p.prog_type == "struct_ops", HeldBy::Kernel),
@@ -141,7 +150,7 @@ pub fn apply(
         (p.owners, p.pins) = (Some(owners), pins);
     }
     for m in maps {
-        let (owners, pins) = snapshot.lookup(OWNER_KIND_MAP, m.id);
+        let (owners, pins) = lookup(OWNER_KIND_MAP, m.id);
         let also = [
             (used.contains(&m.id), HeldBy::Program),
             (m.map_type == "struct_ops", HeldBy::Kernel),
@@ -150,7 +159,7 @@ pub fn apply(
         (m.owners, m.pins) = (Some(owners), pins);
     }
     for l in links {
-        let (owners, pins) = snapshot.lookup(OWNER_KIND_LINK, l.id);
+        let (owners, pins) = lookup(OWNER_KIND_LINK, l.id);
         let also = [(l.link_type == "struct_ops", HeldBy::Kernel)];
         l.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
         (l.owners, l.pins) = (Some(owners), pins);
@@ -158,6 +167,16 @@ pub fn apply(
 }
 
 impl OwnerSnapshot {
+    /// [`Self::lookup`], moving the lists out.
+    fn take(&mut self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
+        let owners = self.owners.remove(&(kind, id)).unwrap_or_default();
+        let pins = self
+            .pins
+            .as_mut()
+            .map(|pins| pins.remove(&(kind, id)).unwrap_or_default());
+        (owners, pins)
+    }
+
     fn lookup(&self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
         let owners = self.owners.get(&(kind, id)).cloned().unwrap_or_default();
         let pins = self

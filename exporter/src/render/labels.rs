@@ -3,17 +3,6 @@ use std::fmt::Write;
 
 use crate::inventory::Collector;
 
-pub(super) fn object_labels(id: u32, name: &str, object_type: &str, is_self: bool) -> String {
-    let mut labels = String::with_capacity(48 + name.len());
-    labels.push_str("id=\"");
-    labels.push_str(itoa::Buffer::new().format(id));
-    labels.push('"');
-    label(&mut labels, "name", name);
-    label(&mut labels, "type", object_type);
-    self_label(&mut labels, is_self);
-    labels
-}
-
 pub(super) fn label(labels: &mut String, name: &str, value: &str) {
     let _ = write!(labels, ",{name}=\"{}\"", Escaped(value));
 }

@@ -1,6 +1,7 @@
 //! Renderers: pure functions from an `Inventory` to bytes.
 mod aggregate;
 pub mod families;
+pub mod fragments;
 mod labels;
 pub mod otlp;
 pub mod prometheus;

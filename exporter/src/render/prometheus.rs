@@ -6,10 +6,11 @@ use std::{collections::BTreeMap, fmt::Write};
 
 use super::aggregate::{by_type, Aggregate};
 
+use super::fragments::{Fragments, Labels, MapFragment, ProgFragment};
 use super::server_stats::ServerStats;
 use super::{
     families::{self as f, Family, Kind},
-    labels::{collector_label, label, object_labels, self_label, Escaped},
+    labels::{collector_label, label, self_label, Escaped},
 };
 use crate::{
     collect::CollectionStats,
@@ -95,46 +96,67 @@ pub fn render_page_into(
     options: &RenderOptions,
     format: Format,
 ) {
+    let mut fragments = Fragments::default();
+    render_page_with(
+        out,
+        &mut fragments,
+        inventory,
+        stats,
+        server,
+        options,
+        format,
+    );
+}
+
+/// [`render_page_into`] reusing the label text of the objects of the previous
+/// page (`fragments`, refreshed here to this inventory's objects). The page is
+/// the same as from scratch; only the objects whose fragment is missing or
+/// stale are formatted again.
+pub fn render_page_with(
+    out: &mut String,
+    fragments: &mut Fragments,
+    inventory: &Inventory,
+    stats: &CollectionStats,
+    server: Option<&ServerStats>,
+    options: &RenderOptions,
+    format: Format,
+) {
     if out.capacity() == 0 {
         let series =
             9 * inventory.programs.len() + 4 * inventory.maps.len() + inventory.links.len();
         out.reserve(100 * series + 4096);
     }
-    let mut page = Page {
+    let mut page = PageWriter {
         out: std::mem::take(out),
         format,
     };
-    // The two halves of a large page are written on two threads and joined.
-    if options.per_object && inventory.maps.len() >= PARALLEL_FROM_MAPS {
-        let tail_capacity = page.out.capacity() / 2;
-        let tail = std::thread::scope(|scope| {
-            let tail = scope.spawn(|| {
-                let mut tail = Page {
-                    out: String::with_capacity(tail_capacity),
-                    format,
-                };
-                tail.tail(inventory, stats, server, options);
-                tail.out
-            });
-            page.head(inventory, options);
-            tail.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        page.out.push_str(&tail);
-    } else {
-        page.head(inventory, options);
-        page.tail(inventory, stats, server, options);
+    if options.per_object {
+        fragments.refresh(inventory);
+        page.programs(&inventory.programs, fragments.programs());
+        page.maps(&inventory.maps, fragments.maps());
+        page.links(&inventory.links);
+        page.owner_info(inventory, options.owner_pid_label);
+    }
+    page.aggregates(inventory);
+    page.owner_groups(inventory);
+    page.exporter(inventory, stats, options);
+    if let Some(server) = server {
+        page.server(server);
+    }
+    if page.format == Format::OpenMetrics {
+        page.out.push_str("# EOF\n");
     }
     *out = page.out;
 }
 
-/// Below this many maps the page is written on one thread.
-const PARALLEL_FROM_MAPS: usize = 2048;
-
-struct Page {
+/// Writes one page into its buffer.
+struct PageWriter {
     out: String,
     format: Format,
 }
+
+/// The value of one object's sample in a family, if known.
+type ValueOf<T> = fn(&T) -> Option<Value>;
 
 /// A sample value: integers are written exactly, the rest as shortest floats.
 #[derive(Clone, Copy)]
@@ -145,40 +167,7 @@ enum Value {
 
 // Writing into a String cannot fail, so the fmt::Results below are ignored
 // (`let _ =`) rather than threaded through every call.
-impl Page {
-    /// Programs, then the first half of the map families.
-    fn head(&mut self, inventory: &Inventory, options: &RenderOptions) {
-        if options.per_object {
-            self.programs(&inventory.programs);
-            self.map_info_and_capacity(&inventory.maps);
-        }
-    }
-
-    /// The rest of the map families, links, aggregates and the exporter's own
-    /// series: concatenated after `head`, the whole page.
-    fn tail(
-        &mut self,
-        inventory: &Inventory,
-        stats: &CollectionStats,
-        server: Option<&ServerStats>,
-        options: &RenderOptions,
-    ) {
-        if options.per_object {
-            self.map_contents(&inventory.maps);
-            self.links(&inventory.links);
-            self.owner_info(inventory, options.owner_pid_label);
-        }
-        self.aggregates(inventory);
-        self.owner_groups(inventory);
-        self.exporter(inventory, stats, options);
-        if let Some(server) = server {
-            self.server(server);
-        }
-        if self.format == Format::OpenMetrics {
-            self.out.push_str("# EOF\n");
-        }
-    }
-
+impl PageWriter {
     fn header(&mut self, family: &Family) {
         let (name, kind) = match self.format {
             Format::Text => (
@@ -213,6 +202,11 @@ impl Page {
             self.out.push('}');
         }
         self.out.push(' ');
+        self.value(value);
+    }
+
+    /// The value and the end of the line.
+    fn value(&mut self, value: Value) {
         match value {
             // itoa: integers are most samples, and fmt's integer path is slower.
             Value::Int(v) => self.out.push_str(itoa::Buffer::new().format(v)),
@@ -223,86 +217,93 @@ impl Page {
         self.out.push('\n');
     }
 
-    /// A family with one sample per object whose value is known.
-    fn per_object<T>(
+    /// One sample of an object's series: `name{labels} value`.
+    fn object_sample(&mut self, family: &Family, labels: &Labels<'_>, value: Value) {
+        self.out.push_str(family.name);
+        self.out.push('{');
+        self.out.push_str(labels.object);
+        self.self_label(labels.is_self);
+        self.out.push_str("} ");
+        self.value(value);
+    }
+
+    /// An object's `_info` sample: its object labels, the info extras, `self`.
+    fn info_sample(&mut self, family: &Family, labels: &Labels<'_>) {
+        self.out.push_str(family.name);
+        self.out.push('{');
+        self.out.push_str(labels.object);
+        self.out.push_str(labels.info);
+        self.self_label(labels.is_self);
+        self.out.push_str("} 1\n");
+    }
+
+    fn self_label(&mut self, is_self: bool) {
+        if is_self {
+            self.out.push_str(",self=\"true\"");
+        }
+    }
+
+    /// A family with one sample per object whose value is known; `fragments`
+    /// are the objects' own, in the same order.
+    fn per_object<T, F>(
         &mut self,
         family: &Family,
-        objects: &[(&T, String)],
+        objects: &[T],
+        fragments: &[F],
+        labels: impl Fn(&F) -> Labels<'_>,
         value: impl Fn(&T) -> Option<Value>,
     ) {
         self.header(family);
-        for (object, labels) in objects {
+        for (object, fragment) in objects.iter().zip(fragments) {
             if let Some(v) = value(object) {
-                self.sample(family, labels, v);
+                self.object_sample(family, &labels(fragment), v);
             }
         }
     }
 
-    fn programs(&mut self, programs: &[Program]) {
+    fn programs(&mut self, programs: &[Program], fragments: &[ProgFragment]) {
         self.header(&f::PROG_INFO);
-        for p in programs {
-            let mut labels = object_labels(p.id, &p.name, &p.prog_type, false);
-            label(&mut labels, "tag", &p.tag);
-            if let Some(attach_to) = &p.attach_to {
-                label(&mut labels, "attach_to", attach_to);
-            }
-            label(
-                &mut labels,
-                "gpl",
-                if p.gpl_compatible { "true" } else { "false" },
-            );
-            self_label(&mut labels, p.is_self);
-            self.sample(&f::PROG_INFO, &labels, Value::Int(1));
+        for fragment in fragments {
+            self.info_sample(&f::PROG_INFO, &fragment.labels());
         }
-        let objects: Vec<(&Program, String)> = programs
-            .iter()
-            .map(|p| (p, object_labels(p.id, &p.name, &p.prog_type, p.is_self)))
-            .collect();
-        self.per_object(&f::PROG_LOADED, &objects, |p| {
-            Some(Value::Float(p.loaded_at.timestamp_micros() as f64 / 1e6))
-        });
-        self.per_object(&f::PROG_XLATED, &objects, |p| {
-            Some(Value::Int(p.xlated_bytes.into()))
-        });
-        self.per_object(&f::PROG_JITED, &objects, |p| {
-            Some(Value::Int(p.jited_bytes.into()))
-        });
-        self.per_object(&f::PROG_VERIFIED, &objects, |p| {
-            p.verified_insns.map(|v| Value::Int(v.into()))
-        });
-        self.per_object(&f::PROG_MEMORY, &objects, |p| {
-            Some(Value::Int(p.memory_bytes))
-        });
-        self.per_object(&f::PROG_RUN_SECONDS, &objects, |p| {
-            p.run_time_ns.map(|ns| Value::Float(ns as f64 / 1e9))
-        });
-        self.per_object(&f::PROG_RUNS, &objects, |p| p.run_count.map(Value::Int));
-        self.per_object(&f::PROG_RECURSION_MISSES, &objects, |p| {
-            p.recursion_misses.map(Value::Int)
-        });
+        let families: [(&Family, ValueOf<Program>); 8] = [
+            (&f::PROG_LOADED, |p| {
+                Some(Value::Float(p.loaded_at.timestamp_micros() as f64 / 1e6))
+            }),
+            (&f::PROG_XLATED, |p| Some(Value::Int(p.xlated_bytes.into()))),
+            (&f::PROG_JITED, |p| Some(Value::Int(p.jited_bytes.into()))),
+            (&f::PROG_VERIFIED, |p| {
+                p.verified_insns.map(|v| Value::Int(v.into()))
+            }),
+            (&f::PROG_MEMORY, |p| Some(Value::Int(p.memory_bytes))),
+            (&f::PROG_RUN_SECONDS, |p| {
+                p.run_time_ns.map(|ns| Value::Float(ns as f64 / 1e9))
+            }),
+            (&f::PROG_RUNS, |p| p.run_count.map(Value::Int)),
+            (&f::PROG_RECURSION_MISSES, |p| {
+                p.recursion_misses.map(Value::Int)
+            }),
+        ];
+        for (family, value) in families {
+            self.per_object(family, programs, fragments, ProgFragment::labels, value);
+        }
     }
 
-    fn map_info_and_capacity(&mut self, maps: &[Map]) {
+    fn maps(&mut self, maps: &[Map], fragments: &[MapFragment]) {
         self.header(&f::MAP_INFO);
-        for m in maps {
-            let mut labels = object_labels(m.id, &m.name, &m.map_type, false);
-            let _ = write!(
-                labels,
-                ",key_size=\"{}\",value_size=\"{}\",flags=\"{}\"",
-                m.key_size, m.value_size, m.flags
-            );
-            self_label(&mut labels, m.is_self);
-            self.sample(&f::MAP_INFO, &labels, Value::Int(1));
+        for fragment in fragments {
+            self.info_sample(&f::MAP_INFO, &fragment.labels());
         }
-        self.per_object(&f::MAP_MAX_ENTRIES, &map_labels(maps), |m| {
-            Some(Value::Int(m.max_entries.into()))
-        });
-    }
-
-    fn map_contents(&mut self, maps: &[Map]) {
-        let objects = map_labels(maps);
-        self.per_object(&f::MAP_ENTRIES, &objects, |m| m.entries.map(Value::Int));
-        self.per_object(&f::MAP_MEMORY, &objects, |m| m.memory_bytes.map(Value::Int));
+        let families: [(&Family, ValueOf<Map>); 3] = [
+            (&f::MAP_MAX_ENTRIES, |m| {
+                Some(Value::Int(m.max_entries.into()))
+            }),
+            (&f::MAP_ENTRIES, |m| m.entries.map(Value::Int)),
+            (&f::MAP_MEMORY, |m| m.memory_bytes.map(Value::Int)),
+        ];
+        for (family, value) in families {
+            self.per_object(family, maps, fragments, MapFragment::labels, value);
+        }
     }
 
     fn links(&mut self, links: &[Link]) {
@@ -437,7 +438,7 @@ impl Page {
     }
 }
 
-impl Page {
+impl PageWriter {
     /// `serve`'s own families: every header, values where known.
     fn server(&mut self, server: &ServerStats) {
         let process = server.process.as_ref();
@@ -479,12 +480,6 @@ impl Page {
             self.sample(&f::REQUESTS_REJECTED, &labels, Value::Int(count));
         }
     }
-}
-
-fn map_labels(maps: &[Map]) -> Vec<(&Map, String)> {
-    maps.iter()
-        .map(|m| (m, object_labels(m.id, &m.name, &m.map_type, m.is_self)))
-        .collect()
 }
 
 #[path = "prometheus_owners.rs"]

@@ -1,12 +1,10 @@
 //! The owner families of the Prometheus page: `bpf_*_owner_info` per object
 //! and owner group (or process) and the roll-ups per owner group.
-use std::collections::BTreeSet;
-
-use super::{f, label, Page, Value};
+use super::{f, label, PageWriter, Value};
 use crate::inventory::{Inventory, Owner, OwnerGroup};
 use crate::render::aggregate::OWNER_GROUP_VALUES;
 
-impl Page {
+impl PageWriter {
     pub(super) fn owner_info(&mut self, inventory: &Inventory, pid_label: bool) {
         let programs = inventory.programs.iter().map(|p| (p.id, &p.owners));
         self.owner_family(&f::PROG_OWNER, programs, pid_label);
@@ -23,24 +21,28 @@ impl Page {
         pid_label: bool,
     ) {
         self.header(family);
+        let mut series: Vec<String> = Vec::new();
+        let mut labels = String::with_capacity(96);
+        let mut group = GroupText::default();
         for (id, owners) in objects {
-            // Without pids, two processes of one group are one series.
-            let mut series = BTreeSet::new();
-            for o in owners.iter().flatten() {
-                let mut labels = String::with_capacity(64);
-                labels.push_str("id=\"");
-                labels.push_str(itoa::Buffer::new().format(id));
-                labels.push('"');
-                group_labels(&mut labels, &o.comm, &o.container_id, &o.pod_uid);
-                if pid_label {
-                    labels.push_str(",pid=\"");
-                    labels.push_str(itoa::Buffer::new().format(o.pid));
-                    labels.push('"');
-                }
-                series.insert(labels);
-            }
-            for labels in series {
+            let owners = owners.as_deref().unwrap_or_default();
+            if let [owner] = owners {
+                // One owner, one series: written without a set.
+                owner_labels(&mut labels, &mut group, id, owner, pid_label);
                 self.sample(family, &labels, Value::Int(1));
+                continue;
+            }
+            // Without pids, two processes of one group are one series; in
+            // label order, as a set would give them.
+            series.clear();
+            for o in owners {
+                owner_labels(&mut labels, &mut group, id, o, pid_label);
+                series.push(labels.clone());
+            }
+            series.sort_unstable();
+            series.dedup();
+            for labels in &series {
+                self.sample(family, labels, Value::Int(1));
             }
         }
     }
@@ -63,6 +65,47 @@ impl Page {
                 }
             }
         }
+    }
+}
+
+/// The escaped group labels of the last owner written: consecutive objects
+/// are mostly held by the same process.
+#[derive(Default)]
+struct GroupText {
+    comm: String,
+    container_id: Option<String>,
+    pod_uid: Option<String>,
+    text: String,
+}
+
+impl GroupText {
+    fn of(&mut self, o: &Owner) -> &str {
+        if self.text.is_empty()
+            || self.comm != o.comm
+            || self.container_id != o.container_id
+            || self.pod_uid != o.pod_uid
+        {
+            self.comm.clone_from(&o.comm);
+            self.container_id.clone_from(&o.container_id);
+            self.pod_uid.clone_from(&o.pod_uid);
+            self.text.clear();
+            group_labels(&mut self.text, &o.comm, &o.container_id, &o.pod_uid);
+        }
+        &self.text
+    }
+}
+
+/// `id="..",comm=".."` and the rest of an owner series' labels, in `labels`.
+fn owner_labels(labels: &mut String, group: &mut GroupText, id: u32, o: &Owner, pid_label: bool) {
+    labels.clear();
+    labels.push_str("id=\"");
+    labels.push_str(itoa::Buffer::new().format(id));
+    labels.push('"');
+    labels.push_str(group.of(o));
+    if pid_label {
+        labels.push_str(",pid=\"");
+        labels.push_str(itoa::Buffer::new().format(o.pid));
+        labels.push('"');
     }
 }
 

@@ -1,9 +1,12 @@
-//! The `/metrics` page of one collection, per format, as text and as gzip:
-//! made once by the first request that needs it, shared (as `Bytes`, never
-//! copied) by every request of the same collection, and evicted when the
-//! collection's last user drops it, so an idle exporter keeps no page (the
-//! `Bytes` of responses still being sent live on until sent). The next
-//! buffers are sized from the previous page.
+//! The `/metrics` page of one collection, per format, as text and as gzip,
+//! and the `/api/v1/inventory` document: made once by the first request that
+//! needs it, shared (as `Bytes`, never copied) by every request of the same
+//! collection, and evicted when the collection's last user drops it, so an
+//! idle exporter keeps no page (the `Bytes` of responses still being sent
+//! live on until sent). The next buffers are sized from the previous page.
+//! What is kept between collections: the label text of every program and
+//! map ([`Fragments`], about 170 bytes per map, 250 per program), so the next page
+//! formats only the values and the objects that are new or changed.
 use std::{
     collections::HashMap,
     sync::{
@@ -19,7 +22,8 @@ use super::gzip::{gzip, GzipError};
 use crate::{
     collect::Collection,
     render::{
-        prometheus::{render_page_into, Format, RenderOptions},
+        fragments::Fragments,
+        prometheus::{render_page_with, Format, RenderOptions},
         server_stats::ServerStats,
     },
 };
@@ -30,19 +34,26 @@ pub enum PageError {
     Task(#[from] tokio::task::JoinError),
     #[error("compressing the page failed: {0}")]
     Gzip(#[from] GzipError),
+    #[error("encoding the inventory failed: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 #[derive(Default)]
 pub(super) struct PageCache {
-    latest: Mutex<HashMap<Format, Arc<Pages>>>,
+    latest: Mutex<HashMap<Format, Arc<CollectionPages>>>,
+    /// The JSON inventory of the latest collection that was asked for it.
+    inventory: Mutex<Option<(u64, Arc<OnceCell<Bytes>>)>>,
+    /// Label text per object from the previous pages (both formats).
+    fragments: Arc<Mutex<Fragments>>,
     /// Length of the latest text and gzip page per format.
     sizes: Mutex<HashMap<Format, (usize, usize)>>,
     renders: AtomicU64,
     compressions: AtomicU64,
+    encodings: AtomicU64,
 }
 
 /// The pages of one collection in one format.
-struct Pages {
+struct CollectionPages {
     collection: u64,
     text: OnceCell<Bytes>,
     gzip: OnceCell<Bytes>,
@@ -73,6 +84,36 @@ impl PageCache {
             .clone())
     }
 
+    /// The whole inventory of `collection` as JSON (`/api/v1/inventory`).
+    pub async fn inventory(&self, collection: Arc<Collection>) -> Result<Bytes, PageError> {
+        let id = collection.stats.collections_total;
+        let cell = {
+            let mut latest = lock(&self.inventory);
+            match &*latest {
+                Some((cached, cell)) if *cached == id => Arc::clone(cell),
+                cached => {
+                    let cell = Arc::new(OnceCell::new());
+                    // As for pages: an older collection does not displace a newer one.
+                    if cached.as_ref().is_none_or(|(newer, _)| *newer < id) {
+                        *latest = Some((id, Arc::clone(&cell)));
+                    }
+                    cell
+                }
+            }
+        };
+        let json = cell
+            .get_or_try_init(|| async move {
+                let json = crate::privileges::spawn_blocking(move || {
+                    serde_json::to_vec(&collection.inventory)
+                })
+                .await??;
+                self.encodings.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, PageError>(Bytes::from(json))
+            })
+            .await?;
+        Ok(json.clone())
+    }
+
     /// Pages rendered so far, and compressed.
     #[cfg(test)]
     pub fn counts(&self) -> (u64, u64) {
@@ -85,6 +126,25 @@ impl PageCache {
     /// Drops the pages of a collection nobody uses any more.
     pub fn evict(&self, collection: u64) {
         lock(&self.latest).retain(|_, pages| pages.collection != collection);
+        let mut inventory = lock(&self.inventory);
+        if inventory.as_ref().is_some_and(|(id, _)| *id == collection) {
+            *inventory = None;
+        }
+    }
+
+    /// JSON inventories encoded so far, and whether one is cached.
+    #[cfg(test)]
+    pub fn inventories(&self) -> (u64, bool) {
+        (
+            self.encodings.load(Ordering::Relaxed),
+            lock(&self.inventory).is_some(),
+        )
+    }
+
+    /// Objects with kept label text.
+    #[cfg(test)]
+    pub fn fragments(&self) -> usize {
+        lock(&self.fragments).len()
     }
 
     /// Formats with cached pages.
@@ -93,7 +153,7 @@ impl PageCache {
         lock(&self.latest).len()
     }
 
-    fn pages_of(&self, collection: u64, format: Format) -> Arc<Pages> {
+    fn pages_of(&self, collection: u64, format: Format) -> Arc<CollectionPages> {
         let mut latest = lock(&self.latest);
         let cached = latest.get(&format);
         if let Some(pages) = cached {
@@ -101,7 +161,7 @@ impl PageCache {
                 return Arc::clone(pages);
             }
         }
-        let pages = Arc::new(Pages {
+        let pages = Arc::new(CollectionPages {
             collection,
             text: OnceCell::new(),
             gzip: OnceCell::new(),
@@ -121,6 +181,7 @@ impl PageCache {
         format: Format,
     ) -> Result<Bytes, PageError> {
         let previous = self.size(format).0;
+        let fragments = Arc::clone(&self.fragments);
         let text = crate::privileges::spawn_blocking(move || {
             // A little room for growth; an empty buffer gets the renderer's estimate.
             let mut out = String::with_capacity(previous + previous / 32);
@@ -129,8 +190,16 @@ impl PageCache {
                 process: super::process::process_stats(),
                 rejected: super::rejections::counts(),
             };
-            render_page_into(
+            // Pages of two formats made at once: the second from scratch.
+            let mut kept = fragments.try_lock();
+            let mut scratch = Fragments::default();
+            let fragments = match kept.as_deref_mut() {
+                Ok(kept) => kept,
+                Err(_) => &mut scratch,
+            };
+            render_page_with(
                 &mut out,
+                fragments,
                 &collection.inventory,
                 &collection.stats,
                 Some(&server),

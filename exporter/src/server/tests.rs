@@ -193,6 +193,46 @@ async fn gzip_scrapes_of_one_collection_share_one_compression() {
 }
 
 #[tokio::test]
+async fn one_json_inventory_per_collection_and_only_label_text_kept_after_it() {
+    let (source, release) = FixedSource::gated(sample_inventory());
+    let state = loaded(source, ServerConfig::default());
+    let requests: Vec<_> = ["/api/v1/inventory", "/api/v1/inventory", "/metrics"]
+        .into_iter()
+        .map(|uri| {
+            tokio::spawn({
+                let state = state.clone();
+                async move { get(&state, uri, &[]).await }
+            })
+        })
+        .collect();
+    let_tasks_run().await;
+    release.send(()).unwrap();
+    let mut bodies = Vec::new();
+    for request in requests {
+        let (status, _, body) = request.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0], bodies[1], "byte-identical documents");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&bodies[0]).unwrap(),
+        serde_json::to_value(sample_inventory()).unwrap()
+    );
+    assert_eq!(
+        state.0.pages.inventories(),
+        (1, false),
+        "one encoding, then dropped"
+    );
+    assert_eq!(state.0.pages.cached(), 0, "no page after the collection");
+    let inventory = sample_inventory();
+    assert_eq!(
+        state.0.pages.fragments(),
+        inventory.maps.len() + inventory.programs.len(),
+        "label text of each program and map"
+    );
+}
+
+#[tokio::test]
 async fn other_routes_are_still_compressed() {
     let (_, headers, body) = get(&sample_state(), "/", &[("accept-encoding", "gzip")]).await;
     assert_eq!(headers["content-encoding"], "gzip");
