@@ -72,6 +72,17 @@ pub(super) struct Labels<'a> {
     pub is_self: bool,
 }
 
+impl<'a> Labels<'a> {
+    fn split(text: &'a str, at: u32, is_self: bool) -> Self {
+        let (object, info) = text.split_at(at as usize);
+        Self {
+            object,
+            info,
+            is_self,
+        }
+    }
+}
+
 impl Fragments {
     /// Brings the fragments in line with `inventory`: reused where equal,
     /// made where new or changed, dropped where gone. Lists sorted by id
@@ -245,12 +256,7 @@ impl ProgFragment {
     }
 
     pub(super) fn labels(&self) -> Labels<'_> {
-        let (object, info) = self.text.split_at(self.split as usize);
-        Labels {
-            object,
-            info,
-            is_self: self.is_self,
-        }
+        Labels::split(&self.text, self.split, self.is_self)
     }
 }
 
@@ -294,12 +300,7 @@ impl MapFragment {
     }
 
     pub(super) fn labels(&self) -> Labels<'_> {
-        let (object, info) = self.text.split_at(self.split as usize);
-        Labels {
-            object,
-            info,
-            is_self: self.is_self,
-        }
+        Labels::split(&self.text, self.split, self.is_self)
     }
 }
 
