@@ -99,23 +99,10 @@ impl Source {
         self.iterators.support()
     }
 
-    /// Re-reads the memory of every map in `inventory` (the map-memory cache).
-    pub fn refresh_map_memory(&self, inventory: &Inventory) {
-        if let Some(cache) = &self.map_memory {
-            let ids: Vec<u32> = inventory.maps.iter().map(|m| m.id).collect();
-            cache.refresh(&ids);
-        }
-    }
-
     /// The map memory cache, for a refresher that must not hold the source
     /// (a refresh of a large host takes longer than a collection).
     pub fn map_memory_cache(&self) -> Option<Arc<MapMemory>> {
         self.map_memory.clone()
-    }
-
-    /// Age of the map memory values, if they come from a refreshed cache.
-    pub fn map_memory_age(&self) -> Option<Duration> {
-        self.map_memory.as_deref().and_then(MapMemory::age)
     }
 
     /// Reads all iterators now.
