@@ -5,6 +5,7 @@ pub mod api;
 pub mod bpf;
 pub mod collect;
 pub mod filter;
+pub mod http;
 pub mod inventory;
 pub mod otlp;
 pub mod privileges;

@@ -1,5 +1,5 @@
 //! One handler per endpoint: parse the parameters (a 400 costs no kernel
-//! read), collect through the server's single flight, select, answer. The
+//! read), collect through the shared single flight (`crate::http`), select, answer. The
 //! `#[utoipa::path]` attributes are the OpenAPI document of each endpoint.
 use axum::{
     extract::{rejection::PathRejection, Path, RawQuery, State},
@@ -17,13 +17,13 @@ use super::{
 };
 use crate::{
     collect::Collection,
+    http::CollectState,
     inventory::{Collector, Inventory, Link, Map, Program},
-    server::AppState,
 };
 
 /// A collection for this request; 503 when `needed` failed in it.
 async fn collect(
-    state: &AppState,
+    state: &CollectState,
     headers: &HeaderMap,
     needed: Collector,
 ) -> Result<std::sync::Arc<Collection>, ApiError> {
@@ -70,7 +70,7 @@ fn not_found(kind: &'static str, id: u32, inventory: &Inventory) -> ApiError {
         (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
     ))]
 pub async fn inventory(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -87,7 +87,7 @@ pub async fn inventory(
         (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
     ))]
 pub async fn programs(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -113,7 +113,7 @@ pub async fn programs(
         (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
     ))]
 pub async fn maps(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -138,7 +138,7 @@ pub async fn maps(
         (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
     ))]
 pub async fn links(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -167,7 +167,7 @@ pub async fn links(
         (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
     ))]
 pub async fn program(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -211,7 +211,7 @@ pub async fn program(
         (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
     ))]
 pub async fn map(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -245,7 +245,7 @@ pub async fn map(
         (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
     ))]
 pub async fn link(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -272,7 +272,7 @@ pub async fn link(
         (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
     ))]
 pub async fn owners(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {

@@ -127,7 +127,7 @@ impl PageCache {
             // Taken when the collection's page is made: its scrapes share it.
             let server = ServerStats {
                 process: super::process::process_stats(),
-                rejected: super::rejections::counts(),
+                rejected: crate::http::rejections::counts(),
             };
             render_page_into(
                 &mut out,

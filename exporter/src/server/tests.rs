@@ -7,7 +7,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::*;
+use crate::http::SCRAPE_TIMEOUT_HEADER;
 use crate::testing::{sample_inventory, sample_inventory_with_error, FixedSource};
+use axum::http::header::RETRY_AFTER;
 
 fn loaded(source: FixedSource, config: ServerConfig) -> AppState {
     let state = AppState::new(config);
