@@ -7,12 +7,11 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use crate::{
-    bpf::{
-        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Iterator,
-        Iterators,
-    },
+    bpf::{self, caps::Privileges, map_memory::MapMemory, records::*, stats, Iterator, Iterators},
     filter::NameFilter,
-    inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
+    inventory::{
+        names, Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program,
+    },
 };
 
 pub mod cgroup;

@@ -27,9 +27,8 @@ use aya_obj::{
     generated::{bpf_attach_type, bpf_prog_type},
 };
 use bpf_inventory_exporter::{
-    bpf::names,
     collect::{Options, Source},
-    inventory::{Collector, Inventory, Link, LinkTarget},
+    inventory::{names, Collector, Inventory, Link, LinkTarget},
 };
 use e2e_tests::{
     bpftool, have_root,

@@ -3,7 +3,6 @@
 pub mod caps;
 pub mod loader;
 pub mod map_memory;
-pub mod names;
 pub mod owners;
 pub mod pin;
 pub mod pins;

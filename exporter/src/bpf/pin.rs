@@ -20,7 +20,7 @@ use aya::{
 };
 use tracing::info;
 
-use super::names;
+use crate::inventory::names;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/preload.bpf.o"));
 
