@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Result};
 use bpf_inventory_exporter::{
-    bpf::{Iterator, Iterators},
+    bpf::Iterators,
     collect::{CollectionStats, Source},
     inventory::{Collector, Inventory},
     render::prometheus::{render_metrics, Format, RenderOptions},
@@ -90,7 +90,7 @@ impl Targets<'_> {
     fn run(&mut self, method: &Method) -> Result<()> {
         match method {
             Method::Raw => {
-                for it in [Iterator::Maps, Iterator::Programs, Iterator::Links] {
+                for it in Collector::LOAD_ORDER {
                     black_box(self.iterators.read(it)?.len());
                 }
             }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use crate::{
-    bpf::{self, caps::Privileges, map_memory::MapMemory, records::*, stats, Iterator, Iterators},
+    bpf::{self, caps::Privileges, map_memory::MapMemory, records::*, stats, Iterators},
     filter::NameFilter,
     inventory::{
         names, Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program,
@@ -111,8 +111,8 @@ impl Source {
         self_progs.extend(self.owners.iter().flat_map(|o| o.prog_ids()));
         let mut errors = Errors::default();
 
-        let mut programs = match self.iterators.read(Iterator::Programs).and_then(|b| {
-            decode_all(b, Iterator::Programs, |r: ProgRecord| {
+        let mut programs = match self.iterators.read(Collector::Programs).and_then(|b| {
+            decode_all(b, Collector::Programs, |r: ProgRecord| {
                 program(&r, &clock, &self_progs)
             })
         }) {
@@ -126,20 +126,19 @@ impl Source {
             .collect();
         let mut maps = match self
             .iterators
-            .read(Iterator::Maps)
-            .and_then(|b| decode_all(b, Iterator::Maps, |r: MapRecord| map(&r, &self_maps)))
+            .read(Collector::Maps)
+            .and_then(|b| decode_all(b, Collector::Maps, |r: MapRecord| map(&r, &self_maps)))
         {
             Ok(maps) => maps,
             Err(e) => errors.fail(Collector::Maps, e),
         };
-        let mut links = match self
-            .iterators
-            .read(Iterator::Links)
-            .and_then(|b| decode_all(b, Iterator::Links, |r: LinkRecord| link(&r, &self_progs)))
-        {
-            Ok(links) => links,
-            Err(e) => errors.fail(Collector::Links, e),
-        };
+        let mut links =
+            match self.iterators.read(Collector::Links).and_then(|b| {
+                decode_all(b, Collector::Links, |r: LinkRecord| link(&r, &self_progs))
+            }) {
+                Ok(links) => links,
+                Err(e) => errors.fail(Collector::Links, e),
+            };
         sort_dedup(&mut programs, |p| p.id);
         sort_dedup(&mut maps, |m| m.id);
         sort_dedup(&mut links, |l| l.id);
@@ -170,15 +169,6 @@ impl Source {
     }
 }
 
-/// The iterator behind a collector.
-pub(crate) fn iterator(c: Collector) -> Iterator {
-    match c {
-        Collector::Programs => Iterator::Programs,
-        Collector::Maps => Iterator::Maps,
-        Collector::Links => Iterator::Links,
-    }
-}
-
 /// Why collectors gave no list in this collection.
 #[derive(Default)]
 struct Errors {
@@ -204,7 +194,7 @@ impl Errors {
 
 fn decode_all<R: Record, T>(
     bytes: &[u8],
-    it: Iterator,
+    it: Collector,
     convert: impl FnMut(R) -> T,
 ) -> Result<Vec<T>, bpf::Error> {
     let records = decode::<R>(bytes).map_err(|source| bpf::Error::Decode {

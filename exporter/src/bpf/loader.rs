@@ -13,33 +13,30 @@ use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
 use tracing::{debug, error, info, warn};
 
 use super::{records::*, Error};
+use crate::inventory::Collector;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/iterators.bpf.o"));
 
-/// One of the iterators in the object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Iterator {
-    Maps,
-    Programs,
-    Links,
-}
+/// Each collector is one iterator of the object.
+impl Collector {
+    /// The order the iterators are loaded and reported in.
+    pub const LOAD_ORDER: [Collector; 3] = [Collector::Maps, Collector::Programs, Collector::Links];
 
-impl Iterator {
-    pub const ALL: [Iterator; 3] = [Iterator::Maps, Iterator::Programs, Iterator::Links];
-
+    /// The iterator program's name in iterators.bpf.c.
     pub const fn program(self) -> &'static str {
         match self {
-            Iterator::Maps => "dump_maps",
-            Iterator::Programs => "dump_progs",
-            Iterator::Links => "dump_links",
+            Collector::Maps => "dump_maps",
+            Collector::Programs => "dump_progs",
+            Collector::Links => "dump_links",
         }
     }
 
+    /// The iterator target (`iter/<target>`).
     pub const fn target(self) -> &'static str {
         match self {
-            Iterator::Maps => "bpf_map",
-            Iterator::Programs => "bpf_prog",
-            Iterator::Links => "bpf_link",
+            Collector::Maps => "bpf_map",
+            Collector::Programs => "bpf_prog",
+            Collector::Links => "bpf_link",
         }
     }
 }
@@ -62,8 +59,8 @@ pub enum Availability {
 /// What the running kernel supports, found at load time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Support {
-    /// Per iterator, in the order of [`Iterator::ALL`].
-    pub iterators: [(Iterator, Availability); 3],
+    /// Per iterator, in [`Collector::LOAD_ORDER`].
+    pub iterators: [(Collector, Availability); 3],
     /// Per-CPU counters readable (run statistics, map element counts): every
     /// possible CPU's per-CPU offset was learnt; this many CPUs.
     pub percpu_cpus: Option<u32>,
@@ -72,14 +69,20 @@ pub struct Support {
 }
 
 impl Support {
-    pub fn availability(&self, it: Iterator) -> &Availability {
-        &self.iterators[it as usize].1
+    pub fn availability(&self, it: Collector) -> &Availability {
+        // `iterators` is in LOAD_ORDER.
+        let index = match it {
+            Collector::Maps => 0,
+            Collector::Programs => 1,
+            Collector::Links => 2,
+        };
+        &self.iterators[index].1
     }
 
     /// What this kernel cannot give, in words, for the start-up log line.
     pub fn unavailable(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
-        if *self.availability(Iterator::Links) == Availability::Unsupported {
+        if *self.availability(Collector::Links) == Availability::Unsupported {
             missing.push("links (iter/bpf_link, Linux 5.19+)");
         }
         if self.percpu_cpus.is_none() {
@@ -139,7 +142,7 @@ impl Iterators {
             .load(OBJECT)
             .map_err(Error::Object)?;
         let mut first_error = None;
-        let iterators = Iterator::ALL.map(|it| {
+        let iterators = Collector::LOAD_ORDER.map(|it| {
             let availability = match load_iter(&mut ebpf, &btf, it.program(), it.target()) {
                 Ok(()) => Availability::Loaded,
                 // aya looks the target's `bpf_iter_<target>` up in the kernel's BTF.
@@ -209,7 +212,7 @@ impl Iterators {
 
     /// Runs one iterator to EOF and returns its raw output (valid until the
     /// next call).
-    pub fn read(&mut self, it: Iterator) -> Result<&[u8], Error> {
+    pub fn read(&mut self, it: Collector) -> Result<&[u8], Error> {
         match self.support.availability(it) {
             Availability::Loaded => {}
             Availability::Unsupported => return Err(Error::Unsupported(it.target())),

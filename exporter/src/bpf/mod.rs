@@ -9,7 +9,7 @@ pub mod pins;
 pub mod records;
 pub mod stats;
 
-pub use loader::{Availability, Iterator, Iterators, Support};
+pub use loader::{Availability, Iterators, Support};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -13,7 +13,7 @@ use std::{
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::{iterator, Source};
+use super::Source;
 use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
@@ -50,7 +50,7 @@ impl InventorySource for Source {
     fn unavailable(&self) -> Vec<Collector> {
         Collector::ALL
             .into_iter()
-            .filter(|&c| *self.support().availability(iterator(c)) != Availability::Loaded)
+            .filter(|&c| *self.support().availability(c) != Availability::Loaded)
             .collect()
     }
 }
