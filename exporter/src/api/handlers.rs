@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::{
-    body::{LinkDetail, MapDetail, Owners, Page, ProgramDetail},
+    body::{LinkDetail, MapDetail, Owners, Paged, ProgramDetail},
     error::{ApiError, ErrorBody},
     query::{
         parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
@@ -42,9 +42,9 @@ async fn collect(
     Ok(collection)
 }
 
-fn page<T: Clone>(inventory: &Inventory, query: &ListQuery, items: Vec<&T>) -> Page<T> {
+fn page<T: Clone>(inventory: &Inventory, query: &ListQuery, items: Vec<&T>) -> Paged<T> {
     let (total, items) = query.page(items.into_iter());
-    Page {
+    Paged {
         collected_at: inventory.collected_at,
         total: total as u64,
         limit: query.limit,
@@ -82,7 +82,7 @@ pub async fn inventory(
 /// Programs, filtered and paged, in id order.
 #[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(ProgramListParams),
     responses(
-        (status = 200, description = "One page of programs", body = Page<Program>),
+        (status = 200, description = "One page of programs", body = Paged<Program>),
         (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
         (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
     ))]
@@ -108,7 +108,7 @@ pub async fn programs(
 /// Maps, filtered and paged, in id order.
 #[utoipa::path(get, path = "/api/v1/maps", tag = "maps", params(MapListParams),
     responses(
-        (status = 200, description = "One page of maps", body = Page<Map>),
+        (status = 200, description = "One page of maps", body = Paged<Map>),
         (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
         (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
     ))]
@@ -133,7 +133,7 @@ pub async fn maps(
 /// Links, filtered and paged, in id order. `name` matches the attached program's name.
 #[utoipa::path(get, path = "/api/v1/links", tag = "links", params(LinkListParams),
     responses(
-        (status = 200, description = "One page of links", body = Page<Link>),
+        (status = 200, description = "One page of links", body = Paged<Link>),
         (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
         (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
     ))]

@@ -28,7 +28,7 @@ mod handlers;
 mod openapi;
 mod query;
 
-pub use body::{LinkDetail, MapDetail, Owners, Page, ProgramDetail};
+pub use body::{LinkDetail, MapDetail, Owners, Paged, ProgramDetail};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::openapi;
 pub use query::{ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
