@@ -11,5 +11,6 @@ pub mod otlp;
 pub mod privileges;
 pub mod render;
 pub mod server;
+pub mod sync;
 #[doc(hidden)]
 pub mod testing;

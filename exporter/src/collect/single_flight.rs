@@ -5,7 +5,7 @@
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, OnceLock,
+        Arc, Mutex, OnceLock,
     },
     time::{Duration, Instant},
 };
@@ -18,6 +18,7 @@ use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
     otlp::stats::{ExportCounters, ExportStats},
+    sync::lock,
 };
 
 /// What produces inventories: the kernel ([`Source`]) or a fixed snapshot in tests.
@@ -295,12 +296,6 @@ impl SingleFlight {
             }
         }
     }
-}
-
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic during a collection leaves the source as it was between reads:
-    // still usable, so a poisoned lock is taken over rather than propagated.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub struct ExportCounters(Mutex<ExportStats>);
 
 impl ExportCounters {
     pub fn record(&self, succeeded: bool, took: Duration) {
-        let mut stats = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = crate::sync::lock(&self.0);
         if succeeded {
             stats.succeeded += 1;
         } else {
@@ -27,6 +27,6 @@ impl ExportCounters {
     }
 
     pub fn snapshot(&self) -> ExportStats {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::sync::lock(&self.0)
     }
 }

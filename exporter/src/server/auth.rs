@@ -86,7 +86,7 @@ impl Auth {
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.cache)
     }
 }
 
