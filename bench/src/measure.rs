@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Result};
 use bpf_inventory_exporter::{
     bpf::Iterators,
-    collect::{CollectionStats, Source},
+    collect::{CollectionStats, KernelSource},
     inventory::{Collector, Inventory},
     render::prometheus::{render_metrics, Format, RenderOptions},
 };
@@ -78,7 +78,7 @@ pub const HTTP_METHODS: [Method; 3] = [
 
 /// What the methods run against.
 pub struct Targets<'a> {
-    pub source: &'a mut Source,
+    pub source: &'a mut KernelSource,
     pub iterators: &'a mut Iterators,
     pub bpftool: &'a str,
     pub serve: Option<SocketAddr>,

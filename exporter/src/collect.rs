@@ -39,7 +39,7 @@ pub struct Options {
 
 /// The kernel as a source of inventories: loaded iterators plus the optional
 /// extras the process' privileges allow.
-pub struct Source {
+pub struct KernelSource {
     iterators: Iterators,
     map_memory: Option<Arc<MapMemory>>,
     stats: Option<stats::StatsGuard>,
@@ -48,7 +48,7 @@ pub struct Source {
     owners: Option<owners::OwnerSource>,
 }
 
-impl Source {
+impl KernelSource {
     /// Checks privileges, loads the iterators and logs one line on what is
     /// unavailable.
     pub fn open(options: &Options) -> Result<Self, bpf::Error> {
@@ -94,7 +94,7 @@ impl Source {
         })
     }
 
-    pub fn support(&self) -> &bpf::Support {
+    pub fn support(&self) -> &bpf::KernelSupport {
         self.iterators.support()
     }
 

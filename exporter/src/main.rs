@@ -226,7 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             enable_bpf_stats,
         }) => {
-            let mut source = collect::Source::open(&collect::Options {
+            let mut source = collect::KernelSource::open(&collect::Options {
                 enable_bpf_stats,
                 ..Default::default()
             })?;
@@ -254,7 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn check() -> anyhow::Result<()> {
-    let mut source = collect::Source::open(&collect::Options::default())?;
+    let mut source = collect::KernelSource::open(&collect::Options::default())?;
     let inventory = source.collect();
     let support = source.support();
     println!("kernel {}", inventory.node.kernel_release);

@@ -58,7 +58,7 @@ pub enum Availability {
 
 /// What the running kernel supports, found at load time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Support {
+pub struct KernelSupport {
     /// Per iterator, in [`Collector::LOAD_ORDER`].
     pub iterators: [(Collector, Availability); 3],
     /// Per-CPU counters readable (run statistics, map element counts): every
@@ -68,7 +68,7 @@ pub struct Support {
     pub features: u32,
 }
 
-impl Support {
+impl KernelSupport {
     pub fn availability(&self, it: Collector) -> &Availability {
         // `iterators` is in LOAD_ORDER.
         let index = match it {
@@ -123,7 +123,7 @@ impl Support {
 /// The loaded iterator programs.
 pub struct Iterators {
     ebpf: Ebpf,
-    support: Support,
+    support: KernelSupport,
     self_prog_ids: Vec<u32>,
     /// Reused across reads: a collection's bytes are decoded before the next read.
     buffer: Vec<u8>,
@@ -133,7 +133,7 @@ impl Iterators {
     /// Loads every iterator the kernel supports. Fails only if none of the
     /// three collectors' iterators loads; a collector the kernel lacks, one
     /// that failed to load and missing per-CPU support are logged once and
-    /// reported in [`Support`].
+    /// reported in [`KernelSupport`].
     pub fn load() -> Result<Self, Error> {
         raise_memlock_limit();
         let btf = Btf::from_sys_fs().map_err(Error::Btf)?;
@@ -172,7 +172,7 @@ impl Iterators {
             .programs()
             .filter_map(|(_, prog)| prog.info().ok().map(|info| info.id()))
             .collect();
-        let support = Support {
+        let support = KernelSupport {
             iterators,
             percpu_cpus,
             features,
@@ -191,7 +191,7 @@ impl Iterators {
         })
     }
 
-    pub fn support(&self) -> &Support {
+    pub fn support(&self) -> &KernelSupport {
         &self.support
     }
 

@@ -9,7 +9,7 @@ pub mod pins;
 pub mod records;
 pub mod stats;
 
-pub use loader::{Availability, Iterators, Support};
+pub use loader::{Availability, Iterators, KernelSupport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -13,7 +13,7 @@ use std::{
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::Source;
+use super::KernelSource;
 use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
@@ -21,7 +21,7 @@ use crate::{
     sync::lock,
 };
 
-/// What produces inventories: the kernel ([`Source`]) or a fixed snapshot in tests.
+/// What produces inventories: the kernel ([`KernelSource`]) or a fixed snapshot in tests.
 pub trait InventorySource: Send + 'static {
     fn collect(&mut self) -> Inventory;
 
@@ -37,9 +37,9 @@ pub trait InventorySource: Send + 'static {
     }
 }
 
-impl InventorySource for Source {
+impl InventorySource for KernelSource {
     fn collect(&mut self) -> Inventory {
-        Source::collect(self)
+        KernelSource::collect(self)
     }
 
     fn map_memory(&self) -> Option<Arc<MapMemory>> {
@@ -114,7 +114,7 @@ pub enum CollectError {
 
 type Outcome = Result<Arc<Collection>, CollectError>;
 
-struct Flight {
+struct RunningCollection {
     result: watch::Receiver<Option<Outcome>>,
     started: Instant,
 }
@@ -124,7 +124,7 @@ pub struct SingleFlight {
     source: Mutex<Box<dyn InventorySource>>,
     map_memory: Option<Arc<MapMemory>>,
     unavailable: Vec<Collector>,
-    flight: Mutex<Option<Flight>>,
+    flight: Mutex<Option<RunningCollection>>,
     collections_total: AtomicU64,
     collector_errors_total: [AtomicU64; 3],
     /// Collectors that failed in the latest finished collection. Only this
@@ -170,7 +170,7 @@ impl SingleFlight {
                 Some(running) => running.result.clone(),
                 None => {
                     let (tx, rx) = watch::channel(None);
-                    *flight = Some(Flight {
+                    *flight = Some(RunningCollection {
                         result: rx.clone(),
                         started: Instant::now(),
                     });

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     bpf,
-    collect::{Options, SingleFlight, Source},
+    collect::{KernelSource, Options, SingleFlight},
     otlp::{PushConfig, PushError, Pusher},
     privileges,
 };
@@ -244,7 +244,7 @@ async fn load(
     // Opened, then the capabilities dropped, on one blocking thread (so no
     // thread that held them is left idle in the pool).
     let opened = privileges::spawn_blocking(move || {
-        let source = Source::open(&source_options)?;
+        let source = KernelSource::open(&source_options)?;
         let keep = privileges::needed(keep_sys_admin);
         privileges::drop_to(keep.clone())?;
         let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();
