@@ -145,11 +145,9 @@ impl Iterators {
         let iterators = Collector::LOAD_ORDER.map(|it| {
             let availability = match load_iter(&mut ebpf, &btf, it.program(), it.target()) {
                 Ok(()) => Availability::Loaded,
-                // aya looks the target's `bpf_iter_<target>` up in the kernel's BTF.
-                Err(Error::Load {
-                    source: ProgramError::Btf(_),
-                    ..
-                }) => Availability::Unsupported,
+                Err(Error::Load { ref source, .. }) if target_missing(source) => {
+                    Availability::Unsupported
+                }
                 Err(e) => {
                     error!(error = %e, "iterator failed to load: its collector fails every collection");
                     let message = shorten(&e.to_string());
@@ -223,13 +221,7 @@ impl Iterators {
                 })
             }
         }
-        let mut file = open_iter(&mut self.ebpf, it.program())?;
-        self.buffer.clear();
-        file.read_to_end(&mut self.buffer)
-            .map_err(|source| Error::Read {
-                program: it.program(),
-                source,
-            })?;
+        read_into(&mut self.ebpf, it.program(), &mut self.buffer)?;
         Ok(&self.buffer)
     }
 }
@@ -260,6 +252,13 @@ pub(super) fn load_iter(
         })
 }
 
+/// Whether loading an iterator failed because the kernel has no such target
+/// (e.g. bpf_link before 5.19): aya looks the target's `bpf_iter_<target>`
+/// up in the kernel's BTF.
+pub(super) fn target_missing(error: &ProgramError) -> bool {
+    matches!(error, ProgramError::Btf(_))
+}
+
 fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, Error> {
     let iter = iter_mut(ebpf, program)?;
     let link_id = iter
@@ -288,11 +287,21 @@ fn probe_features(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
     }
 }
 
+/// Runs one iterator to EOF into `out` (cleared first): the one way every
+/// iterator of every object is read.
+fn read_into(ebpf: &mut Ebpf, program: &'static str, out: &mut Vec<u8>) -> Result<(), Error> {
+    out.clear();
+    open_iter(ebpf, program)?
+        .read_to_end(out)
+        .map_err(|source| Error::Read { program, source })?;
+    Ok(())
+}
+
+/// [`read_into`] a new buffer, for iterators run once (probe, calibration,
+/// the owners walk).
 pub(super) fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    open_iter(ebpf, program)?
-        .read_to_end(&mut out)
-        .map_err(|source| Error::Read { program, source })?;
+    read_into(ebpf, program, &mut out)?;
     Ok(out)
 }
 

@@ -254,8 +254,7 @@ pub fn pin(
         let iter = iter_program(&mut ebpf, f.program)?;
         match iter.load(f.target, &btf) {
             Ok(()) => {}
-            // The kernel has no such iterator target (bpf_link before 5.19).
-            Err(ProgramError::Btf(_)) => {
+            Err(error) if super::loader::target_missing(&error) => {
                 info!(
                     file = f.file,
                     "this kernel has no {} iterator: not pinned", f.target
