@@ -9,7 +9,10 @@ use aya::{
     programs::{Iter, ProgramError},
     Btf, Ebpf, EbpfLoader,
 };
-use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+use rustix::{
+    process::{setrlimit, Resource, Rlimit},
+    thread::{sched_getaffinity, sched_setaffinity, CpuSet},
+};
 use tracing::{debug, error, info, warn};
 
 use super::{records::*, Error};
@@ -433,13 +436,12 @@ fn map_id(ebpf: &Ebpf, name: &str) -> Result<u32, MapError> {
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 fn raise_memlock_limit() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
+    let unlimited = Rlimit {
+        current: None,
+        maximum: None,
     };
-    // SAFETY: setrlimit reads a valid, initialised rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        debug!(error = %std::io::Error::last_os_error(), "could not raise RLIMIT_MEMLOCK");
+    if let Err(errno) = setrlimit(Resource::Memlock, unlimited) {
+        debug!(error = %std::io::Error::from(errno), "could not raise RLIMIT_MEMLOCK");
     }
 }
 

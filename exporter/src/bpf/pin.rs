@@ -203,8 +203,7 @@ fn name_table(name: impl Fn(u32) -> String) -> [[u8; TYPE_NAME_LEN]; TYPE_NAMES]
 }
 
 fn config(percpu_offsets: Option<&[u64]>) -> Box<PreloadConfig> {
-    // SAFETY: sysconf has no preconditions.
-    let page_size = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let page_size = u32::try_from(rustix::param::page_size()).unwrap_or(4096);
     let mut config = Box::new(PreloadConfig {
         nr_cpus: 0,
         page_size,
