@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::Context;
 use bpf_inventory_exporter::{
+    allocator,
     bpf::{self, Availability},
     collect,
     filter::NameFilter,
@@ -398,7 +399,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "kernel BTF unavailable ({BTF_PATH} missing): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF"
     );
     // Before any thread starts: the arena limit applies to threads created later.
-    server::tune_allocator();
+    allocator::tune_allocator();
     let connections = connection_limits(&args)?;
     let web_config = std::sync::Arc::new(match &args.web_config_file {
         Some(path) => server::web_config::WebConfigHandle::load(path.clone())?,

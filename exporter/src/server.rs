@@ -18,6 +18,7 @@ use axum::{
 use tower_http::{compression::CompressionLayer, CompressionLevel};
 
 use crate::{
+    allocator::Trimmer,
     collect::{Collection, SingleFlight},
     http::{limit_in_flight, CollectState, HttpError},
     render::prometheus::RenderOptions,
@@ -26,9 +27,7 @@ use crate::{
 mod auth;
 mod connections;
 mod gzip;
-use memory::Trimmer;
 mod landing;
-mod memory;
 mod negotiate;
 mod pages;
 mod process;
@@ -36,7 +35,6 @@ mod run;
 pub mod web_config;
 
 pub use connections::{fit_connections, ConnectionLimits, FD_RESERVE};
-pub use memory::tune_allocator;
 pub use negotiate::{accepts_gzip, negotiate_format};
 pub use pages::PageError;
 pub use run::{run, RunOptions, ServeError};
