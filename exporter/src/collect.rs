@@ -22,6 +22,8 @@ use crate::{
 pub mod cgroup;
 mod convert;
 use convert::{decode_all, link, map, program, sort_dedup, Clock};
+mod map_memory_refresh;
+pub use map_memory_refresh::refresh_map_memory_every;
 mod owners;
 mod single_flight;
 pub use single_flight::{

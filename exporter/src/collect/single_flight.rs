@@ -258,43 +258,9 @@ impl SingleFlight {
         (!failed.is_empty()).then(|| format!("collectors failed: {}", failed.join(", ")))
     }
 
-    /// Keeps the map memory cache fresh: every `every`, collects (through the
-    /// single flight) to learn the current map ids, then re-reads their memory
-    /// without holding the source, so scrapes are not blocked meanwhile.
-    pub async fn refresh_map_memory_every(self: Arc<Self>, every: Duration, timeout: Duration) {
-        let Some(cache) = self.map_memory.clone() else {
-            return;
-        };
-        // The first tick after one interval: the collection before this one
-        // has just read every map's memory (all maps were new to the cache).
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let collection = match self.collect(timeout).await {
-                Ok(collection) => collection,
-                Err(error) => {
-                    warn!(%error, "map memory refresh skipped");
-                    continue;
-                }
-            };
-            let cache = Arc::clone(&cache);
-            let refreshed = crate::privileges::spawn_blocking(move || {
-                let ids: Vec<u32> = collection.inventory.maps.iter().map(|m| m.id).collect();
-                let started = Instant::now();
-                cache.refresh(&ids);
-                (ids.len(), started.elapsed())
-            })
-            .await;
-            match refreshed {
-                Ok((maps, took)) => debug!(
-                    maps,
-                    took_ms = took.as_secs_f64() * 1e3,
-                    "map memory refreshed"
-                ),
-                Err(error) => warn!(%error, "map memory refresh failed"),
-            }
-        }
+    /// The map memory cache the collections read (for its refresher).
+    pub fn map_memory(&self) -> Option<Arc<MapMemory>> {
+        self.map_memory.clone()
     }
 }
 

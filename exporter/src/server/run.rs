@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     bpf,
-    collect::{KernelSource, Options, SingleFlight},
+    collect::{refresh_map_memory_every, KernelSource, Options, SingleFlight},
     otlp::{PushConfig, PushError, Pusher},
     privileges,
 };
@@ -286,5 +286,5 @@ async fn load(
     }
     Ok(options
         .map_memory_refresh
-        .map(|every| tokio::spawn(flight.refresh_map_memory_every(every, timeout))))
+        .map(|every| tokio::spawn(refresh_map_memory_every(flight, every, timeout))))
 }
