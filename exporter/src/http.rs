@@ -84,15 +84,16 @@ impl CollectState {
     }
 }
 
-/// The in-flight limit as a middleware, answering in plain text.
-pub async fn limit_in_flight(
+/// The in-flight limit as a middleware; beyond it, `HttpError::Overloaded`
+/// answered as `E`: plain text (`HttpError`) or the API's JSON error.
+pub async fn limit_in_flight<E: From<HttpError> + IntoResponse>(
     State(state): State<CollectState>,
     request: Request,
     next: Next,
 ) -> Response {
     match state.enter() {
         Ok(_permit) => next.run(request).await,
-        Err(error) => error.into_response(),
+        Err(error) => E::from(error).into_response(),
     }
 }
 

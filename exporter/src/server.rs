@@ -136,7 +136,7 @@ pub fn app(state: AppState) -> Router {
         .route(&state.config().telemetry_path, get(metrics))
         .route_layer(middleware::from_fn_with_state(
             state.collecting().clone(),
-            limit_in_flight,
+            limit_in_flight::<HttpError>,
         ))
         .merge(crate::api::routes(state.collecting().clone()));
     let landing = Router::new()

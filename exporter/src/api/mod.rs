@@ -5,7 +5,7 @@
 //! single flight of `crate::http::CollectState`, like `/metrics`: no kernel
 //! read of its own. Depends on `crate::http`, never on the server mounting it.
 use axum::{
-    extract::{OriginalUri, Request, State},
+    extract::{OriginalUri, Request},
     http::{
         header::{CACHE_CONTROL, CONTENT_TYPE, LAST_MODIFIED},
         HeaderName, HeaderValue,
@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use tower_http::{compression::CompressionLayer, CompressionLevel};
 
-use crate::http::CollectState;
+use crate::http::{limit_in_flight, CollectState};
 
 mod body;
 mod error;
@@ -58,21 +58,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: CollectState) -> Router<S
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            limit_in_flight,
+            limit_in_flight::<ApiError>,
         ))
         .with_state(state)
-}
-
-/// `crate::http::limit_in_flight` with the API's JSON error.
-async fn limit_in_flight(
-    State(state): State<CollectState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match state.enter() {
-        Ok(_permit) => next.run(request).await,
-        Err(error) => ApiError::from(error).into_response(),
-    }
 }
 
 fn only_get(route: MethodRouter<CollectState>) -> MethodRouter<CollectState> {
