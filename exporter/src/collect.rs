@@ -21,7 +21,9 @@ use crate::{
 
 pub mod cgroup;
 mod convert;
+mod export_stats;
 use convert::{decode_all, link, map, program, sort_dedup, Clock};
+pub use export_stats::{ExportCounters, ExportStats};
 mod map_memory_refresh;
 pub use map_memory_refresh::refresh_map_memory_every;
 mod owners;

@@ -13,11 +13,10 @@ use std::{
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::KernelSource;
+use super::{ExportCounters, ExportStats, KernelSource};
 use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
-    otlp::stats::{ExportCounters, ExportStats},
     sync::lock,
 };
 

@@ -1,4 +1,6 @@
-//! The push's own counters: exports by result and the latest one's duration.
+//! The OTLP push's own counters: exports by result and the latest one's
+//! duration, kept here so that collections carry them without `collect`
+//! depending on `otlp`.
 //! Every collection carries a snapshot (`CollectionStats::otlp`), so they are
 //! on `/metrics` and in the next export.
 use std::{sync::Mutex, time::Duration};
