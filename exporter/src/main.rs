@@ -365,8 +365,6 @@ fn pin(dir: &Path, mode: u32) -> anyhow::Result<Vec<PathBuf>> {
     Ok(bpf::pin::pin(dir, mode, offsets.as_deref())?)
 }
 
-const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
-
 /// Raises the soft open-file limit to the hard one and fits the connection
 /// cap under it, with fds in reserve for the BPF work.
 fn connection_limits(args: &ServeArgs) -> anyhow::Result<server::ConnectionLimits> {
@@ -393,11 +391,7 @@ fn connection_limits(args: &ServeArgs) -> anyhow::Result<server::ConnectionLimit
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before listening: without the capabilities, one line and exit.
-    bpf_inventory_exporter::bpf::caps::check()?;
-    anyhow::ensure!(
-        std::path::Path::new(BTF_PATH).exists(),
-        "kernel BTF unavailable ({BTF_PATH} missing): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF"
-    );
+    bpf::check_prerequisites()?;
     // Before any thread starts: the arena limit applies to threads created later.
     allocator::tune_allocator();
     let connections = connection_limits(&args)?;
