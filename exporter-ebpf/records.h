@@ -47,8 +47,7 @@ typedef int64_t __s64;
 #define FEATURE_PROG_STATS (1u << 6)           /* bpf_prog_stats in a layout we know (5.1+) */
 
 /* link_record.target_kind, and what target_num[] and target_name hold for it.
- * The kernel's bpf_link_info (bpftool link show) is the model. */
-#define LINK_TARGET_NONE 0
+ * The kernel's bpf_link_info (bpftool link show) is the model; 0: no target. */
 #define LINK_TARGET_CGROUP_ID 1 /* num[0]: cgroup id (kernfs id) */
 #define LINK_TARGET_IFINDEX 2   /* num[0]: network interface index (xdp, tcx, netkit) */
 #define LINK_TARGET_NAME 3      /* name: iterator target, raw tracepoint or function;

@@ -12,7 +12,9 @@ const BPF_SOURCES: &[&str] = &["iterators", "owners", "preload"];
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
-    let multiarch = format!("/usr/include/{}-linux-gnu", env::consts::ARCH);
+    // The target's multiarch headers (asm/types.h), not the build host's.
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
+    let multiarch = format!("/usr/include/{arch}-linux-gnu");
     for name in BPF_SOURCES {
         let src = format!("{EBPF_DIR}/{name}.bpf.c");
         let obj = out.join(format!("{name}.bpf.o"));

@@ -106,9 +106,9 @@ fn main() -> Result<()> {
     if let Some(dir) = cli.out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut source = collect::Source::open(&collect::Options::default())
+    let mut source = collect::KernelSource::open(&collect::Options::default())
         .context("opening the collection source (run as root on a BPF host)")?;
-    let mut source_no_owners = collect::Source::open(&collect::Options {
+    let mut source_no_owners = collect::KernelSource::open(&collect::Options {
         no_owners: true,
         ..Default::default()
     })

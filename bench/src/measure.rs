@@ -9,8 +9,8 @@ use std::{
 
 use anyhow::{bail, Result};
 use bpf_inventory_exporter::{
-    bpf::{Iterator, Iterators},
-    collect::{CollectionStats, Source},
+    bpf::Iterators,
+    collect::{CollectionStats, KernelSource},
     inventory::{Collector, Inventory},
     render::{
         fragments::Fragments,
@@ -90,8 +90,8 @@ pub const HTTP_METHODS: [Method; 3] = [
 
 /// What the methods run against.
 pub struct Targets<'a> {
-    pub source: &'a mut Source,
-    pub source_no_owners: &'a mut Source,
+    pub source: &'a mut KernelSource,
+    pub source_no_owners: &'a mut KernelSource,
     pub iterators: &'a mut Iterators,
     pub bpftool: &'a str,
     pub serve: Option<SocketAddr>,
@@ -115,7 +115,7 @@ impl Targets<'_> {
     fn run(&mut self, method: &Method) -> Result<()> {
         match method {
             Method::Raw => {
-                for it in [Iterator::Maps, Iterator::Programs, Iterator::Links] {
+                for it in Collector::LOAD_ORDER {
                     black_box(self.iterators.read(it)?.len());
                 }
             }

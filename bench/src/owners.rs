@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use bpf_inventory_exporter::{bpf::owners::OwnerWalk, collect::Source};
+use bpf_inventory_exporter::{bpf::owners::OwnerWalk, collect::KernelSource};
 
 /// Children killed and reaped on drop.
 struct Holders(Vec<Child>);
@@ -31,7 +31,11 @@ impl Drop for Holders {
 /// then what the holders add to a whole collection (the walk, grouping the
 /// records into owners and setting them on the objects) against what they
 /// add to the walk's read alone.
-pub fn measure(sizes: &[(usize, usize)], reps: usize, source: &mut Source) -> Result<Vec<String>> {
+pub fn measure(
+    sizes: &[(usize, usize)],
+    reps: usize,
+    source: &mut KernelSource,
+) -> Result<Vec<String>> {
     let mut walk = OwnerWalk::load().context("loading the owners walk")?;
     let map = array_map()?;
     let mut lines = Vec::new();

@@ -4,7 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use anyhow::{Context, Result};
-use bpf_inventory_exporter::{bpf::Iterators, collect::Source, inventory::Inventory};
+use bpf_inventory_exporter::{bpf::Iterators, collect::KernelSource, inventory::Inventory};
 
 use crate::{
     baseline, http, load,
@@ -23,8 +23,8 @@ pub struct SizeRun<'a> {
 
 pub fn run_size(
     ctx: &SizeRun<'_>,
-    source: &mut Source,
-    source_no_owners: &mut Source,
+    source: &mut KernelSource,
+    source_no_owners: &mut KernelSource,
     iterators: &mut Iterators,
     population: &Population,
     results: &mut Results,
@@ -103,7 +103,7 @@ pub fn run_size(
 /// Checks, untimed, that `collect` and the syscall walk both report the entry
 /// counts we put in; a mismatch goes into the notes (and stderr), not a panic.
 fn verify(
-    source: &mut Source,
+    source: &mut KernelSource,
     population: &Population,
     bpftool: &str,
     results: &mut Results,

@@ -1,21 +1,31 @@
 //! One collection: read every iterator, decode its records and build the
 //! `Inventory` snapshot. A failing iterator empties its own list and is named
-//! in `Inventory::errors`; the others are still collected.
+//! in `Inventory::errors`; the others are still collected. This module is the
+//! source's lifecycle (open with the privileges held, collect); `convert.rs`
+//! turns records into `Inventory` objects.
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use crate::{
     bpf::{
-        self, caps::Privileges, map_memory::MapMemory, names, records::*, stats, Iterator,
-        Iterators,
+        self,
+        caps::Privileges,
+        map_memory::MapMemory,
+        records::{LinkRecord, MapRecord, ProgRecord},
+        stats, Iterators,
     },
     filter::NameFilter,
-    inventory::{Collector, CollectorError, Inventory, Link, LinkTarget, Map, Node, Program},
+    inventory::{Collector, CollectorError, Inventory, Node},
 };
 
 pub mod cgroup;
+mod convert;
+mod export_stats;
+use convert::{decode_all, link, map, program, sort_dedup, Clock};
+pub use export_stats::{ExportCounters, ExportStats};
+mod map_memory_refresh;
+pub use map_memory_refresh::refresh_map_memory_every;
 mod owners;
 mod single_flight;
 pub use single_flight::{
@@ -40,7 +50,7 @@ pub struct Options {
 
 /// The kernel as a source of inventories: loaded iterators plus the optional
 /// extras the process' privileges allow.
-pub struct Source {
+pub struct KernelSource {
     iterators: Iterators,
     map_memory: Option<Arc<MapMemory>>,
     stats: Option<stats::StatsGuard>,
@@ -49,7 +59,7 @@ pub struct Source {
     owners: Option<owners::OwnerSource>,
 }
 
-impl Source {
+impl KernelSource {
     /// Checks privileges, loads the iterators and logs one line on what is
     /// unavailable.
     pub fn open(options: &Options) -> Result<Self, bpf::Error> {
@@ -95,27 +105,14 @@ impl Source {
         })
     }
 
-    pub fn support(&self) -> &bpf::Support {
+    pub fn support(&self) -> &bpf::KernelSupport {
         self.iterators.support()
-    }
-
-    /// Re-reads the memory of every map in `inventory` (the map-memory cache).
-    pub fn refresh_map_memory(&self, inventory: &Inventory) {
-        if let Some(cache) = &self.map_memory {
-            let ids: Vec<u32> = inventory.maps.iter().map(|m| m.id).collect();
-            cache.refresh(&ids);
-        }
     }
 
     /// The map memory cache, for a refresher that must not hold the source
     /// (a refresh of a large host takes longer than a collection).
     pub fn map_memory_cache(&self) -> Option<Arc<MapMemory>> {
         self.map_memory.clone()
-    }
-
-    /// Age of the map memory values, if they come from a refreshed cache.
-    pub fn map_memory_age(&self) -> Option<Duration> {
-        self.map_memory.as_deref().and_then(MapMemory::age)
     }
 
     /// Reads all iterators now.
@@ -125,8 +122,8 @@ impl Source {
         self_progs.extend(self.owners.iter().flat_map(|o| o.prog_ids()));
         let mut errors = Errors::default();
 
-        let mut programs = match self.iterators.read(Iterator::Programs).and_then(|b| {
-            decode_all(b, Iterator::Programs, |r: ProgRecord| {
+        let mut programs = match self.iterators.read(Collector::Programs).and_then(|b| {
+            decode_all(b, Collector::Programs, |r: ProgRecord| {
                 program(&r, &clock, &self_progs)
             })
         }) {
@@ -140,20 +137,19 @@ impl Source {
             .collect();
         let mut maps = match self
             .iterators
-            .read(Iterator::Maps)
-            .and_then(|b| decode_all(b, Iterator::Maps, |r: MapRecord| map(&r, &self_maps)))
+            .read(Collector::Maps)
+            .and_then(|b| decode_all(b, Collector::Maps, |r: MapRecord| map(&r, &self_maps)))
         {
             Ok(maps) => maps,
             Err(e) => errors.fail(Collector::Maps, e),
         };
-        let mut links = match self
-            .iterators
-            .read(Iterator::Links)
-            .and_then(|b| decode_all(b, Iterator::Links, |r: LinkRecord| link(&r, &self_progs)))
-        {
-            Ok(links) => links,
-            Err(e) => errors.fail(Collector::Links, e),
-        };
+        let mut links =
+            match self.iterators.read(Collector::Links).and_then(|b| {
+                decode_all(b, Collector::Links, |r: LinkRecord| link(&r, &self_progs))
+            }) {
+                Ok(links) => links,
+                Err(e) => errors.fail(Collector::Links, e),
+            };
         sort_dedup(&mut programs, |p| p.id);
         sort_dedup(&mut maps, |m| m.id);
         sort_dedup(&mut links, |l| l.id);
@@ -184,15 +180,6 @@ impl Source {
     }
 }
 
-/// The iterator behind a collector.
-pub(crate) fn iterator(c: Collector) -> Iterator {
-    match c {
-        Collector::Programs => Iterator::Programs,
-        Collector::Maps => Iterator::Maps,
-        Collector::Links => Iterator::Links,
-    }
-}
-
 /// Why collectors gave no list in this collection.
 #[derive(Default)]
 struct Errors {
@@ -216,234 +203,6 @@ impl Errors {
     }
 }
 
-fn decode_all<R: Record, T>(
-    bytes: &[u8],
-    it: Iterator,
-    convert: impl FnMut(R) -> T,
-) -> Result<Vec<T>, bpf::Error> {
-    let records = decode::<R>(bytes).map_err(|source| bpf::Error::Decode {
-        program: it.program(),
-        source,
-    })?;
-    Ok(records.map(convert).collect())
-}
-
-/// Iterators walk ids in ascending order; a read restarted by the kernel could
-/// still repeat an object, so keep the last copy of each id.
-fn sort_dedup<T>(items: &mut Vec<T>, id: impl Fn(&T) -> u32) {
-    items.sort_by_key(&id);
-    items.dedup_by(|later, earlier| {
-        if id(later) == id(earlier) {
-            std::mem::swap(later, earlier);
-            true
-        } else {
-            false
-        }
-    });
-}
-
-/// Turns the kernel's boot-time stamps into wall-clock time, as bpftool does.
-struct Clock {
-    now: DateTime<Utc>,
-    boot_epoch_ns: i128,
-}
-
-impl Clock {
-    fn now() -> Self {
-        let now = Utc::now();
-        let since_boot = clock_ns(libc::CLOCK_BOOTTIME);
-        let realtime = clock_ns(libc::CLOCK_REALTIME);
-        Clock {
-            now,
-            boot_epoch_ns: realtime - since_boot,
-        }
-    }
-
-    fn wall_time(&self, boottime_ns: u64) -> DateTime<Utc> {
-        let ns = self.boot_epoch_ns + i128::from(boottime_ns);
-        DateTime::from_timestamp_nanos(i64::try_from(ns).unwrap_or(i64::MAX))
-    }
-}
-
-fn clock_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the valid timespec we pass.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).unwrap_or(4096)
-}
-
-fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) -> Program {
-    let short = c_string(&r.name);
-    let full = c_string(&r.func_name);
-    // bpftool's rule: the 16-byte name is truncated when it fills 15 chars.
-    let name = if short.len() == OBJ_NAME_LEN - 1 && !full.is_empty() {
-        full
-    } else {
-        short
-    };
-    let stats = r.known & PROG_KNOWN_STATS != 0;
-    let map_count = (r.used_map_cnt as usize).min(MAX_USED_MAPS);
-    let attach_to = c_string(&r.attach_to);
-    Program {
-        id: r.id,
-        name,
-        prog_type: names::prog_type(r.prog_type).into_owned(),
-        tag: hex(&r.tag),
-        loaded_at: clock.wall_time(r.load_time_ns),
-        uid: (r.known & PROG_KNOWN_UID != 0).then_some(r.uid),
-        xlated_bytes: r.xlated_len,
-        jited_bytes: r.jited_len,
-        verified_insns: (r.known & PROG_KNOWN_VERIFIED_INSNS != 0).then_some(r.verified_insns),
-        memory_bytes: u64::from(r.pages) * page_size(),
-        map_ids: r.map_ids[..map_count].to_vec(),
-        btf_id: (r.btf_id != 0).then_some(r.btf_id),
-        gpl_compatible: r.gpl_compatible != 0,
-        attach_to: (!attach_to.is_empty()).then_some(attach_to),
-        run_time_ns: stats.then_some(r.run_time_ns),
-        run_count: stats.then_some(r.run_cnt),
-        recursion_misses: (stats && r.known & PROG_KNOWN_MISSES != 0).then_some(r.recursion_misses),
-        is_self: self_progs.contains(&r.id),
-        owners: None,
-        pins: None,
-        held_by: None,
-    }
-}
-
-fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
-    let entries = if r.known & MAP_KNOWN_ELEM_COUNT != 0 {
-        // The per-CPU sum is read without a lock; a transiently negative sum
-        // is not a count the kernel gave, so it is unknown rather than 0.
-        u64::try_from(r.elem_count).ok()
-    } else if names::is_array_like(r.map_type) {
-        Some(u64::from(r.max_entries))
-    } else {
-        None
-    };
-    Map {
-        id: r.id,
-        name: c_string(&r.name),
-        map_type: names::map_type(r.map_type).into_owned(),
-        key_size: r.key_size,
-        value_size: r.value_size,
-        max_entries: r.max_entries,
-        flags: r.flags,
-        btf_id: (r.btf_id != 0).then_some(r.btf_id),
-        frozen: (r.known & MAP_KNOWN_FROZEN != 0).then_some(r.frozen != 0),
-        entries,
-        memory_bytes: None,
-        is_self: self_maps.contains(&r.id),
-        owners: None,
-        pins: None,
-        held_by: None,
-    }
-}
-
-fn link(r: &LinkRecord, self_progs: &HashSet<u32>) -> Link {
-    Link {
-        id: r.id,
-        link_type: names::link_type(r.link_type).into_owned(),
-        prog_id: r.prog_id,
-        attach_type: (r.known & LINK_KNOWN_ATTACH_TYPE != 0)
-            .then(|| names::attach_type(r.attach_type).into_owned()),
-        target: link_target(r),
-        is_self: self_progs.contains(&r.prog_id),
-        owners: None,
-        pins: None,
-        held_by: None,
-    }
-}
-
-fn link_target(r: &LinkRecord) -> Option<LinkTarget> {
-    let [num0, num1, num2] = r.target_num;
-    let name = || c_string(&r.target_name);
-    // The kernel's fields are u32 (s32 for the netfilter priority): the
-    // casts take back what the iterator widened.
-    Some(match r.target_kind {
-        LINK_TARGET_CGROUP_ID => LinkTarget::Cgroup { cgroup_id: num0 },
-        LINK_TARGET_IFINDEX => LinkTarget::Interface {
-            ifindex: num0 as u32,
-        },
-        LINK_TARGET_NETNS => LinkTarget::Netns {
-            netns_ino: num0 as u32,
-        },
-        LINK_TARGET_NAME => LinkTarget::Name {
-            name: name(),
-            map_id: (num0 != 0).then_some(num0 as u32),
-        },
-        LINK_TARGET_NETFILTER => LinkTarget::Netfilter {
-            pf: num0 as u32,
-            hook: num1 as u32,
-            prio: num2 as i64 as i32,
-        },
-        LINK_TARGET_PERF_EVENT => match num2 {
-            PERF_EVENT_KPROBE | PERF_EVENT_KRETPROBE => LinkTarget::Kprobe {
-                func: Some(name()).filter(|n| !n.is_empty()),
-                offset: num0,
-                retprobe: num2 == PERF_EVENT_KRETPROBE,
-            },
-            PERF_EVENT_UPROBE | PERF_EVENT_URETPROBE => LinkTarget::Uprobe {
-                file: name(),
-                offset: num0,
-                retprobe: num2 == PERF_EVENT_URETPROBE,
-            },
-            PERF_EVENT_TRACEPOINT => LinkTarget::Tracepoint { tracepoint: name() },
-            PERF_EVENT_EVENT => LinkTarget::PerfEvent {
-                event_type: num0 as u32,
-                event_config: num1,
-            },
-            _ => return None,
-        },
-        LINK_TARGET_KPROBE_MULTI => LinkTarget::KprobeMulti {
-            func_cnt: num0 as u32,
-        },
-        LINK_TARGET_UPROBE_MULTI => LinkTarget::UprobeMulti {
-            path: path_from_leaf(
-                &r.target_name[..(num2 as usize).min(LINK_TARGET_LEN)],
-                r.known & LINK_KNOWN_PATH_CUT != 0,
-            ),
-            func_cnt: num0 as u32,
-            pid: num1 as u32,
-        },
-        LINK_TARGET_MAP => LinkTarget::Map {
-            map_id: num0 as u32,
-        },
-        LINK_TARGET_DETACHED => LinkTarget::Detached,
-        _ => return None,
-    })
-}
-
-/// The path the iterator wrote as NUL-terminated names from the file up to
-/// the root; `cut`: the names stop before the root.
-fn path_from_leaf(names: &[u8], cut: bool) -> String {
-    let mut parts: Vec<String> = names
-        .split(|&b| b == 0)
-        .filter(|n| !n.is_empty())
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        .collect();
-    parts.reverse();
-    let prefix = if cut { "…/" } else { "/" };
-    format!("{prefix}{}", parts.join("/"))
-}
-
 fn read_node() -> Node {
     let read = |path: &str| {
         std::fs::read_to_string(path)
@@ -453,126 +212,5 @@ fn read_node() -> Node {
     Node {
         hostname: read("/proc/sys/kernel/hostname"),
         kernel_release: read("/proc/sys/kernel/osrelease"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn zeroed<R: Record>() -> R {
-        let bytes = vec![0u8; size_of::<R>()];
-        let record = decode::<R>(&bytes).unwrap().next().unwrap();
-        record
-    }
-
-    fn name<const N: usize>(s: &str) -> [u8; N] {
-        let mut out = [0u8; N];
-        out[..s.len()].copy_from_slice(s.as_bytes());
-        out
-    }
-
-    #[test]
-    fn sort_dedup_keeps_the_last_copy_of_each_id() {
-        let mut items = vec![(3, "a"), (1, "b"), (3, "c"), (2, "d")];
-        sort_dedup(&mut items, |&(id, _)| id);
-        assert_eq!(items, [(1, "b"), (2, "d"), (3, "c")]);
-    }
-
-    #[test]
-    fn a_truncated_name_is_replaced_by_the_btf_name() {
-        let clock = Clock::now();
-        let mut r: ProgRecord = zeroed();
-        r.name = name("fixture_count_m");
-        r.func_name = name("fixture_count_maps_program");
-        assert_eq!(
-            program(&r, &clock, &HashSet::new()).name,
-            "fixture_count_maps_program"
-        );
-        // A name shorter than 15 characters is whole, whatever BTF says.
-        r.name = name("short");
-        assert_eq!(program(&r, &clock, &HashSet::new()).name, "short");
-        r.tag = [0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 0xff];
-        assert_eq!(program(&r, &clock, &HashSet::new()).tag, "deadbeef000102ff");
-    }
-
-    #[test]
-    fn entries_are_known_only_where_the_kernel_tells() {
-        let mut r: MapRecord = zeroed();
-        r.map_type = 1; // hash
-        r.max_entries = 100;
-        assert_eq!(map(&r, &HashSet::new()).entries, None, "no counter");
-        r.known = MAP_KNOWN_ELEM_COUNT;
-        r.elem_count = 7;
-        assert_eq!(map(&r, &HashSet::new()).entries, Some(7));
-        r.elem_count = -1; // a racy per-CPU sum
-        assert_eq!(map(&r, &HashSet::new()).entries, None);
-        r.known = 0;
-        r.map_type = 2; // array: every slot holds a value
-        assert_eq!(map(&r, &HashSet::new()).entries, Some(100));
-    }
-
-    #[test]
-    fn link_records_decode_to_their_targets() {
-        let mut r: LinkRecord = zeroed();
-        r.target_kind = LINK_TARGET_NETFILTER;
-        r.target_num = [2, 1, (-128i64) as u64];
-        let nf = LinkTarget::Netfilter {
-            pf: 2,
-            hook: 1,
-            prio: -128,
-        };
-        assert_eq!(link_target(&r), Some(nf));
-
-        r.target_kind = LINK_TARGET_PERF_EVENT;
-        r.target_num = [0x40, 0, PERF_EVENT_URETPROBE];
-        r.target_name = name("/usr/bin/true");
-        let uprobe = LinkTarget::Uprobe {
-            file: "/usr/bin/true".into(),
-            offset: 0x40,
-            retprobe: true,
-        };
-        assert_eq!(link_target(&r), Some(uprobe));
-
-        // A kprobe placed by address has no function name.
-        r.target_num = [0, 0, PERF_EVENT_KPROBE];
-        r.target_name = [0; LINK_TARGET_LEN];
-        let kprobe = LinkTarget::Kprobe {
-            func: None,
-            offset: 0,
-            retprobe: false,
-        };
-        assert_eq!(link_target(&r), Some(kprobe));
-
-        r.target_kind = LINK_TARGET_NAME;
-        r.target_num = [0; 3];
-        r.target_name = name("bpf_map");
-        let no_map = LinkTarget::Name {
-            name: "bpf_map".into(),
-            map_id: None,
-        };
-        assert_eq!(link_target(&r), Some(no_map));
-
-        r.target_kind = LINK_TARGET_DETACHED;
-        assert_eq!(link_target(&r), Some(LinkTarget::Detached));
-        r.target_kind = 99; // newer than this exporter
-        assert_eq!(link_target(&r), None);
-    }
-
-    #[test]
-    fn uprobe_multi_paths_are_joined_root_first() {
-        let mut r: LinkRecord = zeroed();
-        r.target_kind = LINK_TARGET_UPROBE_MULTI;
-        r.target_name = name("probed\0nested\0shm\0dev\0");
-        r.target_num = [2, 0, 22];
-        let target = |r: &LinkRecord| match link_target(r) {
-            Some(LinkTarget::UprobeMulti { path, .. }) => path,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(target(&r), "/dev/shm/nested/probed");
-        // Only the bytes the iterator counted as complete names.
-        r.target_num[2] = 14;
-        r.known = LINK_KNOWN_PATH_CUT;
-        assert_eq!(target(&r), "…/nested/probed");
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod names;
 mod owner_groups;
 pub use owner_groups::{OwnerGroup, OwnerKey};
 

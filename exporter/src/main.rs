@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::Context;
 use bpf_inventory_exporter::{
+    allocator,
     bpf::{self, Availability},
     collect,
     filter::NameFilter,
@@ -226,7 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             enable_bpf_stats,
         }) => {
-            let mut source = collect::Source::open(&collect::Options {
+            let mut source = collect::KernelSource::open(&collect::Options {
                 enable_bpf_stats,
                 ..Default::default()
             })?;
@@ -254,7 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn check() -> anyhow::Result<()> {
-    let mut source = collect::Source::open(&collect::Options::default())?;
+    let mut source = collect::KernelSource::open(&collect::Options::default())?;
     let inventory = source.collect();
     let support = source.support();
     println!("kernel {}", inventory.node.kernel_release);
@@ -364,8 +365,6 @@ fn pin(dir: &Path, mode: u32) -> anyhow::Result<Vec<PathBuf>> {
     Ok(bpf::pin::pin(dir, mode, offsets.as_deref())?)
 }
 
-const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
-
 /// Raises the soft open-file limit to the hard one and fits the connection
 /// cap under it, with fds in reserve for the BPF work.
 fn connection_limits(args: &ServeArgs) -> anyhow::Result<server::ConnectionLimits> {
@@ -392,13 +391,9 @@ fn connection_limits(args: &ServeArgs) -> anyhow::Result<server::ConnectionLimit
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before listening: without the capabilities, one line and exit.
-    bpf_inventory_exporter::bpf::caps::check()?;
-    anyhow::ensure!(
-        std::path::Path::new(BTF_PATH).exists(),
-        "kernel BTF unavailable ({BTF_PATH} missing): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF"
-    );
+    bpf::check_prerequisites()?;
     // Before any thread starts: the arena limit applies to threads created later.
-    server::tune_allocator();
+    allocator::tune_allocator();
     let connections = connection_limits(&args)?;
     let web_config = std::sync::Arc::new(match &args.web_config_file {
         Some(path) => server::web_config::WebConfigHandle::load(path.clone())?,

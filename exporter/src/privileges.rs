@@ -116,10 +116,5 @@ fn apply(keep: &CapsHashSet) -> Result<(), PrivilegeError> {
     caps::clear(None, CapSet::Inheritable).map_err(caps("inheritable"))?;
     caps::set(None, CapSet::Effective, keep).map_err(caps("effective"))?;
     caps::set(None, CapSet::Permitted, keep).map_err(caps("permitted"))?;
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only and changes
-    // no memory of this process.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(PrivilegeError::NoNewPrivs(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    rustix::thread::set_no_new_privs(true).map_err(|errno| PrivilegeError::NoNewPrivs(errno.into()))
 }

@@ -1,46 +1,41 @@
 //! HTTP, thin: parse the request, collect through the single flight, render,
-//! answer. The router is built in [`app`]; routes that read the kernel sit
-//! behind the in-flight limit (add `/api/v1/...` routes to `collecting`).
-use std::{
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+//! answer. The router is built in [`app`], which mounts the JSON API
+//! (`crate::api`); routes that read the kernel sit behind the in-flight limit
+//! of `crate::http::CollectState`.
+use std::{sync::Arc, time::Duration};
 
 use axum::{
-    extract::{Request, State},
+    extract::State,
     http::{
-        header::{ACCEPT, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, VARY},
+        header::{ACCEPT, CONTENT_ENCODING, CONTENT_TYPE, VARY},
         HeaderMap, HeaderValue, StatusCode,
     },
-    middleware::{self, Next},
+    middleware,
     response::{IntoResponse, Response},
     routing::get,
     Router,
 };
-use tokio::sync::Semaphore;
 use tower_http::{compression::CompressionLayer, CompressionLevel};
 
 use crate::{
-    collect::{CollectError, Collection, SingleFlight},
+    allocator::Trimmer,
+    collect::{Collection, SingleFlight},
+    http::{limit_in_flight, CollectState, HttpError},
     render::prometheus::RenderOptions,
 };
 
 mod auth;
 mod connections;
 mod gzip;
-use memory::Trimmer;
 mod landing;
-mod memory;
 mod negotiate;
 mod pages;
 mod process;
-pub mod rejections;
 mod run;
 pub mod web_config;
 
 pub use connections::{fit_connections, ConnectionLimits, FD_RESERVE};
-pub use memory::tune_allocator;
-pub use negotiate::{accepts_gzip, negotiate_format, scrape_timeout, SCRAPE_TIMEOUT_HEADER};
+pub use negotiate::{accepts_gzip, negotiate_format};
 pub use pages::PageError;
 pub use run::{run, RunOptions, ServeError};
 
@@ -67,15 +62,15 @@ impl Default for ServerConfig {
     }
 }
 
-/// Shared by all handlers. The source is set once the iterators are loaded;
-/// until then collecting routes and `/readyz` answer 503.
+/// Shared by the server's handlers: the collecting state (shared with the
+/// API) and what only the server has. The source is set once the iterators
+/// are loaded; until then collecting routes and `/readyz` answer 503.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 struct Shared {
     config: ServerConfig,
-    source: OnceLock<Arc<SingleFlight>>,
-    in_flight: Arc<Semaphore>,
+    collecting: CollectState,
     /// Scrapes sharing a collection share its rendering and compression too.
     pages: pages::PageCache,
     /// Asked to trim the heap whenever a collection is released.
@@ -93,9 +88,8 @@ impl AppState {
     pub fn with_web_config(config: ServerConfig, web: Arc<web_config::WebConfigHandle>) -> Self {
         Self(Arc::new(Shared {
             auth: auth::Auth::new(web),
-            in_flight: Arc::new(Semaphore::new(config.max_requests_in_flight)),
+            collecting: CollectState::new(config.collection_timeout, config.max_requests_in_flight),
             config,
-            source: OnceLock::new(),
             pages: pages::PageCache::default(),
             trimmer: Trimmer::new(),
         }))
@@ -112,7 +106,7 @@ impl AppState {
                 shared.trimmer.request();
             }
         }));
-        let _ = self.0.source.set(source);
+        self.0.collecting.set_source(source);
     }
 
     /// Returns freed memory to the system after collections; run it once.
@@ -124,38 +118,27 @@ impl AppState {
         &self.0.config
     }
 
-    /// A collection for this request, within its scrape timeout.
-    pub async fn collect(&self, headers: &HeaderMap) -> Result<Arc<Collection>, ApiError> {
-        let source = self.0.source.get().ok_or(ApiError::NotLoaded)?;
-        let timeout = scrape_timeout(
-            headers.get(SCRAPE_TIMEOUT_HEADER),
-            self.0.config.collection_timeout,
-        );
-        Ok(source.collect(timeout).await?)
+    /// The state the collecting routes (and the API) read through.
+    pub fn collecting(&self) -> &CollectState {
+        &self.0.collecting
     }
 
-    /// The whole inventory of `collection` as JSON, made once per collection.
-    pub async fn inventory_json(
-        &self,
-        collection: Arc<Collection>,
-    ) -> Result<axum::body::Bytes, ApiError> {
-        Ok(self.0.pages.inventory(collection).await?)
+    /// A collection for this request, within its scrape timeout.
+    pub async fn collect(&self, headers: &HeaderMap) -> Result<Arc<Collection>, HttpError> {
+        self.0.collecting.collect(headers).await
     }
 }
 
 /// The router. `/metrics` serves its own gzip, cached per collection; the
 /// other routes are compressed per response when the client accepts gzip.
 pub fn app(state: AppState) -> Router {
-    let compressed = Router::new()
-        .merge(crate::api::routes())
-        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
     let collecting = Router::new()
         .route(&state.config().telemetry_path, get(metrics))
-        .merge(compressed)
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            limit_in_flight,
-        ));
+            state.collecting().clone(),
+            limit_in_flight::<HttpError>,
+        ))
+        .merge(crate::api::routes(state.collecting().clone()));
     let landing = Router::new()
         .route("/", get(landing::landing))
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
@@ -169,25 +152,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(auth, auth::authenticate))
 }
 
-/// Answers 503 beyond `max_requests_in_flight` instead of queueing without end.
-async fn limit_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match Arc::clone(&state.0.in_flight).try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => {
-            let error = ApiError::Overloaded {
-                limit: state.0.config.max_requests_in_flight,
-            };
-            // API clients get the API's JSON error shape.
-            if request.uri().path().starts_with("/api/") {
-                crate::api::ApiError::from(error).into_response()
-            } else {
-                error.into_response()
-            }
-        }
-    }
-}
-
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
     let format = negotiate_format(headers.get(ACCEPT));
     let gzip = accepts_gzip(&headers);
     let collection = state.collect(&headers).await?;
@@ -211,9 +176,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    let reason = match state.0.source.get() {
+    let collecting = state.collecting();
+    let reason = match collecting.source() {
         None => Some("the BPF iterators are not loaded yet".to_owned()),
-        Some(source) => source.unready_reason(state.0.config.collection_timeout),
+        Some(source) => source.unready_reason(collecting.collection_timeout()),
     };
     match reason {
         None => (StatusCode::OK, "ready\n".into()),
@@ -224,50 +190,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-/// An HTTP error: its status code, logged once when turned into a response.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("the BPF iterators are not loaded yet: retry shortly")]
-    NotLoaded,
-    #[error(transparent)]
-    Collect(#[from] CollectError),
-    #[error("more than {limit} requests in flight: retry later (--max-requests-in-flight)")]
-    Overloaded { limit: usize },
-    #[error(transparent)]
-    Page(#[from] PageError),
-}
-
-impl ApiError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::NotLoaded | ApiError::Collect(_) | ApiError::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn reason(&self) -> rejections::Reason {
-        match self {
-            ApiError::NotLoaded => rejections::Reason::NotLoaded,
-            ApiError::Collect(_) => rejections::Reason::CollectionFailed,
-            ApiError::Overloaded { .. } => rejections::Reason::Overloaded,
-            ApiError::Page(_) => rejections::Reason::Internal,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        rejections::record(self.reason(), status, &self);
-        let mut response = (status, format!("{self}\n")).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-        }
-        response
+/// A page that could not be rendered is a bug: a 500.
+impl From<PageError> for HttpError {
+    fn from(error: PageError) -> Self {
+        HttpError::Internal(Box::new(error))
     }
 }
 

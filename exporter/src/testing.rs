@@ -81,7 +81,7 @@ pub fn sample_stats() -> CollectionStats {
             (Collector::Links, 1),
         ],
         map_memory_age: Some(std::time::Duration::from_millis(12_500)),
-        otlp: Some(crate::otlp::stats::ExportStats {
+        otlp: Some(crate::collect::ExportStats {
             succeeded: 5,
             failed: 2,
             last_duration: Some(std::time::Duration::from_millis(40)),

@@ -27,9 +27,8 @@ use aya_obj::{
     generated::{bpf_attach_type, bpf_prog_type},
 };
 use bpf_inventory_exporter::{
-    bpf::names,
-    collect::{Options, Source},
-    inventory::{Collector, Inventory, Link, LinkTarget},
+    collect::{KernelSource, Options},
+    inventory::{names, Collector, Inventory, Link, LinkTarget},
 };
 use e2e_tests::{
     bpftool, have_root,
@@ -82,7 +81,7 @@ fn inventory_matches_bpftool() {
     .into_iter()
     .map(|name| fx.map_id(name))
     .collect();
-    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut source = KernelSource::open(&Options::default()).expect("open source");
     let mut inv: Option<Inventory> = None;
     let progs = stable_objects("prog", &mut || inv = Some(source.collect()));
     let inv = inv.expect("collected");
@@ -186,7 +185,7 @@ fn run_statistics_match_bpftool() {
     use std::io::Read;
 
     let mut fx = Fixture::load().expect("load fixture");
-    let mut source = Source::open(&Options {
+    let mut source = KernelSource::open(&Options {
         enable_bpf_stats: true,
         ..Options::default()
     })
@@ -592,7 +591,7 @@ fn link_targets_match_the_kernel_and_bpftool() {
         .iter()
         .filter(|(_, t)| *t == LinkTarget::Detached)
         .count();
-    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut source = KernelSource::open(&Options::default()).expect("open source");
     let mut inv = source.collect();
     for _ in 0..50 {
         let now = inv
@@ -690,7 +689,7 @@ fn jited_bytes_leave_out_the_hidden_exception_callback() {
     )
     .expect("load a bpf_throw program");
     let id = prog_id(fd.as_fd()).unwrap();
-    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut source = KernelSource::open(&Options::default()).expect("open source");
     let inv = source.collect();
     let ours = inv.program(id).expect("the bpf_throw program");
     let bt = bpftool(&["prog", "show", "id", &id.to_string()]).expect("bpftool");

@@ -4,13 +4,13 @@ use std::collections::BTreeSet;
 
 use aya::maps::{HashMap, PerCpuHashMap, PerCpuValues};
 use bpf_inventory_exporter::{
-    collect::{Options, Source},
+    collect::{KernelSource, Options},
     inventory::{Inventory, LinkTarget},
 };
 use e2e_tests::{have_root, Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG};
 
 fn collect() -> Inventory {
-    Source::open(&Options::default())
+    KernelSource::open(&Options::default())
         .expect("open source")
         .collect()
 }
@@ -152,7 +152,7 @@ fn hash_entries_match_a_key_walk() {
     }
     let mut fx = Fixture::load().expect("load fixture");
     let id = fx.map_id("fixture_hash");
-    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut source = KernelSource::open(&Options::default()).expect("open source");
     let mut hash: HashMap<_, u32, u64> =
         HashMap::try_from(fx.ebpf.map_mut("fixture_hash").unwrap()).unwrap();
     for (insert, delete) in [(0u32, 0u32), (250, 0), (600, 100), (1000, 999)] {
@@ -173,7 +173,7 @@ fn destroyed_objects_leave_the_inventory() {
     if !have_root("destroyed_objects_leave_the_inventory") {
         return;
     }
-    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut source = KernelSource::open(&Options::default()).expect("open source");
     let fx = Fixture::load().expect("load fixture");
     let (map_id, prog_id) = (fx.map_id("fixture_hash"), fx.program_id(FIXTURE_PROG));
     let before = source.collect();
@@ -202,7 +202,7 @@ fn collections_survive_churn() {
 
     let stable = Fixture::load().expect("load fixture");
     let stable_map = stable.map_id("fixture_hash");
-    let mut source = Source::open(&Options::default()).expect("open source");
+    let mut source = KernelSource::open(&Options::default()).expect("open source");
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let churn = s.spawn(|| {

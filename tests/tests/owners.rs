@@ -13,7 +13,7 @@ use std::{
 use aya::programs::{links::FdLink, Iter};
 use bpf_inventory_exporter::{
     bpf::pins::{identify, open_pin},
-    collect::{cgroup::cgroup2_mount, Options, Source},
+    collect::{cgroup::cgroup2_mount, KernelSource, Options},
     inventory::{HeldBy, Inventory, Owner},
 };
 use e2e_tests::{
@@ -81,8 +81,8 @@ fn own_comm() -> String {
         .to_owned()
 }
 
-fn source() -> Source {
-    Source::open(&Options::default()).expect("open source")
+fn source() -> KernelSource {
+    KernelSource::open(&Options::default()).expect("open source")
 }
 
 #[test]
@@ -392,12 +392,12 @@ fn owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off() {
     let fx = Fixture::load().expect("load fixture");
     let map_id = fx.map_id("fixture_hash");
     let map_fd = fx.map_data("fixture_hash").fd().as_fd().as_raw_fd();
-    let mut reusing = Source::open(&Options {
+    let mut reusing = KernelSource::open(&Options {
         owners_min_interval: Duration::from_secs(3600),
         ..Options::default()
     })
     .expect("open source");
-    let mut off = Source::open(&Options {
+    let mut off = KernelSource::open(&Options {
         no_owners: true,
         ..Options::default()
     })

@@ -8,8 +8,10 @@ use utoipa::ToSchema;
 use crate::inventory::{CollectorError, Link, Map, OwnerGroup, Program};
 
 /// One page of a list, in id order.
+// `Page_<T>` in the OpenAPI document, as before the rename.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
+#[schema(as = Page)]
+pub struct Paged<T> {
     /// When the kernel was read for this answer (RFC 3339, UTC).
     pub collected_at: DateTime<Utc>,
     /// Objects matching the filters, on all pages.

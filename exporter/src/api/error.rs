@@ -2,21 +2,19 @@
 //! machine-readable code, and becomes `{"error": {"code", "message"}}`.
 //! Bad input is always a 4xx; only the server's own state gives a 5xx.
 use axum::{
-    http::{
-        header::{ALLOW, RETRY_AFTER},
-        HeaderValue, StatusCode,
-    },
+    http::{header::ALLOW, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    inventory::Collector,
-    server::{
-        self,
+    http::{
+        error_response,
         rejections::{self, Reason},
+        HttpError,
     },
+    inventory::Collector,
 };
 
 /// The body of every error answer.
@@ -83,7 +81,7 @@ pub enum ApiError {
         message: String,
     },
     #[error(transparent)]
-    Server(#[from] server::ApiError),
+    Http(#[from] HttpError),
     #[error("encoding the response failed: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -98,7 +96,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::CollectorFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Server(e) => e.status(),
+            ApiError::Http(e) => e.status(),
             ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,7 +111,7 @@ impl ApiError {
             ApiError::RouteNotFound { .. } => ErrorCode::RouteNotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::CollectorFailed { .. } => ErrorCode::Unavailable,
-            ApiError::Server(_) | ApiError::Encode(_) => match self.status() {
+            ApiError::Http(_) | ApiError::Encode(_) => match self.status() {
                 StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
                 _ => ErrorCode::Internal,
             },
@@ -125,7 +123,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let reason = match &self {
-            ApiError::Server(e) => e.reason(),
+            ApiError::Http(e) => e.reason(),
             ApiError::CollectorFailed { .. } => Reason::CollectionFailed,
             ApiError::Encode(_) => Reason::Internal,
             _ => Reason::InvalidRequest,
@@ -137,16 +135,11 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        let mut response = (status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        match status {
-            StatusCode::SERVICE_UNAVAILABLE => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            StatusCode::METHOD_NOT_ALLOWED => {
-                headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            }
-            _ => {}
+        let mut response = error_response(status, axum::Json(body));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
         response
     }

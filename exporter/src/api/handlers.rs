@@ -1,5 +1,5 @@
 //! One handler per endpoint: parse the parameters (a 400 costs no kernel
-//! read), collect through the server's single flight, select, answer. The
+//! read), collect through the shared single flight (`crate::http`), select, answer. The
 //! `#[utoipa::path]` attributes are the OpenAPI document of each endpoint.
 use axum::{
     extract::{rejection::PathRejection, Path, RawQuery, State},
@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::{
-    body::{LinkDetail, MapDetail, Owners, Page, ProgramDetail},
+    body::{LinkDetail, MapDetail, Owners, Paged, ProgramDetail},
     error::{ApiError, ErrorBody},
     query::{
         parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
@@ -17,13 +17,13 @@ use super::{
 };
 use crate::{
     collect::Collection,
+    http::{CollectState, HttpError},
     inventory::{Collector, Inventory, Link, Map, Program},
-    server::AppState,
 };
 
 /// A collection for this request; 503 when `needed` failed in it.
 async fn collect(
-    state: &AppState,
+    state: &CollectState,
     headers: &HeaderMap,
     needed: Collector,
 ) -> Result<std::sync::Arc<Collection>, ApiError> {
@@ -42,9 +42,9 @@ async fn collect(
     Ok(collection)
 }
 
-fn page<T: Clone>(inventory: &Inventory, query: &ListQuery, items: Vec<&T>) -> Page<T> {
+fn page<T: Clone>(inventory: &Inventory, query: &ListQuery, items: Vec<&T>) -> Paged<T> {
     let (total, items) = query.page(items.into_iter());
-    Page {
+    Paged {
         collected_at: inventory.collected_at,
         total: total as u64,
         limit: query.limit,
@@ -70,7 +70,7 @@ fn not_found(kind: &'static str, id: u32, inventory: &Inventory) -> ApiError {
         (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
     ))]
 pub async fn inventory(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -78,19 +78,22 @@ pub async fn inventory(
     let collection = state.collect(&headers).await?;
     let collected_at = collection.inventory.collected_at;
     // Serialised once per collection and shared, like the /metrics page.
-    let json = state.inventory_json(collection).await?;
+    let json = collection
+        .inventory_json()
+        .await
+        .map_err(|e| HttpError::Internal(Box::new(e)))?;
     respond_json(collected_at, json)
 }
 
 /// Programs, filtered and paged, in id order.
 #[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(ProgramListParams),
     responses(
-        (status = 200, description = "One page of programs", body = Page<Program>),
+        (status = 200, description = "One page of programs", body = Paged<Program>),
         (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
         (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
     ))]
 pub async fn programs(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -111,12 +114,12 @@ pub async fn programs(
 /// Maps, filtered and paged, in id order.
 #[utoipa::path(get, path = "/api/v1/maps", tag = "maps", params(MapListParams),
     responses(
-        (status = 200, description = "One page of maps", body = Page<Map>),
+        (status = 200, description = "One page of maps", body = Paged<Map>),
         (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
         (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
     ))]
 pub async fn maps(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -136,12 +139,12 @@ pub async fn maps(
 /// Links, filtered and paged, in id order. `name` matches the attached program's name.
 #[utoipa::path(get, path = "/api/v1/links", tag = "links", params(LinkListParams),
     responses(
-        (status = 200, description = "One page of links", body = Page<Link>),
+        (status = 200, description = "One page of links", body = Paged<Link>),
         (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
         (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
     ))]
 pub async fn links(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -170,7 +173,7 @@ pub async fn links(
         (status = 503, description = "Not ready or the program collector failed", body = ErrorBody),
     ))]
 pub async fn program(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -214,7 +217,7 @@ pub async fn program(
         (status = 503, description = "Not ready or the map collector failed", body = ErrorBody),
     ))]
 pub async fn map(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -248,7 +251,7 @@ pub async fn map(
         (status = 503, description = "Not ready or the link collector failed", body = ErrorBody),
     ))]
 pub async fn link(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -275,7 +278,7 @@ pub async fn link(
         (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
     ))]
 pub async fn owners(
-    State(state): State<AppState>,
+    State(state): State<CollectState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {

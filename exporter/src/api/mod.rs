@@ -2,7 +2,8 @@
 //! paging, one object with its relations, and the OpenAPI document generated
 //! from these types. Every answer is JSON, errors included, and carries
 //! `Cache-Control: no-store` and the collection time. Reads go through the
-//! server's single flight, like `/metrics`: no kernel read of its own.
+//! single flight of `crate::http::CollectState`, like `/metrics`: no kernel
+//! read of its own. Depends on `crate::http`, never on the server mounting it.
 use axum::{
     extract::{OriginalUri, Request},
     http::{
@@ -17,7 +18,9 @@ use axum::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::server::AppState;
+use tower_http::{compression::CompressionLayer, CompressionLevel};
+
+use crate::http::{limit_in_flight, CollectState};
 
 mod body;
 mod error;
@@ -25,7 +28,7 @@ mod handlers;
 mod openapi;
 mod query;
 
-pub use body::{LinkDetail, MapDetail, Owners, Page, ProgramDetail};
+pub use body::{LinkDetail, MapDetail, Owners, Paged, ProgramDetail};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::openapi;
 pub use query::{ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
@@ -35,7 +38,9 @@ pub const COLLECTED_AT_HEADER: &str = "x-collected-at";
 
 /// The `/api/v1` routes, to merge into the server's router. Paths under
 /// `/api/v1` that match no route are a JSON 404; other methods a JSON 405.
-pub fn routes() -> Router<AppState> {
+/// Answers are compressed when the client accepts gzip; every route sits
+/// behind the in-flight limit shared with `/metrics` (a JSON 503 beyond it).
+pub fn routes<S: Clone + Send + Sync + 'static>(state: CollectState) -> Router<S> {
     Router::new()
         .route("/api/v1/inventory", only_get(get(handlers::inventory)))
         .route("/api/v1/programs", only_get(get(handlers::programs)))
@@ -50,9 +55,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/", any(route_not_found))
         .route("/api/v1/{*rest}", any(route_not_found))
         .layer(middleware::from_fn(no_store))
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_in_flight::<ApiError>,
+        ))
+        .with_state(state)
 }
 
-fn only_get(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+fn only_get(route: MethodRouter<CollectState>) -> MethodRouter<CollectState> {
     route.fallback(method_not_allowed)
 }
 

@@ -14,10 +14,7 @@ use utoipa::{
 };
 
 use super::error::ApiError;
-use crate::{
-    bpf::names,
-    inventory::{Collector, Owner},
-};
+use crate::inventory::{names, Collector, Owner};
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;

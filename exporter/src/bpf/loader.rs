@@ -9,37 +9,37 @@ use aya::{
     programs::{Iter, ProgramError},
     Btf, Ebpf, EbpfLoader,
 };
-use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+use rustix::{
+    process::{setrlimit, Resource, Rlimit},
+    thread::{sched_getaffinity, sched_setaffinity, CpuSet},
+};
 use tracing::{debug, error, info, warn};
 
 use super::{records::*, Error};
+use crate::inventory::Collector;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/iterators.bpf.o"));
 
-/// One of the iterators in the object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Iterator {
-    Maps,
-    Programs,
-    Links,
-}
+/// Each collector is one iterator of the object.
+impl Collector {
+    /// The order the iterators are loaded and reported in.
+    pub const LOAD_ORDER: [Collector; 3] = [Collector::Maps, Collector::Programs, Collector::Links];
 
-impl Iterator {
-    pub const ALL: [Iterator; 3] = [Iterator::Maps, Iterator::Programs, Iterator::Links];
-
+    /// The iterator program's name in iterators.bpf.c.
     pub const fn program(self) -> &'static str {
         match self {
-            Iterator::Maps => "dump_maps",
-            Iterator::Programs => "dump_progs",
-            Iterator::Links => "dump_links",
+            Collector::Maps => "dump_maps",
+            Collector::Programs => "dump_progs",
+            Collector::Links => "dump_links",
         }
     }
 
+    /// The iterator target (`iter/<target>`).
     pub const fn target(self) -> &'static str {
         match self {
-            Iterator::Maps => "bpf_map",
-            Iterator::Programs => "bpf_prog",
-            Iterator::Links => "bpf_link",
+            Collector::Maps => "bpf_map",
+            Collector::Programs => "bpf_prog",
+            Collector::Links => "bpf_link",
         }
     }
 }
@@ -61,9 +61,9 @@ pub enum Availability {
 
 /// What the running kernel supports, found at load time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Support {
-    /// Per iterator, in the order of [`Iterator::ALL`].
-    pub iterators: [(Iterator, Availability); 3],
+pub struct KernelSupport {
+    /// Per iterator, in [`Collector::LOAD_ORDER`].
+    pub iterators: [(Collector, Availability); 3],
     /// Per-CPU counters readable (run statistics, map element counts): every
     /// possible CPU's per-CPU offset was learnt; this many CPUs.
     pub percpu_cpus: Option<u32>,
@@ -71,15 +71,21 @@ pub struct Support {
     pub features: u32,
 }
 
-impl Support {
-    pub fn availability(&self, it: Iterator) -> &Availability {
-        &self.iterators[it as usize].1
+impl KernelSupport {
+    pub fn availability(&self, it: Collector) -> &Availability {
+        // `iterators` is in LOAD_ORDER.
+        let index = match it {
+            Collector::Maps => 0,
+            Collector::Programs => 1,
+            Collector::Links => 2,
+        };
+        &self.iterators[index].1
     }
 
     /// What this kernel cannot give, in words, for the start-up log line.
     pub fn unavailable(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
-        if *self.availability(Iterator::Links) == Availability::Unsupported {
+        if *self.availability(Collector::Links) == Availability::Unsupported {
             missing.push("links (iter/bpf_link, Linux 5.19+)");
         }
         if self.percpu_cpus.is_none() {
@@ -120,7 +126,7 @@ impl Support {
 /// The loaded iterator programs.
 pub struct Iterators {
     ebpf: Ebpf,
-    support: Support,
+    support: KernelSupport,
     self_prog_ids: Vec<u32>,
     /// Reused across reads: a collection's bytes are decoded before the next read.
     buffer: Vec<u8>,
@@ -130,7 +136,7 @@ impl Iterators {
     /// Loads every iterator the kernel supports. Fails only if none of the
     /// three collectors' iterators loads; a collector the kernel lacks, one
     /// that failed to load and missing per-CPU support are logged once and
-    /// reported in [`Support`].
+    /// reported in [`KernelSupport`].
     pub fn load() -> Result<Self, Error> {
         raise_memlock_limit();
         let btf = Btf::from_sys_fs().map_err(Error::Btf)?;
@@ -139,14 +145,12 @@ impl Iterators {
             .load(OBJECT)
             .map_err(Error::Object)?;
         let mut first_error = None;
-        let iterators = Iterator::ALL.map(|it| {
+        let iterators = Collector::LOAD_ORDER.map(|it| {
             let availability = match load_iter(&mut ebpf, &btf, it.program(), it.target()) {
                 Ok(()) => Availability::Loaded,
-                // aya looks the target's `bpf_iter_<target>` up in the kernel's BTF.
-                Err(Error::Load {
-                    source: ProgramError::Btf(_),
-                    ..
-                }) => Availability::Unsupported,
+                Err(Error::Load { ref source, .. }) if target_missing(source) => {
+                    Availability::Unsupported
+                }
                 Err(e) => {
                     error!(error = %e, "iterator failed to load: its collector fails every collection");
                     let message = shorten(&e.to_string());
@@ -169,7 +173,7 @@ impl Iterators {
             .programs()
             .filter_map(|(_, prog)| prog.info().ok().map(|info| info.id()))
             .collect();
-        let support = Support {
+        let support = KernelSupport {
             iterators,
             percpu_cpus,
             features,
@@ -188,7 +192,7 @@ impl Iterators {
         })
     }
 
-    pub fn support(&self) -> &Support {
+    pub fn support(&self) -> &KernelSupport {
         &self.support
     }
 
@@ -209,7 +213,7 @@ impl Iterators {
 
     /// Runs one iterator to EOF and returns its raw output (valid until the
     /// next call).
-    pub fn read(&mut self, it: Iterator) -> Result<&[u8], Error> {
+    pub fn read(&mut self, it: Collector) -> Result<&[u8], Error> {
         match self.support.availability(it) {
             Availability::Loaded => {}
             Availability::Unsupported => return Err(Error::Unsupported(it.target())),
@@ -220,13 +224,7 @@ impl Iterators {
                 })
             }
         }
-        let mut file = open_iter(&mut self.ebpf, it.program())?;
-        self.buffer.clear();
-        file.read_to_end(&mut self.buffer)
-            .map_err(|source| Error::Read {
-                program: it.program(),
-                source,
-            })?;
+        read_into(&mut self.ebpf, it.program(), &mut self.buffer)?;
         Ok(&self.buffer)
     }
 }
@@ -257,6 +255,13 @@ pub(super) fn load_iter(
         })
 }
 
+/// Whether loading an iterator failed because the kernel has no such target
+/// (e.g. bpf_link before 5.19): aya looks the target's `bpf_iter_<target>`
+/// up in the kernel's BTF.
+pub(super) fn target_missing(error: &ProgramError) -> bool {
+    matches!(error, ProgramError::Btf(_))
+}
+
 fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, Error> {
     let iter = iter_mut(ebpf, program)?;
     let link_id = iter
@@ -285,11 +290,21 @@ fn probe_features(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
     }
 }
 
+/// Runs one iterator to EOF into `out` (cleared first): the one way every
+/// iterator of every object is read.
+fn read_into(ebpf: &mut Ebpf, program: &'static str, out: &mut Vec<u8>) -> Result<(), Error> {
+    out.clear();
+    open_iter(ebpf, program)?
+        .read_to_end(out)
+        .map_err(|source| Error::Read { program, source })?;
+    Ok(())
+}
+
+/// [`read_into`] a new buffer, for iterators run once (probe, calibration,
+/// the owners walk).
 pub(super) fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    open_iter(ebpf, program)?
-        .read_to_end(&mut out)
-        .map_err(|source| Error::Read { program, source })?;
+    read_into(ebpf, program, &mut out)?;
     Ok(out)
 }
 
@@ -421,13 +436,12 @@ fn map_id(ebpf: &Ebpf, name: &str) -> Result<u32, MapError> {
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 fn raise_memlock_limit() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
+    let unlimited = Rlimit {
+        current: None,
+        maximum: None,
     };
-    // SAFETY: setrlimit reads a valid, initialised rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        debug!(error = %std::io::Error::last_os_error(), "could not raise RLIMIT_MEMLOCK");
+    if let Err(errno) = setrlimit(Resource::Memlock, unlimited) {
+        debug!(error = %std::io::Error::from(errno), "could not raise RLIMIT_MEMLOCK");
     }
 }
 

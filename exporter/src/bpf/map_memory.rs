@@ -76,7 +76,7 @@ impl MapMemory {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         // A panic while holding the lock leaves a plain map: still usable.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.cache)
     }
 }
 

@@ -3,17 +3,32 @@
 pub mod caps;
 pub mod loader;
 pub mod map_memory;
-pub mod names;
 pub mod owners;
 pub mod pin;
 pub mod pins;
 pub mod records;
 pub mod stats;
 
-pub use loader::{Availability, Iterator, Iterators, Support};
+pub use loader::{Availability, Iterators, KernelSupport};
+
+/// The kernel's BTF, which loading any iterator needs.
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// What `serve` checks before it listens (the iterators load in the
+/// background after that): the capabilities, and that the kernel has BTF.
+/// Loading checks both again, with the kernel's own answer.
+pub fn check_prerequisites() -> Result<caps::Privileges, Error> {
+    let privileges = caps::check()?;
+    if !std::path::Path::new(KERNEL_BTF).exists() {
+        return Err(Error::BtfMissing);
+    }
+    Ok(privileges)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("kernel BTF unavailable ({KERNEL_BTF} missing): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF")]
+    BtfMissing,
     #[error("kernel BTF unavailable ({0}): the exporter needs a kernel built with CONFIG_DEBUG_INFO_BTF (/sys/kernel/btf/vmlinux)")]
     Btf(#[source] aya::BtfError),
     #[error("loading the BPF object failed: {0}")]

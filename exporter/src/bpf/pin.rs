@@ -20,7 +20,7 @@ use aya::{
 };
 use tracing::info;
 
-use super::names;
+use crate::inventory::names;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/preload.bpf.o"));
 
@@ -203,8 +203,7 @@ fn name_table(name: impl Fn(u32) -> String) -> [[u8; TYPE_NAME_LEN]; TYPE_NAMES]
 }
 
 fn config(percpu_offsets: Option<&[u64]>) -> Box<PreloadConfig> {
-    // SAFETY: sysconf has no preconditions.
-    let page_size = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let page_size = u32::try_from(rustix::param::page_size()).unwrap_or(4096);
     let mut config = Box::new(PreloadConfig {
         nr_cpus: 0,
         page_size,
@@ -254,8 +253,7 @@ pub fn pin(
         let iter = iter_program(&mut ebpf, f.program)?;
         match iter.load(f.target, &btf) {
             Ok(()) => {}
-            // The kernel has no such iterator target (bpf_link before 5.19).
-            Err(ProgramError::Btf(_)) => {
+            Err(error) if super::loader::target_missing(&error) => {
                 info!(
                     file = f.file,
                     "this kernel has no {} iterator: not pinned", f.target

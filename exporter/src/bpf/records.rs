@@ -31,7 +31,6 @@ pub const FEATURE_PROG_STATS: u32 = 1 << 6;
 /// Most CPUs the per-CPU sums cover (`MAX_CPUS`).
 pub const MAX_CPUS: usize = 1024;
 
-pub const LINK_TARGET_NONE: u32 = 0;
 pub const LINK_TARGET_CGROUP_ID: u32 = 1;
 pub const LINK_TARGET_IFINDEX: u32 = 2;
 pub const LINK_TARGET_NAME: u32 = 3;

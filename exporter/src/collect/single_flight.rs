@@ -5,22 +5,23 @@
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, OnceLock,
+        Arc, Mutex, OnceLock,
     },
     time::{Duration, Instant},
 };
 
-use tokio::sync::watch;
+use bytes::Bytes;
+use tokio::sync::{watch, OnceCell};
 use tracing::{debug, warn};
 
-use super::{iterator, Source};
+use super::{ExportCounters, ExportStats, KernelSource};
 use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
-    otlp::stats::{ExportCounters, ExportStats},
+    sync::lock,
 };
 
-/// What produces inventories: the kernel ([`Source`]) or a fixed snapshot in tests.
+/// What produces inventories: the kernel ([`KernelSource`]) or a fixed snapshot in tests.
 pub trait InventorySource: Send + 'static {
     fn collect(&mut self) -> Inventory;
 
@@ -36,9 +37,9 @@ pub trait InventorySource: Send + 'static {
     }
 }
 
-impl InventorySource for Source {
+impl InventorySource for KernelSource {
     fn collect(&mut self) -> Inventory {
-        Source::collect(self)
+        KernelSource::collect(self)
     }
 
     fn map_memory(&self) -> Option<Arc<MapMemory>> {
@@ -50,7 +51,7 @@ impl InventorySource for Source {
     fn unavailable(&self) -> Vec<Collector> {
         Collector::ALL
             .into_iter()
-            .filter(|&c| *self.support().availability(iterator(c)) != Availability::Loaded)
+            .filter(|&c| *self.support().availability(c) != Availability::Loaded)
             .collect()
     }
 }
@@ -60,8 +61,38 @@ impl InventorySource for Source {
 pub struct Collection {
     pub inventory: Inventory,
     pub stats: CollectionStats,
+    /// The inventory as JSON, encoded by the first request that asks for it.
+    inventory_json: OnceCell<Bytes>,
     /// Last field, so it runs after the inventory is freed.
     _released: ReleaseHook,
+}
+
+impl Collection {
+    /// The whole inventory as JSON (`/api/v1/inventory`): encoded once per
+    /// collection on a blocking thread, shared by every request of it, and
+    /// freed with it.
+    pub async fn inventory_json(self: &Arc<Self>) -> Result<Bytes, EncodeError> {
+        let this = Arc::clone(self);
+        let json = self
+            .inventory_json
+            .get_or_try_init(|| async move {
+                let json =
+                    crate::privileges::spawn_blocking(move || serde_json::to_vec(&this.inventory))
+                        .await??;
+                Ok::<_, EncodeError>(Bytes::from(json))
+            })
+            .await?;
+        Ok(json.clone())
+    }
+}
+
+/// Encoding the inventory as JSON failed: a bug.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("the encoding task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("encoding the inventory failed: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Called with a collection's number once its last user drops it (see
@@ -113,7 +144,7 @@ pub enum CollectError {
 
 type Outcome = Result<Arc<Collection>, CollectError>;
 
-struct Flight {
+struct RunningCollection {
     result: watch::Receiver<Option<Outcome>>,
     started: Instant,
 }
@@ -123,7 +154,7 @@ pub struct SingleFlight {
     source: Mutex<Box<dyn InventorySource>>,
     map_memory: Option<Arc<MapMemory>>,
     unavailable: Vec<Collector>,
-    flight: Mutex<Option<Flight>>,
+    flight: Mutex<Option<RunningCollection>>,
     collections_total: AtomicU64,
     collector_errors_total: [AtomicU64; 3],
     /// Collectors that failed in the latest finished collection. Only this
@@ -169,7 +200,7 @@ impl SingleFlight {
                 Some(running) => running.result.clone(),
                 None => {
                     let (tx, rx) = watch::channel(None);
-                    *flight = Some(Flight {
+                    *flight = Some(RunningCollection {
                         result: rx.clone(),
                         started: Instant::now(),
                     });
@@ -229,6 +260,7 @@ impl SingleFlight {
                 map_memory_age: self.map_memory.as_ref().and_then(|m| m.age()),
                 otlp: self.export_counters.get().map(|c| c.snapshot()),
             },
+            inventory_json: OnceCell::new(),
             _released: ReleaseHook(self.release_hook.get().cloned(), collections_total),
         })
     }
@@ -257,50 +289,10 @@ impl SingleFlight {
         (!failed.is_empty()).then(|| format!("collectors failed: {}", failed.join(", ")))
     }
 
-    /// Keeps the map memory cache fresh: every `every`, collects (through the
-    /// single flight) to learn the current map ids, then re-reads their memory
-    /// without holding the source, so scrapes are not blocked meanwhile.
-    pub async fn refresh_map_memory_every(self: Arc<Self>, every: Duration, timeout: Duration) {
-        let Some(cache) = self.map_memory.clone() else {
-            return;
-        };
-        // The first tick after one interval: the collection before this one
-        // has just read every map's memory (all maps were new to the cache).
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let collection = match self.collect(timeout).await {
-                Ok(collection) => collection,
-                Err(error) => {
-                    warn!(%error, "map memory refresh skipped");
-                    continue;
-                }
-            };
-            let cache = Arc::clone(&cache);
-            let refreshed = crate::privileges::spawn_blocking(move || {
-                let ids: Vec<u32> = collection.inventory.maps.iter().map(|m| m.id).collect();
-                let started = Instant::now();
-                cache.refresh(&ids);
-                (ids.len(), started.elapsed())
-            })
-            .await;
-            match refreshed {
-                Ok((maps, took)) => debug!(
-                    maps,
-                    took_ms = took.as_secs_f64() * 1e3,
-                    "map memory refreshed"
-                ),
-                Err(error) => warn!(%error, "map memory refresh failed"),
-            }
-        }
+    /// The map memory cache the collections read (for its refresher).
+    pub fn map_memory(&self) -> Option<Arc<MapMemory>> {
+        self.map_memory.clone()
     }
-}
-
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic during a collection leaves the source as it was between reads:
-    // still usable, so a poisoned lock is taken over rather than propagated.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

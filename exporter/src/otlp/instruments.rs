@@ -33,7 +33,7 @@ impl Pinned {
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Arc<Collection>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     fn observe(

@@ -7,7 +7,6 @@ mod config;
 mod instruments;
 mod push;
 mod resource;
-pub mod stats;
 
 pub use config::{ConfigError, PushConfig};
 pub use push::{PushError, Pusher};

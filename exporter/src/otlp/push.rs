@@ -37,10 +37,9 @@ use tracing::{debug, info, warn};
 use super::{
     config::{Protocol, PushConfig},
     instruments::{register, Pinned},
-    stats::ExportCounters,
 };
 use crate::{
-    collect::SingleFlight,
+    collect::{ExportCounters, SingleFlight},
     render::{families::FAMILIES, otlp::is_per_object},
 };
 

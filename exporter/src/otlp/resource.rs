@@ -48,19 +48,7 @@ fn non_empty_var(name: &str) -> Option<String> {
 
 /// The node's host name and kernel release (`uname(2)`).
 fn uname() -> Option<(String, String)> {
-    // SAFETY: utsname is plain bytes; uname fills it or fails.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable utsname.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return None;
-    }
-    let text = |field: &[libc::c_char]| {
-        let bytes: Vec<u8> = field
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    Some((text(&uts.nodename), text(&uts.release)))
+    let uts = rustix::system::uname();
+    let text = |field: &std::ffi::CStr| String::from_utf8_lossy(field.to_bytes()).into_owned();
+    Some((text(uts.nodename()), text(uts.release())))
 }

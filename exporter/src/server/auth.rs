@@ -20,10 +20,8 @@ use axum::{
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::{
-    rejections::{self, Reason},
-    web_config::WebConfigHandle,
-};
+use super::web_config::WebConfigHandle;
+use crate::http::rejections::{self, Reason};
 
 /// bcrypt of "fakepassword": unknown users cost as much as known ones (no
 /// user enumeration by timing).
@@ -88,7 +86,7 @@ impl Auth {
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.cache)
     }
 }
 

@@ -106,9 +106,7 @@ struct Registry {
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Entry>> {
         // A panic while holding this lock leaves a consistent map (single inserts/removes).
-        self.open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.open)
     }
 
     /// Closes the oldest closable connection unless one is closing already;

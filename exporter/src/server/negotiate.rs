@@ -1,17 +1,8 @@
-//! Request parsing for `/metrics`: the exposition format from `Accept`, gzip
-//! from `Accept-Encoding`, and the collection timeout from Prometheus' scrape
-//! timeout header.
-use std::time::Duration;
-
+//! Request parsing for `/metrics`: the exposition format from `Accept` and
+//! gzip from `Accept-Encoding` (the scrape timeout header: `crate::http`).
 use axum::http::{header::ACCEPT_ENCODING, HeaderMap, HeaderValue};
 
 use crate::render::prometheus::Format;
-
-/// Prometheus sends its scrape timeout in seconds in this header.
-pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
-
-/// Time kept for rendering and sending: half a second, or half a short budget.
-const SEND_MARGIN: Duration = Duration::from_millis(500);
 
 /// OpenMetrics when the client prefers it (or ranks it equal) over the text
 /// format; otherwise text 0.0.4. Prometheus 2.x asks for OpenMetrics first.
@@ -76,20 +67,6 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// The collection timeout of a request: `configured`, or less when the scrape
-/// header leaves less time (minus a margin to render and send the page).
-pub fn scrape_timeout(header: Option<&HeaderValue>, configured: Duration) -> Duration {
-    let budget = header
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .filter(|budget| !budget.is_zero());
-    match budget {
-        Some(budget) => configured.min(budget - SEND_MARGIN.min(budget / 2)),
-        None => configured,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,24 +118,5 @@ mod tests {
             "an explicit gzip;q=0 wins over *"
         );
         assert!(!accepts(&["*;q=0"]));
-    }
-
-    #[test]
-    fn scrape_header_shortens_the_timeout() {
-        let ten = Duration::from_secs(10);
-        let header = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert_eq!(scrape_timeout(None, ten), ten);
-        assert_eq!(
-            scrape_timeout(Some(&header("4")), ten),
-            Duration::from_millis(3500)
-        );
-        assert_eq!(
-            scrape_timeout(Some(&header("0.5")), ten),
-            Duration::from_millis(250)
-        );
-        assert_eq!(scrape_timeout(Some(&header("30")), ten), ten);
-        assert_eq!(scrape_timeout(Some(&header("nonsense")), ten), ten);
-        assert_eq!(scrape_timeout(Some(&header("-1")), ten), ten);
-        assert_eq!(scrape_timeout(Some(&header("0")), ten), ten);
     }
 }

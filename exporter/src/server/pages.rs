@@ -1,6 +1,6 @@
-//! The `/metrics` page of one collection, per format, as text and as gzip,
-//! and the `/api/v1/inventory` document: made once by the first request that
-//! needs it, shared (as `Bytes`, never copied) by every request of the same
+//! The `/metrics` page of one collection, per format, as text and as gzip
+//! (the `/api/v1/inventory` document is the collection's own:
+//! `Collection::inventory_json`): made once by the first request that needs it, shared (as `Bytes`, never copied) by every request of the same
 //! collection, and evicted when the collection's last user drops it, so an
 //! idle exporter keeps no page (the `Bytes` of responses still being sent
 //! live on until sent). The next buffers are sized from the previous page.
@@ -34,22 +34,17 @@ pub enum PageError {
     Task(#[from] tokio::task::JoinError),
     #[error("compressing the page failed: {0}")]
     Gzip(#[from] GzipError),
-    #[error("encoding the inventory failed: {0}")]
-    Json(#[from] serde_json::Error),
 }
 
 #[derive(Default)]
 pub(super) struct PageCache {
     latest: Mutex<HashMap<Format, Arc<CollectionPages>>>,
-    /// The JSON inventory of the latest collection that was asked for it.
-    inventory: Mutex<Option<(u64, Arc<OnceCell<Bytes>>)>>,
     /// Label text per object from the previous pages (both formats).
     fragments: Arc<Mutex<Fragments>>,
     /// Length of the latest text and gzip page per format.
     sizes: Mutex<HashMap<Format, (usize, usize)>>,
     renders: AtomicU64,
     compressions: AtomicU64,
-    encodings: AtomicU64,
 }
 
 /// The pages of one collection in one format.
@@ -84,36 +79,6 @@ impl PageCache {
             .clone())
     }
 
-    /// The whole inventory of `collection` as JSON (`/api/v1/inventory`).
-    pub async fn inventory(&self, collection: Arc<Collection>) -> Result<Bytes, PageError> {
-        let id = collection.stats.collections_total;
-        let cell = {
-            let mut latest = lock(&self.inventory);
-            match &*latest {
-                Some((cached, cell)) if *cached == id => Arc::clone(cell),
-                cached => {
-                    let cell = Arc::new(OnceCell::new());
-                    // As for pages: an older collection does not displace a newer one.
-                    if cached.as_ref().is_none_or(|(newer, _)| *newer < id) {
-                        *latest = Some((id, Arc::clone(&cell)));
-                    }
-                    cell
-                }
-            }
-        };
-        let json = cell
-            .get_or_try_init(|| async move {
-                let json = crate::privileges::spawn_blocking(move || {
-                    serde_json::to_vec(&collection.inventory)
-                })
-                .await??;
-                self.encodings.fetch_add(1, Ordering::Relaxed);
-                Ok::<_, PageError>(Bytes::from(json))
-            })
-            .await?;
-        Ok(json.clone())
-    }
-
     /// Pages rendered so far, and compressed.
     #[cfg(test)]
     pub fn counts(&self) -> (u64, u64) {
@@ -126,19 +91,6 @@ impl PageCache {
     /// Drops the pages of a collection nobody uses any more.
     pub fn evict(&self, collection: u64) {
         lock(&self.latest).retain(|_, pages| pages.collection != collection);
-        let mut inventory = lock(&self.inventory);
-        if inventory.as_ref().is_some_and(|(id, _)| *id == collection) {
-            *inventory = None;
-        }
-    }
-
-    /// JSON inventories encoded so far, and whether one is cached.
-    #[cfg(test)]
-    pub fn inventories(&self) -> (u64, bool) {
-        (
-            self.encodings.load(Ordering::Relaxed),
-            lock(&self.inventory).is_some(),
-        )
     }
 
     /// Objects with kept label text.
@@ -188,7 +140,7 @@ impl PageCache {
             // Taken when the collection's page is made: its scrapes share it.
             let server = ServerStats {
                 process: super::process::process_stats(),
-                rejected: super::rejections::counts(),
+                rejected: crate::http::rejections::counts(),
             };
             // Pages of two formats made at once: the second from scratch.
             let mut kept = fragments.try_lock();

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     bpf,
-    collect::{Options, SingleFlight, Source},
+    collect::{refresh_map_memory_every, KernelSource, Options, SingleFlight},
     otlp::{PushConfig, PushError, Pusher},
     privileges,
 };
@@ -244,7 +244,7 @@ async fn load(
     // Opened, then the capabilities dropped, on one blocking thread (so no
     // thread that held them is left idle in the pool).
     let opened = privileges::spawn_blocking(move || {
-        let source = Source::open(&source_options)?;
+        let source = KernelSource::open(&source_options)?;
         let keep = privileges::needed(keep_sys_admin);
         privileges::drop_to(keep.clone())?;
         let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();
@@ -286,5 +286,5 @@ async fn load(
     }
     Ok(options
         .map_memory_refresh
-        .map(|every| tokio::spawn(flight.refresh_map_memory_every(every, timeout))))
+        .map(|every| tokio::spawn(refresh_map_memory_every(flight, every, timeout))))
 }

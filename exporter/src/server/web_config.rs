@@ -389,7 +389,7 @@ impl WebConfigHandle {
     }
 
     pub fn current(&self) -> Arc<WebConfig> {
-        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        let current = crate::sync::read(&self.current);
         Arc::clone(&current.0)
     }
 
@@ -399,14 +399,14 @@ impl WebConfigHandle {
 
     /// Whether the file or one it names changed since the last (re)load.
     pub fn changed(&self) -> bool {
-        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        let current = crate::sync::read(&self.current);
         current.0.stamps() != current.1
     }
 
     /// Reads the file again; on error the configuration in force stays.
     pub fn reload(&self) -> Result<(), WebConfigError> {
         let loaded = WebConfig::load(&self.path);
-        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut current = crate::sync::write(&self.current);
         match loaded {
             Ok(config) => {
                 let stamps = config.stamps();

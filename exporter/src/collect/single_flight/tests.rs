@@ -126,3 +126,29 @@ async fn the_release_hook_runs_when_the_last_user_drops_the_collection() {
     // Readiness needs no collection kept alive.
     assert_eq!(flight.unready_reason(LONG), None);
 }
+
+#[tokio::test]
+async fn one_json_document_per_collection_shared_by_its_requests() {
+    let (source, release) = FixedSource::gated(sample_inventory());
+    let flight = SingleFlight::new(Box::new(source));
+    release.send(()).unwrap();
+    let collection = flight.collect(LONG).await.unwrap();
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let collection = Arc::clone(&collection);
+            tokio::spawn(async move { collection.inventory_json().await.unwrap() })
+        })
+        .collect();
+    let mut documents = Vec::new();
+    for request in requests {
+        documents.push(request.await.unwrap());
+    }
+    // One encoding: every request holds the same bytes, not a copy.
+    assert!(documents
+        .iter()
+        .all(|d| d.as_ptr() == documents[0].as_ptr()));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&documents[0]).unwrap(),
+        serde_json::to_value(sample_inventory()).unwrap()
+    );
+}

@@ -9,7 +9,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::server::rejections::{self, Reason};
+use crate::http::rejections::{self, Reason};
 
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Empty SETTINGS, then GOAWAY(last stream 0, error 0xd HTTP_1_1_REQUIRED).

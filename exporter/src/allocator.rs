@@ -1,4 +1,5 @@
-//! glibc malloc settings for `serve`: its working set is one inventory and a
+//! glibc malloc settings for `serve` (not an HTTP concern: the server only
+//! asks the [`Trimmer`] for a trim when a collection is released): its working set is one inventory and a
 //! few multi-MB pages per collection, all freed once the scrapes of that
 //! collection are answered. By default glibc keeps such memory: one arena per
 //! thread (tokio workers, blocking threads), and a dynamic mmap threshold that

@@ -74,10 +74,7 @@ static REJECTIONS: Rejections = Rejections {
 pub fn record(reason: Reason, status: StatusCode, error: &dyn Display) {
     let index = reason as usize;
     let count = REJECTIONS.counts[index].fetch_add(1, Ordering::Relaxed) + 1;
-    let mut logged = REJECTIONS
-        .logged
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut logged = crate::sync::lock(&REJECTIONS.logged);
     let now = Instant::now();
     let last = logged[index];
     if last.is_some_and(|(at, _)| now.duration_since(at) < LOG_INTERVAL) {

@@ -1,6 +1,8 @@
-//! Kernel enum values to the names bpftool and libbpf print ("hash",
-//! "socket_filter", "trace_iter" ...). A value newer than these tables is
-//! reported as `unknown:<n>` rather than dropped.
+//! The inventory's vocabulary: kernel enum values to the names bpftool and
+//! libbpf print ("hash", "socket_filter", "trace_iter" ...), used by the BPF
+//! layer (`pin`'s name tables), the collection (records → `Inventory`) and the
+//! API (type filters). A value newer than these tables is reported as
+//! `unknown:<n>` rather than dropped. Pure tables, no I/O.
 use std::borrow::Cow;
 
 const MAP_TYPES: &[&str] = &[

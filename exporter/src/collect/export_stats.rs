@@ -1,4 +1,6 @@
-//! The push's own counters: exports by result and the latest one's duration.
+//! The OTLP push's own counters: exports by result and the latest one's
+//! duration, kept here so that collections carry them without `collect`
+//! depending on `otlp`.
 //! Every collection carries a snapshot (`CollectionStats::otlp`), so they are
 //! on `/metrics` and in the next export.
 use std::{sync::Mutex, time::Duration};
@@ -17,7 +19,7 @@ pub struct ExportCounters(Mutex<ExportStats>);
 
 impl ExportCounters {
     pub fn record(&self, succeeded: bool, took: Duration) {
-        let mut stats = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = crate::sync::lock(&self.0);
         if succeeded {
             stats.succeeded += 1;
         } else {
@@ -27,6 +29,6 @@ impl ExportCounters {
     }
 
     pub fn snapshot(&self) -> ExportStats {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::sync::lock(&self.0)
     }
 }
