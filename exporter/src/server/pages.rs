@@ -26,6 +26,7 @@ use crate::{
         prometheus::{render_page_with, Format, RenderOptions},
         server_stats::ServerStats,
     },
+    sync::lock,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -180,9 +181,4 @@ impl PageCache {
     fn size(&self, format: Format) -> (usize, usize) {
         lock(&self.sizes).get(&format).copied().unwrap_or_default()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Each guarded map is updated by single inserts: a poisoned lock holds a valid value.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
