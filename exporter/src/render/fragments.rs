@@ -110,11 +110,6 @@ impl Fragments {
         (self.reused, self.made) = (reused, made);
     }
 
-    /// Forgets every fragment.
-    pub fn clear(&mut self) {
-        *self = Self::default();
-    }
-
     /// Fragments reused and made by the last refresh.
     pub fn last_refresh(&self) -> (usize, usize) {
         (self.reused, self.made)

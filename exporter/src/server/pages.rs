@@ -1,12 +1,13 @@
-//! The `/metrics` page of one collection, per format, as text and as gzip
-//! (the `/api/v1/inventory` document is the collection's own:
-//! `Collection::inventory_json`): made once by the first request that needs it, shared (as `Bytes`, never copied) by every request of the same
-//! collection, and evicted when the collection's last user drops it, so an
-//! idle exporter keeps no page (the `Bytes` of responses still being sent
-//! live on until sent). The next buffers are sized from the previous page.
+//! The `/metrics` page of one collection, per format, as text and as gzip:
+//! made once by the first request that needs it, shared (as `Bytes`, never
+//! copied) by every request of the same collection, and evicted when the
+//! collection's last user drops it, so an idle exporter keeps no page (the
+//! `Bytes` of responses still being sent live on until sent). The next
+//! buffers are sized from the previous page. (The `/api/v1/inventory`
+//! document is the collection's own: `Collection::inventory_json`.)
 //! What is kept between collections: the label text of every program and
-//! map ([`Fragments`], about 170 bytes per map, 250 per program), so the next page
-//! formats only the values and the objects that are new or changed.
+//! map ([`Fragments`], about 170 bytes per map, 250 per program), so the
+//! next page formats only the values and the objects that are new or changed.
 use std::{
     collections::HashMap,
     sync::{
