@@ -97,8 +97,9 @@ int walk_owners(struct bpf_iter__task_file *ctx)
 
 	if (!task || !file) /* NULL checks the verifier needs */
 		return 0;
-	/* Read as numbers: one helper read per file, compared with the learnt values. */
-	f_op = (__u64)BPF_CORE_READ(file, f_op);
+	/* task and file are BTF pointers: plain (CO-RE relocated) loads, no
+	 * helper call per field. Only private_data, a void *, needs one. */
+	f_op = (__u64)file->f_op;
 	if (!f_op)
 		return 0;
 	if (f_op == map_fops)
@@ -107,18 +108,18 @@ int walk_owners(struct bpf_iter__task_file *ctx)
 		r.kind = OWNER_KIND_PROG;
 	else if (f_op == link_fops)
 		r.kind = OWNER_KIND_LINK;
-	else if ((__u64)BPF_CORE_READ(file, f_inode) == anon_inode &&
-		 (__u64)BPF_CORE_READ(file, f_op, release) == link_release)
+	else if ((__u64)file->f_inode == anon_inode &&
+		 (__u64)file->f_op->release == link_release)
 		/* another link file_operations (struct_ops links): only anon
 		 * inodes get here, so ->release is read rarely */
 		r.kind = OWNER_KIND_LINK;
 	else
 		return 0;
-	r.id = object_id(r.kind, BPF_CORE_READ(file, private_data));
-	r.tgid = BPF_CORE_READ(task, tgid);
+	r.id = object_id(r.kind, file->private_data);
+	r.tgid = task->tgid;
 	r.fd = ctx->fd;
-	r.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	bpf_probe_read_kernel(r.comm, sizeof(r.comm), &task->comm);
+	r.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	__builtin_memcpy(r.comm, task->comm, sizeof(r.comm));
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

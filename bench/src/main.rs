@@ -16,7 +16,10 @@ mod stats;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use bpf_inventory_exporter::{bpf::Iterators, collect};
+use bpf_inventory_exporter::{
+    bpf::{owners::OwnerWalk, Iterators},
+    collect,
+};
 use clap::Parser;
 
 use crate::{
@@ -113,7 +116,10 @@ fn main() -> Result<()> {
         ..Default::default()
     })
     .context("opening a second collection source, without owners")?;
-    let mut iterators = Iterators::load().context("loading the iterators for the raw read")?;
+    let mut raw = measure::RawReaders {
+        iterators: Iterators::load().context("loading the iterators for the raw read")?,
+        owners: OwnerWalk::load().context("loading the owners walk for the raw read")?,
+    };
     let mut population = Population::default();
     let mut results = Results {
         schema: SCHEMA_VERSION,
@@ -154,7 +160,7 @@ fn main() -> Result<()> {
             &ctx,
             &mut source,
             &mut source_no_owners,
-            &mut iterators,
+            &mut raw,
             &population,
             &mut results,
         )?;

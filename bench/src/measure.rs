@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Result};
 use bpf_inventory_exporter::{
-    bpf::Iterators,
+    bpf::{owners::OwnerWalk, Iterators},
     collect::{CollectionStats, KernelSource},
     inventory::{Collector, Inventory},
     render::{
@@ -21,7 +21,8 @@ use bpf_inventory_exporter::{
 use crate::{
     baseline, http,
     report::{
-        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, RAW, RENDER, RENDER_KEPT, SYSCALLS,
+        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, RAW, RAW_WITH_OWNERS, RENDER,
+        RENDER_KEPT, SYSCALLS,
     },
     stats::Summary,
 };
@@ -31,6 +32,9 @@ use crate::{
 pub enum Method {
     /// Iterators created and read to EOF, no decoding.
     Raw,
+    /// The same plus the owners walk (iter/task_file) read to EOF: every
+    /// iterator `collect` reads.
+    RawWithOwners,
     /// The full `Inventory`, as `serve` builds it per scrape.
     Collect,
     /// The same with `--no-owners`: no owners walk, pins or held_by.
@@ -54,6 +58,7 @@ impl Method {
     pub fn name(&self) -> String {
         match self {
             Method::Raw => RAW.to_owned(),
+            Method::RawWithOwners => RAW_WITH_OWNERS.to_owned(),
             Method::Collect => COLLECT.to_owned(),
             Method::CollectNoOwners => COLLECT_NO_OWNERS.to_owned(),
             Method::BaselineSyscalls => SYSCALLS.to_owned(),
@@ -88,11 +93,17 @@ pub const HTTP_METHODS: [Method; 3] = [
     },
 ];
 
+/// The programs the raw rows read, loaded apart from the sources'.
+pub struct RawReaders {
+    pub iterators: Iterators,
+    pub owners: OwnerWalk,
+}
+
 /// What the methods run against.
 pub struct Targets<'a> {
     pub source: &'a mut KernelSource,
     pub source_no_owners: &'a mut KernelSource,
-    pub iterators: &'a mut Iterators,
+    pub raw: &'a mut RawReaders,
     pub bpftool: &'a str,
     pub serve: Option<SocketAddr>,
     /// What `Render` renders: the inventory of this size's check.
@@ -114,9 +125,12 @@ fn render_stats() -> CollectionStats {
 impl Targets<'_> {
     fn run(&mut self, method: &Method) -> Result<()> {
         match method {
-            Method::Raw => {
+            Method::Raw | Method::RawWithOwners => {
                 for it in Collector::LOAD_ORDER {
-                    black_box(self.iterators.read(it)?.len());
+                    black_box(self.raw.iterators.read(it)?.len());
+                }
+                if let Method::RawWithOwners = method {
+                    black_box(self.raw.owners.read_raw()?.len());
                 }
             }
             Method::Collect | Method::CollectNoOwners => {

@@ -31,6 +31,7 @@ fn results() -> Results {
         },
         methods: vec![
             method(RAW, Some(2.0)),
+            method(RAW_WITH_OWNERS, Some(5.0)),
             method(COLLECT, Some(2.5)),
             method(SYSCALLS, Some(50.0)),
             method(BPFTOOL, Some(250.0)),
@@ -99,9 +100,9 @@ fn json_shape_is_stable() {
         keys(size),
         ["maps", "methods", "programs", "ratios", "seen", "serve"]
     );
-    assert_eq!(size["methods"][1]["method"], "collect");
-    assert_eq!(size["methods"][1]["summary"]["median_ms"], 2.5);
-    assert_eq!(size["methods"][4]["summary"], serde_json::Value::Null);
+    assert_eq!(size["methods"][2]["method"], "collect");
+    assert_eq!(size["methods"][2]["summary"]["median_ms"], 2.5);
+    assert_eq!(size["methods"][5]["summary"], serde_json::Value::Null);
     assert_eq!(size["ratios"]["syscalls_over_collect"], 20.0);
     assert_eq!(size["serve"]["idle"]["peak_kib"], 20480);
     // Round trip: a later run can read an earlier run's file.
@@ -113,7 +114,10 @@ fn json_shape_is_stable() {
 fn table_shows_ratios_and_skips() {
     let table = render_table(&results());
     assert!(table.contains("| 100 / 20 (130 / 31) | raw | 2.000 | 4.000 |  |"));
-    assert!(table.contains("| collect | 2.500 | 5.000 | 1.25× of raw |"));
+    assert!(table.contains("| raw + owners walk | 5.000 | 10.00 | 2.50× of raw |"));
+    assert!(
+        table.contains("| collect | 2.500 | 5.000 | 1.25× of raw, 0.50× of raw + owners walk |")
+    );
     assert!(table.contains("| baseline-syscalls | 50.00 | 100.0 | 20.0× collect |"));
     assert!(table.contains("skipped: GET /api/v1/inventory answered 404"));
     assert!(table.contains("| 100 / 20 | 10.0 | 12.0 | 20.0 | 4.000 | 1234 |"));

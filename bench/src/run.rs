@@ -4,11 +4,11 @@
 use std::{path::Path, time::Duration};
 
 use anyhow::{Context, Result};
-use bpf_inventory_exporter::{bpf::Iterators, collect::KernelSource, inventory::Inventory};
+use bpf_inventory_exporter::{collect::KernelSource, inventory::Inventory};
 
 use crate::{
     baseline, http, load,
-    measure::{self, Method, Targets, HTTP_METHODS},
+    measure::{self, Method, RawReaders, Targets, HTTP_METHODS},
     populate::Population,
     report::{Results, Seen, ServeResult, SizeResult},
     serve::{metric_sum, Serve},
@@ -25,7 +25,7 @@ pub fn run_size(
     ctx: &SizeRun<'_>,
     source: &mut KernelSource,
     source_no_owners: &mut KernelSource,
-    iterators: &mut Iterators,
+    raw: &mut RawReaders,
     population: &Population,
     results: &mut Results,
 ) -> Result<SizeResult> {
@@ -53,7 +53,7 @@ pub fn run_size(
     let mut targets = Targets {
         source,
         source_no_owners,
-        iterators,
+        raw,
         bpftool: &ctx.cli.bpftool,
         serve: serve.as_ref().map(|s| s.addr),
         inventory: &inventory,
@@ -61,6 +61,7 @@ pub fn run_size(
     };
     let mut methods: Vec<(Method, Option<String>)> = [
         Method::Raw,
+        Method::RawWithOwners,
         Method::Collect,
         Method::CollectNoOwners,
         Method::BaselineSyscalls,

@@ -292,7 +292,11 @@ fn probe_features(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
 
 /// Runs one iterator to EOF into `out` (cleared first): the one way every
 /// iterator of every object is read.
-fn read_into(ebpf: &mut Ebpf, program: &'static str, out: &mut Vec<u8>) -> Result<(), Error> {
+pub(super) fn read_into(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     out.clear();
     open_iter(ebpf, program)?
         .read_to_end(out)

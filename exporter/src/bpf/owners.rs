@@ -6,7 +6,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use tracing::debug;
 
 use super::{
-    loader::{iter_mut, load_iter, run_once},
+    loader::{iter_mut, load_iter, read_into, run_once},
     records::{decode, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
     Error,
 };
@@ -20,6 +20,8 @@ const TARGET: &str = "task_file";
 /// The loaded owners programs, their learnt file operations in the object's .bss.
 pub struct OwnerWalk {
     ebpf: Ebpf,
+    /// The last walk's output, kept to be refilled by the next.
+    buffer: Vec<u8>,
 }
 
 impl OwnerWalk {
@@ -47,7 +49,10 @@ impl OwnerWalk {
             return Err(Error::OwnersNotLearnt(missing.join(", ")));
         }
         debug!(?learnt, "owners walk learnt the BPF file operations");
-        Ok(Self { ebpf })
+        Ok(Self {
+            ebpf,
+            buffer: Vec::new(),
+        })
     }
 
     /// Ids of the two programs (the exporter's own).
@@ -60,14 +65,19 @@ impl OwnerWalk {
 
     /// One walk over every open file of every process: one record per BPF fd.
     pub fn read(&mut self) -> Result<Vec<OwnerRecord>, Error> {
-        let out = run_once(&mut self.ebpf, WALK)?;
-        let records = decode::<OwnerRecord>(&out)
+        let records = decode::<OwnerRecord>(self.read_raw()?)
             .map_err(|source| Error::Decode {
                 program: WALK,
                 source,
             })?
             .collect();
         Ok(records)
+    }
+
+    /// The walk's output, not decoded (valid until the next read).
+    pub fn read_raw(&mut self) -> Result<&[u8], Error> {
+        read_into(&mut self.ebpf, WALK, &mut self.buffer)?;
+        Ok(&self.buffer)
     }
 }
 
