@@ -1,6 +1,8 @@
 //! The inventory snapshot: every BPF program, map and link on the host at one
 //! instant. Plain data with serde; this is the public JSON schema (see
 //! docs/inventory.md). `None` always means "the kernel could not tell", never 0.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,18 +112,23 @@ pub struct Link {
 }
 
 /// A process holding at least one fd to a BPF object (one entry per process,
-/// however many fds or forked copies it holds).
+/// however many fds or forked copies it holds). Its text is shared (`Arc`)
+/// by every object the process holds.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Owner {
     /// Process id in the exporter's pid namespace (the host's with hostPID).
     pub pid: u32,
-    pub comm: String,
+    #[schema(value_type = String)]
+    pub comm: Arc<str>,
     /// Its cgroup v2 path relative to the cgroup2 root; `null` if not found.
-    pub cgroup: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub cgroup: Option<Arc<str>>,
     /// Container id parsed from the cgroup path (kubelet, Docker, CRI-O, containerd names).
-    pub container_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub container_id: Option<Arc<str>>,
     /// Kubernetes pod uid parsed from the cgroup path.
-    pub pod_uid: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub pod_uid: Option<Arc<str>>,
 }
 
 /// What keeps a BPF object alive.

@@ -305,12 +305,7 @@ fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
         .iter()
         .find(|p| p.is_self)
         .expect("own program");
-    let comms: Vec<&str> = own
-        .owners
-        .iter()
-        .flatten()
-        .map(|o| o.comm.as_str())
-        .collect();
+    let comms: Vec<&str> = own.owners.iter().flatten().map(|o| &*o.comm).collect();
     assert_eq!(comms, ["bpf-inventory-e"], "{release}");
     // bpftool exited: the fixture's hash map is held by its pin and its program.
     let pin = "/sys/fs/bpf/fxmaps/fixture_hash".to_owned();

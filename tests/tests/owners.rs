@@ -111,7 +111,7 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
             .iter()
             .find(|o| o.pid == kid_pid)
             .unwrap_or_else(|| panic!("{kind} {id}: child {kid_pid} missing in {owners:?}"));
-        assert_eq!(kid_owner.comm, KID);
+        assert_eq!(&*kid_owner.comm, KID);
         assert_eq!(kid_owner.pod_uid, None);
         let cgroup = fs::read_to_string(format!("/proc/{kid_pid}/cgroup")).unwrap();
         let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
@@ -120,7 +120,7 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
             .iter()
             .find(|o| o.pid == me)
             .expect("the test holds it too");
-        assert_eq!(test.comm, own_comm());
+        assert_eq!(*test.comm, own_comm());
         assert_eq!(
             owners.len(),
             2,
@@ -184,7 +184,7 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
             .iter()
             .find(|o| o.pid == kid.0.id())
             .unwrap_or_else(|| panic!("{path}: child missing in {owners:?}"));
-        assert_eq!(owner.comm, KID);
+        assert_eq!(&*owner.comm, KID);
         assert_eq!(owner.cgroup.as_deref(), Some(path.as_str()));
         assert_eq!(owner.pod_uid.as_deref(), Some(uid), "{path}");
         assert_eq!(
@@ -241,12 +241,12 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
     let owners = owners_of(&source().collect(), "map", map_id);
     let kid = owners
         .iter()
-        .find(|o| o.comm == KID)
+        .find(|o| &*o.comm == KID)
         .unwrap_or_else(|| panic!("child missing in {owners:?}"));
     assert_eq!(kid.pid, host_pid);
     assert!(owners
         .iter()
-        .any(|o| o.pid == unshare.0.id() && o.comm == "unshare"));
+        .any(|o| o.pid == unshare.0.id() && &*o.comm == "unshare"));
 }
 
 #[test]

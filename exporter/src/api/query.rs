@@ -116,7 +116,7 @@ impl ListQuery {
             return true;
         }
         owners.iter().flatten().any(|o| {
-            self.comm.as_deref().is_none_or(|c| c == o.comm)
+            self.comm.as_deref().is_none_or(|c| c == &*o.comm)
                 && self
                     .pod_uid
                     .as_deref()

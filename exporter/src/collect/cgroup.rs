@@ -6,7 +6,28 @@ use std::{
     collections::{HashMap, HashSet},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
+    sync::Arc,
 };
+
+/// A cgroup's path and the container and pod it names, parsed once and
+/// shared by every owner in that cgroup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupNames {
+    pub path: Arc<str>,
+    pub container_id: Option<Arc<str>>,
+    pub pod_uid: Option<Arc<str>>,
+}
+
+impl CgroupNames {
+    fn new(path: String) -> Self {
+        let (container_id, pod_uid) = parse_container(&path);
+        Self {
+            container_id: container_id.map(Arc::from),
+            pod_uid: pod_uid.map(Arc::from),
+            path: path.into(),
+        }
+    }
+}
 
 /// Resolves cgroup ids by walking the cgroup2 tree; a walk is repeated only
 /// when an id is new (a cgroup created since). Ids a fresh walk did not find
@@ -15,7 +36,7 @@ use std::{
 #[derive(Default)]
 pub struct CgroupPaths {
     root: Option<PathBuf>,
-    by_id: HashMap<u64, String>,
+    by_id: HashMap<u64, CgroupNames>,
     unresolvable: HashSet<u64>,
 }
 
@@ -34,7 +55,10 @@ impl CgroupPaths {
     }
 
     /// Paths (from the cgroup2 root, as in /proc/PID/cgroup: "/" is the root) of these ids.
-    pub fn resolve(&mut self, ids: impl Iterator<Item = u64> + Clone) -> &HashMap<u64, String> {
+    pub fn resolve(
+        &mut self,
+        ids: impl Iterator<Item = u64> + Clone,
+    ) -> &HashMap<u64, CgroupNames> {
         let is_new = |id: &u64| !self.by_id.contains_key(id) && !self.unresolvable.contains(id);
         if let Some(root) = &self.root {
             if ids.clone().any(|id| is_new(&id)) {
@@ -49,10 +73,11 @@ impl CgroupPaths {
     }
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut HashMap<u64, String>) {
+fn walk(root: &Path, dir: &Path, out: &mut HashMap<u64, CgroupNames>) {
     if let Ok(meta) = std::fs::metadata(dir) {
         let relative = dir.strip_prefix(root).unwrap_or(dir);
-        out.insert(meta.ino(), format!("/{}", relative.to_string_lossy()));
+        let path = format!("/{}", relative.to_string_lossy());
+        out.insert(meta.ino(), CgroupNames::new(path));
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -229,9 +254,9 @@ mod tests {
         };
         let (a, b, gone) = (ino("a.slice"), ino("a.slice/b.scope"), u64::MAX);
         let found = paths.resolve([a, b, gone].into_iter()).clone();
-        assert_eq!(found[&a], "/a.slice");
-        assert_eq!(found[&b], "/a.slice/b.scope");
-        assert_eq!(found[&ino("")], "/");
+        assert_eq!(&*found[&a].path, "/a.slice");
+        assert_eq!(&*found[&b].path, "/a.slice/b.scope");
+        assert_eq!(&*found[&ino("")].path, "/");
         assert!(!found.contains_key(&gone));
         assert!(paths.unresolvable.contains(&gone), "not walked for again");
         std::fs::remove_dir_all(&root).unwrap();

@@ -4,7 +4,7 @@
 //! and the container and pod it names. `--owners-min-interval` reuses a walk
 //! younger than that.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -12,7 +12,7 @@ use std::{
 
 use tracing::{debug, warn};
 
-use super::cgroup::{bpffs_mounts, parse_container, CgroupPaths};
+use super::cgroup::{bpffs_mounts, CgroupPaths};
 use crate::{
     bpf::{
         self,
@@ -23,9 +23,10 @@ use crate::{
     inventory::{HeldBy, Link, Map, Owner, Program},
 };
 
-/// Owners per (OWNER_KIND_*, id), sorted by pid; pins, unless unreadable.
+/// Owners of every object, one per (OWNER_KIND_*, id) and pid, sorted by
+/// both; pins, unless unreadable.
 pub struct OwnerSnapshot {
-    owners: HashMap<(u32, u32), Vec<Owner>>,
+    owners: Vec<((u32, u32), Owner)>,
     pins: Option<Pins>,
 }
 
@@ -82,7 +83,6 @@ impl OwnerSource {
             owners: owners_by_object(&records, &mut self.cgroups),
             pins,
         });
-        // Kept only to be reused: otherwise `apply` may move its lists out.
         if !self.min_interval.is_zero() {
             self.last = Some((Instant::now(), Arc::clone(&snapshot)));
         }
@@ -91,31 +91,38 @@ impl OwnerSource {
 }
 
 /// One owner per (object, pid): a file shared after fork, or several fds of
-/// one process, count once.
+/// one process, count once. The walk visits a task's fds one after another,
+/// so an owner is built once per task and then shared (its text is `Arc`).
 fn owners_by_object(
     records: &[OwnerRecord],
     cgroups: &mut CgroupPaths,
-) -> HashMap<(u32, u32), Vec<Owner>> {
-    let paths = cgroups.resolve(records.iter().map(|r| r.cgroup_id));
-    let mut seen = HashSet::new();
-    let mut owners: HashMap<(u32, u32), Vec<Owner>> = HashMap::new();
+) -> Vec<((u32, u32), Owner)> {
+    let names = cgroups.resolve(records.iter().map(|r| r.cgroup_id));
+    let mut task: Option<(&OwnerRecord, Owner)> = None;
+    let mut owners = Vec::with_capacity(records.len());
     for r in records {
-        if !seen.insert((r.kind, r.id, r.tgid)) {
-            continue;
-        }
-        let cgroup = paths.get(&r.cgroup_id).cloned();
-        let (container_id, pod_uid) = cgroup.as_deref().map(parse_container).unwrap_or_default();
-        owners.entry((r.kind, r.id)).or_default().push(Owner {
-            pid: r.tgid,
-            comm: c_string(&r.comm),
-            cgroup,
-            container_id,
-            pod_uid,
-        });
+        let owner = match &task {
+            Some((last, owner))
+                if (last.tgid, last.cgroup_id, last.comm) == (r.tgid, r.cgroup_id, r.comm) =>
+            {
+                owner.clone()
+            }
+            _ => {
+                let cgroup = names.get(&r.cgroup_id);
+                let owner = Owner {
+                    pid: r.tgid,
+                    comm: c_string(&r.comm).into(),
+                    cgroup: cgroup.map(|c| Arc::clone(&c.path)),
+                    container_id: cgroup.and_then(|c| c.container_id.clone()),
+                    pod_uid: cgroup.and_then(|c| c.pod_uid.clone()),
+                };
+                task.insert((r, owner)).1.clone()
+            }
+        };
+        owners.push(((r.kind, r.id), owner));
     }
-    for list in owners.values_mut() {
-        list.sort();
-    }
+    owners.sort_unstable();
+    owners.dedup_by(|a, b| a.0 == b.0 && a.1.pid == b.1.pid);
     owners
 }
 
@@ -129,19 +136,13 @@ pub fn apply(
     let Some(snapshot) = snapshot else {
         return;
     };
-    // A snapshot kept by nobody else gives its lists away instead of copies.
-    let mut snapshot = Arc::try_unwrap(snapshot);
-    let mut lookup = |kind, id| match &mut snapshot {
-        Ok(owned) => owned.take(kind, id),
-        Err(shared) => shared.lookup(kind, id),
-    };
     let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
     let used: HashSet<u32> = programs
         .iter()
         .flat_map(|p| p.map_ids.iter().copied())
         .collect();
     for p in programs {
-        let (owners, pins) = lookup(OWNER_KIND_PROG, p.id);
+        let (owners, pins) = snapshot.lookup(OWNER_KIND_PROG, p.id);
         let also = [
             (linked.contains(&p.id), HeldBy::Link),
             (p.prog_type == "struct_ops", HeldBy::Kernel),
@@ -150,7 +151,7 @@ pub fn apply(
         (p.owners, p.pins) = (Some(owners), pins);
     }
     for m in maps {
-        let (owners, pins) = lookup(OWNER_KIND_MAP, m.id);
+        let (owners, pins) = snapshot.lookup(OWNER_KIND_MAP, m.id);
         let also = [
             (used.contains(&m.id), HeldBy::Program),
             (m.map_type == "struct_ops", HeldBy::Kernel),
@@ -159,7 +160,7 @@ pub fn apply(
         (m.owners, m.pins) = (Some(owners), pins);
     }
     for l in links {
-        let (owners, pins) = lookup(OWNER_KIND_LINK, l.id);
+        let (owners, pins) = snapshot.lookup(OWNER_KIND_LINK, l.id);
         let also = [(l.link_type == "struct_ops", HeldBy::Kernel)];
         l.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
         (l.owners, l.pins) = (Some(owners), pins);
@@ -167,18 +168,14 @@ pub fn apply(
 }
 
 impl OwnerSnapshot {
-    /// [`Self::lookup`], moving the lists out.
-    fn take(&mut self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
-        let owners = self.owners.remove(&(kind, id)).unwrap_or_default();
-        let pins = self
-            .pins
-            .as_mut()
-            .map(|pins| pins.remove(&(kind, id)).unwrap_or_default());
-        (owners, pins)
-    }
-
+    /// The owners (shared text) and pins of one object.
     fn lookup(&self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
-        let owners = self.owners.get(&(kind, id)).cloned().unwrap_or_default();
+        let from = self.owners.partition_point(|(key, _)| *key < (kind, id));
+        let owners = self.owners[from..]
+            .iter()
+            .take_while(|(key, _)| *key == (kind, id))
+            .map(|(_, owner)| owner.clone())
+            .collect();
         let pins = self
             .pins
             .as_ref()
@@ -260,11 +257,17 @@ mod tests {
             record(10, 3, OWNER_KIND_MAP, 5),
             record(10, 4, OWNER_KIND_PROG, 5),
         ];
-        let owners = owners_by_object(&records, &mut CgroupPaths::default());
-        let pids = |kind| owners[&(kind, 5)].iter().map(|o| o.pid).collect::<Vec<_>>();
+        let snapshot = OwnerSnapshot {
+            owners: owners_by_object(&records, &mut CgroupPaths::default()),
+            pins: None,
+        };
+        let pids = |kind| {
+            let (owners, _) = snapshot.lookup(kind, 5);
+            owners.iter().map(|o| o.pid).collect::<Vec<_>>()
+        };
         assert_eq!(pids(OWNER_KIND_MAP), [10, 20]);
         assert_eq!(pids(OWNER_KIND_PROG), [10]);
-        assert_eq!(owners[&(OWNER_KIND_MAP, 5)][0].comm, "holder");
-        assert!(!owners.contains_key(&(OWNER_KIND_LINK, 5)));
+        assert_eq!(pids(OWNER_KIND_LINK), Vec::<u32>::new());
+        assert_eq!(&*snapshot.lookup(OWNER_KIND_MAP, 5).0[0].comm, "holder");
     }
 }

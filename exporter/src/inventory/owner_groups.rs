@@ -1,7 +1,10 @@
 //! Owner groups: the objects held per (comm, container_id, pod_uid), for the
 //! roll-up metrics and `GET /api/v1/owners`. An object held by two groups
 //! counts in each; held twice within one group (two processes), once.
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,9 +14,12 @@ use super::{Inventory, Owner};
 /// The key of an owner group.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 pub struct OwnerKey {
-    pub comm: String,
-    pub container_id: Option<String>,
-    pub pod_uid: Option<String>,
+    #[schema(value_type = String)]
+    pub comm: Arc<str>,
+    #[schema(value_type = Option<String>)]
+    pub container_id: Option<Arc<str>>,
+    #[schema(value_type = Option<String>)]
+    pub pod_uid: Option<Arc<str>>,
 }
 
 impl From<&Owner> for OwnerKey {
@@ -29,9 +35,12 @@ impl From<&Owner> for OwnerKey {
 /// What one owner group holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OwnerGroup {
-    pub comm: String,
-    pub container_id: Option<String>,
-    pub pod_uid: Option<String>,
+    #[schema(value_type = String)]
+    pub comm: Arc<str>,
+    #[schema(value_type = Option<String>)]
+    pub container_id: Option<Arc<str>>,
+    #[schema(value_type = Option<String>)]
+    pub pod_uid: Option<Arc<str>>,
     /// The group's processes holding any object.
     pub pids: Vec<u32>,
     pub program_ids: Vec<u32>,
@@ -110,7 +119,7 @@ mod tests {
             .iter()
             .map(|g| {
                 (
-                    g.comm.as_str(),
+                    &*g.comm,
                     g.pids.clone(),
                     g.program_ids.clone(),
                     g.map_ids.clone(),

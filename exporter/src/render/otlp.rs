@@ -2,7 +2,7 @@
 //! table, each point's value and attributes (the Prometheus labels, typed: ids
 //! and sizes as integers, flags as booleans). Pure; the OTLP push observes
 //! these in its instrument callbacks (`otlp/instruments.rs`).
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use opentelemetry::KeyValue;
 
@@ -193,16 +193,16 @@ fn object_points(
 
 /// `comm`, and `container_id` / `pod_uid` where the cgroup names them.
 fn group_attributes(
-    comm: &str,
-    container_id: &Option<String>,
-    pod_uid: &Option<String>,
+    comm: &Arc<str>,
+    container_id: &Option<Arc<str>>,
+    pod_uid: &Option<Arc<str>>,
 ) -> Vec<KeyValue> {
-    let mut attributes = vec![KeyValue::new("comm", comm.to_owned())];
+    let mut attributes = vec![KeyValue::new("comm", Arc::clone(comm))];
     if let Some(id) = container_id {
-        attributes.push(KeyValue::new("container_id", id.clone()));
+        attributes.push(KeyValue::new("container_id", Arc::clone(id)));
     }
     if let Some(uid) = pod_uid {
-        attributes.push(KeyValue::new("pod_uid", uid.clone()));
+        attributes.push(KeyValue::new("pod_uid", Arc::clone(uid)));
     }
     attributes
 }

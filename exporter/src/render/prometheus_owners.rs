@@ -1,5 +1,7 @@
 //! The owner families of the Prometheus page: `bpf_*_owner_info` per object
 //! and owner group (or process) and the roll-ups per owner group.
+use std::sync::Arc;
+
 use super::{f, label, PageWriter, Value};
 use crate::inventory::{Inventory, Owner, OwnerGroup};
 use crate::render::aggregate::OWNER_GROUP_VALUES;
@@ -69,12 +71,13 @@ impl PageWriter {
 }
 
 /// The escaped group labels of the last owner written: consecutive objects
-/// are mostly held by the same process.
+/// are mostly held by the same process, whose text they share (so the
+/// comparisons below are mostly pointer comparisons).
 #[derive(Default)]
 struct GroupText {
-    comm: String,
-    container_id: Option<String>,
-    pod_uid: Option<String>,
+    comm: Arc<str>,
+    container_id: Option<Arc<str>>,
+    pod_uid: Option<Arc<str>>,
     text: String,
 }
 
@@ -113,8 +116,8 @@ fn owner_labels(labels: &mut String, group: &mut GroupText, id: u32, o: &Owner, 
 fn group_labels(
     labels: &mut String,
     comm: &str,
-    container_id: &Option<String>,
-    pod_uid: &Option<String>,
+    container_id: &Option<Arc<str>>,
+    pod_uid: &Option<Arc<str>>,
 ) {
     label(labels, "comm", comm);
     if let Some(id) = container_id {
