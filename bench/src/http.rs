@@ -27,56 +27,106 @@ pub fn get(addr: SocketAddr, path: &str, accept_encoding: Option<&str>) -> Resul
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{encoding}Connection: close\r\n\r\n"
     )?;
-    let mut raw = Vec::with_capacity(1 << 20);
+    // Read the head first, then room for the whole body at once: a growing
+    // buffer would copy a multi-MB page several times (client cost, not the
+    // server's).
+    let mut raw = Vec::with_capacity(64 << 10);
+    let head = loop {
+        if let Some(head) = Head::parse(&raw)? {
+            break head;
+        }
+        let before = raw.len();
+        (&mut stream)
+            .take(64 << 10)
+            .read_to_end(&mut raw)
+            .with_context(|| format!("reading GET {path}"))?;
+        if raw.len() == before {
+            bail!("response without a complete header");
+        }
+    };
+    raw.reserve((head.len + head.content_length.unwrap_or(0)).saturating_sub(raw.len()));
     stream
         .read_to_end(&mut raw)
         .with_context(|| format!("reading GET {path}"))?;
-    parse_response(&raw)
+    head.response(raw)
 }
 
 /// Parses a complete response (head and a body that ran to EOF).
-pub fn parse_response(raw: &[u8]) -> Result<Response> {
-    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        bail!("response without a complete header");
-    };
-    let head = std::str::from_utf8(&raw[..head_end]).context("non-UTF-8 response header")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("bad status line {status_line:?}"))?;
-    let mut chunked = false;
-    let mut content_length = None;
-    let mut content_encoding = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.to_ascii_lowercase().as_str() {
-            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-            "content-length" => content_length = value.parse::<usize>().ok(),
-            "content-encoding" => content_encoding = Some(value.to_owned()),
-            _ => {}
-        }
+#[cfg(test)]
+fn parse_response(raw: &[u8]) -> Result<Response> {
+    match Head::parse(raw)? {
+        Some(head) => head.response(raw.to_vec()),
+        None => bail!("response without a complete header"),
     }
-    let rest = &raw[head_end + 4..];
-    let body = if chunked {
-        decode_chunked(rest)?
-    } else {
-        match content_length {
-            Some(n) if rest.len() < n => bail!("body truncated: {} of {n} bytes", rest.len()),
-            Some(n) => rest[..n].to_vec(),
-            None => rest.to_vec(),
+}
+
+/// A response's status line and the headers the bench needs.
+struct Head {
+    /// Bytes up to and including the blank line.
+    len: usize,
+    status: u16,
+    chunked: bool,
+    content_length: Option<usize>,
+    content_encoding: Option<String>,
+}
+
+impl Head {
+    /// `None` until `raw` holds the whole head.
+    fn parse(raw: &[u8]) -> Result<Option<Head>> {
+        let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Ok(None);
+        };
+        let head = std::str::from_utf8(&raw[..head_end]).context("non-UTF-8 response header")?;
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line {status_line:?}"))?;
+        let mut parsed = Head {
+            len: head_end + 4,
+            status,
+            chunked: false,
+            content_length: None,
+            content_encoding: None,
+        };
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.to_ascii_lowercase().as_str() {
+                "transfer-encoding" => parsed.chunked = value.eq_ignore_ascii_case("chunked"),
+                "content-length" => parsed.content_length = value.parse::<usize>().ok(),
+                "content-encoding" => parsed.content_encoding = Some(value.to_owned()),
+                _ => {}
+            }
         }
-    };
-    Ok(Response {
-        status,
-        content_encoding,
-        body,
-    })
+        Ok(Some(parsed))
+    }
+
+    /// The response of this head and `raw`, the whole response read to EOF.
+    fn response(self, mut raw: Vec<u8>) -> Result<Response> {
+        let body = if self.chunked {
+            decode_chunked(&raw[self.len..])?
+        } else {
+            raw.drain(..self.len);
+            match self.content_length {
+                Some(n) if raw.len() < n => bail!("body truncated: {} of {n} bytes", raw.len()),
+                Some(n) => {
+                    raw.truncate(n);
+                    raw
+                }
+                None => raw,
+            }
+        };
+        Ok(Response {
+            status: self.status,
+            content_encoding: self.content_encoding,
+            body,
+        })
+    }
 }
 
 fn decode_chunked(mut rest: &[u8]) -> Result<Vec<u8>> {
