@@ -71,6 +71,16 @@ fn map(id: u32, name: &str, map_type: &str, max_entries: u32, entries: Option<u6
 }
 
 /// The collection counters the golden pages and render tests use.
+/// Waits (up to 10 s) until `done` holds: a dropped collection is released
+/// on a blocking thread, shortly after its last user let go.
+pub async fn released(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not released: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 pub fn sample_stats() -> CollectionStats {
     CollectionStats {
         duration: std::time::Duration::from_micros(2_500),

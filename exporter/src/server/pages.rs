@@ -7,7 +7,10 @@
 //! document is the collection's own: `Collection::inventory_json`.)
 //! What is kept between collections: the label text of every program and
 //! map ([`Fragments`], about 170 bytes per map, 250 per program), so the
-//! next page formats only the values and the objects that are new or changed.
+//! next page formats only the values and the objects that are new or changed;
+//! and the last text page of each format, up to [`SPARE_PAGE_MAX`], whose
+//! buffer the next page is written into once no response still sends it
+//! (a fresh multi-MB buffer is faulted in page by page: ~2 ms at 10 000 maps).
 use std::{
     collections::HashMap,
     sync::{
@@ -38,9 +41,14 @@ pub enum PageError {
     Gzip(#[from] GzipError),
 }
 
+/// Largest page whose buffer is kept for the next one (about 17 000 maps).
+pub const SPARE_PAGE_MAX: usize = 8 << 20;
+
 #[derive(Default)]
 pub(super) struct PageCache {
     latest: Mutex<HashMap<Format, Arc<CollectionPages>>>,
+    /// The last text page per format: the next page's buffer once unshared.
+    spare: Mutex<HashMap<Format, Bytes>>,
     /// Label text per object from the previous pages (both formats).
     fragments: Arc<Mutex<Fragments>>,
     /// Length of the latest text and gzip page per format.
@@ -136,9 +144,11 @@ impl PageCache {
     ) -> Result<Bytes, PageError> {
         let previous = self.size(format).0;
         let fragments = Arc::clone(&self.fragments);
+        let spare = lock(&self.spare).remove(&format);
         let text = crate::privileges::spawn_blocking(move || {
+            let mut out = reclaim(spare);
             // A little room for growth; an empty buffer gets the renderer's estimate.
-            let mut out = String::with_capacity(previous + previous / 32);
+            out.reserve(previous + previous / 32);
             // Taken when the collection's page is made: its scrapes share it.
             let server = ServerStats {
                 process: super::process::process_stats(),
@@ -165,7 +175,12 @@ impl PageCache {
         .await?;
         self.renders.fetch_add(1, Ordering::Relaxed);
         lock(&self.sizes).entry(format).or_default().0 = text.len();
-        Ok(Bytes::from(text))
+        let keep = text.capacity() <= SPARE_PAGE_MAX;
+        let text = Bytes::from(text);
+        if keep {
+            lock(&self.spare).insert(format, text.clone());
+        }
+        Ok(text)
     }
 
     async fn compress(&self, text: Bytes, format: Format) -> Result<Bytes, PageError> {
@@ -182,4 +197,20 @@ impl PageCache {
     fn size(&self, format: Format) -> (usize, usize) {
         lock(&self.sizes).get(&format).copied().unwrap_or_default()
     }
+
+    /// The kept last page of `format`.
+    #[cfg(test)]
+    pub fn spare(&self, format: Format) -> Option<Bytes> {
+        lock(&self.spare).get(&format).cloned()
+    }
+}
+
+/// The buffer of an earlier page, emptied, if no response holds it any more.
+fn reclaim(spare: Option<Bytes>) -> String {
+    let Some(Ok(buffer)) = spare.map(Bytes::try_into_mut) else {
+        return String::new();
+    };
+    let mut buffer = Vec::from(buffer);
+    buffer.clear();
+    String::from_utf8(buffer).unwrap_or_default()
 }

@@ -8,6 +8,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::http::SCRAPE_TIMEOUT_HEADER;
+use crate::render::prometheus::Format;
 use crate::testing::{sample_inventory, sample_inventory_with_error, FixedSource};
 use axum::http::header::RETRY_AFTER;
 
@@ -179,7 +180,10 @@ async fn gzip_scrapes_of_one_collection_share_one_compression() {
         (1, 1),
         "one render, one compression"
     );
-    assert_eq!(state.0.pages.cached(), 0, "dropped with the collection");
+    crate::testing::released("pages dropped with the collection", || {
+        state.0.pages.cached() == 0
+    })
+    .await;
     let mut unpacked = String::new();
     flate2::read::GzDecoder::new(bodies[0].as_slice())
         .read_to_string(&mut unpacked)
@@ -220,12 +224,55 @@ async fn one_json_inventory_per_collection_and_only_label_text_kept_after_it() {
         serde_json::from_slice::<serde_json::Value>(&bodies[0]).unwrap(),
         serde_json::to_value(sample_inventory()).unwrap()
     );
-    assert_eq!(state.0.pages.cached(), 0, "no page after the collection");
+    crate::testing::released("no page after the collection", || {
+        state.0.pages.cached() == 0
+    })
+    .await;
     let inventory = sample_inventory();
     assert_eq!(
         state.0.pages.fragments(),
         inventory.maps.len() + inventory.programs.len(),
         "label text of each program and map"
+    );
+}
+
+#[tokio::test]
+async fn the_next_page_is_written_into_the_last_pages_buffer_once_it_is_sent() {
+    let state = sample_state();
+    let (_, _, first) = get(&state, "/metrics", &[]).await;
+    let spare = || {
+        state
+            .0
+            .pages
+            .spare(Format::Text)
+            .expect("the page's buffer is kept")
+    };
+    let buffer = spare().as_ptr();
+    let (_, _, second) = get(&state, "/metrics", &[]).await;
+    assert_eq!(spare().as_ptr(), buffer, "same buffer");
+    assert!(text(&first).contains("bpf_exporter_collections_total 1\n"));
+    assert!(text(&second).contains("bpf_exporter_collections_total 2\n"));
+    let objects = |body: &[u8]| -> Vec<String> {
+        text(body)
+            .lines()
+            .filter(|l| l.starts_with("bpf_") && !l.starts_with("bpf_exporter_"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(objects(&first).len() > 10);
+    assert_eq!(
+        objects(&second),
+        objects(&first),
+        "same inventory, same lines"
+    );
+    // A page still being sent is not written over: the next one gets its own.
+    let held = spare();
+    let (_, _, third) = get(&state, "/metrics", &[]).await;
+    assert!(text(&third).contains("bpf_exporter_collections_total 3\n"));
+    assert_ne!(spare().as_ptr(), held.as_ptr());
+    assert!(
+        text(&held).contains("bpf_exporter_collections_total 2\n"),
+        "unchanged"
     );
 }
 

@@ -118,6 +118,7 @@ async fn the_release_hook_runs_when_the_last_user_drops_the_collection() {
     drop(first);
     assert_eq!(released.load(Ordering::SeqCst), 0, "still in use");
     drop(second_user);
+    crate::testing::released("the hook", || released.load(Ordering::SeqCst) != 0).await;
     assert_eq!(
         released.load(Ordering::SeqCst),
         1,
