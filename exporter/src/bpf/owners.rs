@@ -63,15 +63,13 @@ impl OwnerWalk {
             .collect()
     }
 
-    /// One walk over every open file of every process: one record per BPF fd.
-    pub fn read(&mut self) -> Result<Vec<OwnerRecord>, Error> {
-        let records = decode::<OwnerRecord>(self.read_raw()?)
-            .map_err(|source| Error::Decode {
-                program: WALK,
-                source,
-            })?
-            .collect();
-        Ok(records)
+    /// One walk over every open file of every process: one record per BPF
+    /// fd, decoded from the kept buffer as they are iterated.
+    pub fn read(&mut self) -> Result<impl Iterator<Item = OwnerRecord> + Clone + '_, Error> {
+        decode::<OwnerRecord>(self.read_raw()?).map_err(|source| Error::Decode {
+            program: WALK,
+            source,
+        })
     }
 
     /// The walk's output, not decoded (valid until the next read).

@@ -174,7 +174,9 @@ pub struct TruncatedRecords {
 
 /// Splits `bytes` into records of type `R`, copying each out (the buffer need
 /// not be aligned).
-pub fn decode<R: Record>(bytes: &[u8]) -> Result<impl Iterator<Item = R> + '_, TruncatedRecords> {
+pub fn decode<R: Record>(
+    bytes: &[u8],
+) -> Result<impl Iterator<Item = R> + Clone + '_, TruncatedRecords> {
     let size = size_of::<R>();
     if !bytes.len().is_multiple_of(size) {
         return Err(TruncatedRecords {

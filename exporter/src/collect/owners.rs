@@ -68,6 +68,7 @@ impl OwnerSource {
             }
         }
         let records = self.walk.read()?;
+        let owners = owners_by_object(records, &mut self.cgroups);
         let pins = match read_pins(&self.bpffs) {
             Ok(pins) => Some(pins),
             Err(error) => {
@@ -79,10 +80,7 @@ impl OwnerSource {
                 None
             }
         };
-        let snapshot = Arc::new(OwnerSnapshot {
-            owners: owners_by_object(&records, &mut self.cgroups),
-            pins,
-        });
+        let snapshot = Arc::new(OwnerSnapshot { owners, pins });
         if !self.min_interval.is_zero() {
             self.last = Some((Instant::now(), Arc::clone(&snapshot)));
         }
@@ -94,12 +92,12 @@ impl OwnerSource {
 /// one process, count once. The walk visits a task's fds one after another,
 /// so an owner is built once per task and then shared (its text is `Arc`).
 fn owners_by_object(
-    records: &[OwnerRecord],
+    records: impl Iterator<Item = OwnerRecord> + Clone,
     cgroups: &mut CgroupPaths,
 ) -> Vec<((u32, u32), Owner)> {
-    let names = cgroups.resolve(records.iter().map(|r| r.cgroup_id));
-    let mut task: Option<(&OwnerRecord, Owner)> = None;
-    let mut owners = Vec::with_capacity(records.len());
+    let names = cgroups.resolve(records.clone().map(|r| r.cgroup_id));
+    let mut task: Option<(OwnerRecord, Owner)> = None;
+    let mut owners = Vec::with_capacity(records.size_hint().0);
     for r in records {
         let owner = match &task {
             Some((last, owner))
@@ -136,6 +134,10 @@ pub fn apply(
     let Some(snapshot) = snapshot else {
         return;
     };
+    let mut snapshot = Lookup {
+        snapshot: &snapshot,
+        at: 0,
+    };
     let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
     let used: HashSet<u32> = programs
         .iter()
@@ -167,19 +169,38 @@ pub fn apply(
     }
 }
 
-impl OwnerSnapshot {
-    /// The owners (shared text) and pins of one object.
-    fn lookup(&self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
-        let from = self.owners.partition_point(|(key, _)| *key < (kind, id));
-        let owners = self.owners[from..]
+/// Owners and pins of object after object. Objects come in (kind, id)
+/// order, as the owners are sorted: each lookup goes on from the last one
+/// (any other order still works, by a search).
+struct Lookup<'a> {
+    snapshot: &'a OwnerSnapshot,
+    at: usize,
+}
+
+impl Lookup<'_> {
+    fn lookup(&mut self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
+        let all = &self.snapshot.owners;
+        let key = (kind, id);
+        if self.at > 0 && all[self.at - 1].0 >= key {
+            self.at = all.partition_point(|(k, _)| *k < key);
+        }
+        while all.get(self.at).is_some_and(|(k, _)| *k < key) {
+            self.at += 1;
+        }
+        let owners: Vec<Owner> = all[self.at..]
             .iter()
-            .take_while(|(key, _)| *key == (kind, id))
+            .take_while(|(k, _)| *k == key)
             .map(|(_, owner)| owner.clone())
             .collect();
+        self.at += owners.len();
         let pins = self
+            .snapshot
             .pins
             .as_ref()
-            .map(|pins| pins.get(&(kind, id)).cloned().unwrap_or_default());
+            .map(|pins| match pins.is_empty() {
+                true => Vec::new(),
+                false => pins.get(&key).cloned().unwrap_or_default(),
+            });
         (owners, pins)
     }
 }
@@ -258,16 +279,24 @@ mod tests {
             record(10, 4, OWNER_KIND_PROG, 5),
         ];
         let snapshot = OwnerSnapshot {
-            owners: owners_by_object(&records, &mut CgroupPaths::default()),
+            owners: owners_by_object(records.into_iter(), &mut CgroupPaths::default()),
             pins: None,
         };
-        let pids = |kind| {
-            let (owners, _) = snapshot.lookup(kind, 5);
+        let mut lookup = Lookup {
+            snapshot: &snapshot,
+            at: 0,
+        };
+        let mut pids = |kind| {
+            let (owners, _) = lookup.lookup(kind, 5);
             owners.iter().map(|o| o.pid).collect::<Vec<_>>()
         };
+        // In order, then out of order (a search), then again.
         assert_eq!(pids(OWNER_KIND_MAP), [10, 20]);
         assert_eq!(pids(OWNER_KIND_PROG), [10]);
         assert_eq!(pids(OWNER_KIND_LINK), Vec::<u32>::new());
-        assert_eq!(&*snapshot.lookup(OWNER_KIND_MAP, 5).0[0].comm, "holder");
+        assert_eq!(pids(OWNER_KIND_MAP), [10, 20]);
+        assert_eq!(pids(OWNER_KIND_PROG), [10]);
+        assert_eq!(pids(OWNER_KIND_PROG), [10]);
+        assert_eq!(&*lookup.lookup(OWNER_KIND_MAP, 5).0[0].comm, "holder");
     }
 }

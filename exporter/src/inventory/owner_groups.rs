@@ -1,10 +1,7 @@
 //! Owner groups: the objects held per (comm, container_id, pod_uid), for the
 //! roll-up metrics and `GET /api/v1/owners`. An object held by two groups
 //! counts in each; held twice within one group (two processes), once.
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -52,65 +49,151 @@ pub struct OwnerGroup {
     pub maps_memory_bytes: Option<u64>,
 }
 
-#[derive(Default)]
-struct Held {
-    pids: BTreeSet<u32>,
-    programs: BTreeSet<u32>,
-    maps: BTreeSet<u32>,
-    links: BTreeSet<u32>,
-}
-
 impl Inventory {
     /// Every owner group, ordered by (comm, container_id, pod_uid). Empty when
     /// owners are unknown.
     pub fn owner_groups(&self) -> Vec<OwnerGroup> {
-        let mut groups: BTreeMap<OwnerKey, Held> = BTreeMap::new();
-        let mut add =
-            |owners: &Option<Vec<Owner>>, id: u32, set: fn(&mut Held) -> &mut BTreeSet<u32>| {
-                for o in owners.iter().flatten() {
-                    let held = groups.entry(OwnerKey::from(o)).or_default();
-                    held.pids.insert(o.pid);
-                    set(held).insert(id);
-                }
-            };
+        let mut groups = Groups::default();
         for p in &self.programs {
-            add(&p.owners, p.id, |h| &mut h.programs);
+            for o in p.owners.iter().flatten() {
+                let g = groups.of(o);
+                if g.program_ids.last() != Some(&p.id) {
+                    g.program_ids.push(p.id);
+                }
+            }
         }
         for m in &self.maps {
-            add(&m.owners, m.id, |h| &mut h.maps);
+            for o in m.owners.iter().flatten() {
+                let g = groups.of(o);
+                if g.map_ids.last() != Some(&m.id) {
+                    g.map_ids.push(m.id);
+                }
+            }
         }
         for l in &self.links {
-            add(&l.owners, l.id, |h| &mut h.links);
+            for o in l.owners.iter().flatten() {
+                let g = groups.of(o);
+                if g.link_ids.last() != Some(&l.id) {
+                    g.link_ids.push(l.id);
+                }
+            }
         }
+        let mut groups = groups.list;
+        for g in &mut groups {
+            // Sorted already when the objects are (as collected); made sure.
+            for ids in [
+                &mut g.pids,
+                &mut g.program_ids,
+                &mut g.map_ids,
+                &mut g.link_ids,
+            ] {
+                ids.sort_unstable();
+                ids.dedup();
+            }
+            g.programs_memory_bytes = g
+                .program_ids
+                .iter()
+                .filter_map(|&id| self.program(id))
+                .map(|p| p.memory_bytes)
+                .sum();
+            g.maps_memory_bytes = g
+                .map_ids
+                .iter()
+                .map(|&id| self.map(id).and_then(|m| m.memory_bytes))
+                .sum();
+        }
+        groups.sort_unstable_by(|a, b| {
+            (&a.comm, &a.container_id, &a.pod_uid).cmp(&(&b.comm, &b.container_id, &b.pod_uid))
+        });
         groups
-            .into_iter()
-            .map(|(key, held)| OwnerGroup {
-                programs_memory_bytes: held
-                    .programs
-                    .iter()
-                    .filter_map(|&id| self.program(id))
-                    .map(|p| p.memory_bytes)
-                    .sum(),
-                maps_memory_bytes: held
-                    .maps
-                    .iter()
-                    .map(|&id| self.map(id).and_then(|m| m.memory_bytes))
-                    .sum(),
-                comm: key.comm,
-                container_id: key.container_id,
-                pod_uid: key.pod_uid,
-                pids: held.pids.into_iter().collect(),
-                program_ids: held.programs.into_iter().collect(),
-                map_ids: held.maps.into_iter().collect(),
-                link_ids: held.links.into_iter().collect(),
-            })
-            .collect()
+    }
+}
+
+/// The groups met so far. Consecutive owners are mostly one process, whose
+/// text they share: the last group is found again by pointer comparisons.
+#[derive(Default)]
+struct Groups {
+    list: Vec<OwnerGroup>,
+    index: HashMap<OwnerKey, usize>,
+    last: Option<usize>,
+}
+
+impl Groups {
+    /// The group of `o`, with `o`'s pid added.
+    fn of(&mut self, o: &Owner) -> &mut OwnerGroup {
+        let same = |g: &OwnerGroup| {
+            g.comm == o.comm && g.container_id == o.container_id && g.pod_uid == o.pod_uid
+        };
+        let at = match self.last {
+            Some(at) if same(&self.list[at]) => at,
+            _ => {
+                let list = &mut self.list;
+                *self.index.entry(OwnerKey::from(o)).or_insert_with(|| {
+                    list.push(OwnerGroup {
+                        comm: o.comm.clone(),
+                        container_id: o.container_id.clone(),
+                        pod_uid: o.pod_uid.clone(),
+                        ..OwnerGroup::default()
+                    });
+                    list.len() - 1
+                })
+            }
+        };
+        self.last = Some(at);
+        let group = &mut self.list[at];
+        if group.pids.last() != Some(&o.pid) {
+            group.pids.push(o.pid);
+        }
+        group
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::sample_inventory;
+    use crate::{inventory::Owner, testing::sample_inventory};
+
+    #[test]
+    fn two_processes_of_a_group_around_another_count_the_object_once() {
+        let mut inventory = sample_inventory();
+        let owner = |pid, comm: &str| Owner {
+            pid,
+            comm: comm.into(),
+            cgroup: None,
+            container_id: None,
+            pod_uid: None,
+        };
+        let first = inventory.maps[0].id;
+        // Not the same Arc: groups are equal by text, not by pointer.
+        inventory.maps[0].owners = Some(vec![owner(1, "a"), owner(2, "b"), owner(3, "a")]);
+        for m in &mut inventory.maps[1..] {
+            m.owners = Some(vec![owner(3, "a")]);
+        }
+        for p in &mut inventory.programs {
+            p.owners = None;
+        }
+        for l in &mut inventory.links {
+            l.owners = None;
+        }
+        let groups = inventory.owner_groups();
+        let a = &groups[0];
+        assert_eq!((&*a.comm, a.pids.as_slice()), ("a", &[1, 3][..]));
+        let all_maps: Vec<u32> = inventory.maps.iter().map(|m| m.id).collect();
+        assert_eq!(a.map_ids, all_maps);
+        let b = &groups[1];
+        assert_eq!(
+            (&*b.comm, b.pids.as_slice(), b.map_ids.as_slice()),
+            ("b", &[2][..], &[first][..])
+        );
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            a.maps_memory_bytes,
+            inventory
+                .maps
+                .iter()
+                .map(|m| m.memory_bytes)
+                .sum::<Option<u64>>()
+        );
+    }
 
     #[test]
     fn an_object_counts_once_per_group_holding_it() {
