@@ -43,7 +43,7 @@ pub fn measure(
         let empty = median_ms(&mut walk, reps)?;
         let collect_empty = median_of(reps, || drop(source.collect()));
         let holders = spawn(procs, fds, map.as_raw_fd())?;
-        let records = walk.read()?.len();
+        let records = walk.read()?.count();
         if records < procs * fds {
             bail!(
                 "the walk saw {records} BPF fds, expected at least {}",
