@@ -35,7 +35,8 @@ pub enum Method {
     /// The same plus the owners walk (iter/task_file) read to EOF: every
     /// iterator `collect` reads.
     RawWithOwners,
-    /// The full `Inventory`, as `serve` builds it per scrape.
+    /// The full `Inventory`, as `serve` builds it per scrape (freeing it is
+    /// not timed: `serve` frees it on another thread after answering).
     Collect,
     /// The same with `--no-owners`: no owners walk, pins or held_by.
     CollectNoOwners,
@@ -110,6 +111,8 @@ pub struct Targets<'a> {
     pub inventory: &'a Inventory,
     /// What `RenderKept` keeps between its pages.
     pub fragments: Fragments,
+    /// The last collected inventory, freed before the next timing starts.
+    pub collected: Option<Inventory>,
 }
 
 fn render_stats() -> CollectionStats {
@@ -142,7 +145,7 @@ impl Targets<'_> {
                 if !inventory.errors.is_empty() {
                     bail!("collection errors: {:?}", inventory.errors);
                 }
-                black_box(inventory);
+                self.collected = Some(inventory);
             }
             Method::BaselineSyscalls => {
                 black_box(baseline::syscall_walk()?);
@@ -227,6 +230,7 @@ pub fn interleaved(
             if failed[i].is_some() {
                 continue;
             }
+            targets.collected = None;
             let start = Instant::now();
             let outcome = targets.run(&methods[i].0);
             let elapsed = start.elapsed();

@@ -71,11 +71,11 @@ pub fn measure(
 }
 
 fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {
-    walk.read()?; // warm-up
+    walk.read_raw()?; // warm-up
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
         let start = Instant::now();
-        walk.read()?;
+        walk.read_raw()?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
