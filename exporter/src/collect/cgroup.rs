@@ -61,7 +61,13 @@ impl CgroupPaths {
     ) -> &HashMap<u64, CgroupNames> {
         let is_new = |id: &u64| !self.by_id.contains_key(id) && !self.unresolvable.contains(id);
         if let Some(root) = &self.root {
-            if ids.clone().any(|id| is_new(&id)) {
+            // Records come task by task: look an id up once per run of it.
+            let mut last = None;
+            if ids
+                .clone()
+                .filter(|&id| last.replace(id) != Some(id))
+                .any(|id| is_new(&id))
+            {
                 self.by_id.clear();
                 walk(root, root, &mut self.by_id);
                 let by_id = &self.by_id;

@@ -99,6 +99,13 @@ fn owners_by_object(
     let mut task: Option<(OwnerRecord, Owner)> = None;
     let mut owners = Vec::with_capacity(records.size_hint().0);
     for r in records {
+        // Several fds of one process to one object: mostly one after another.
+        if owners
+            .last()
+            .is_some_and(|(key, o): &((u32, u32), Owner)| *key == (r.kind, r.id) && o.pid == r.tgid)
+        {
+            continue;
+        }
         let owner = match &task {
             Some((last, owner))
                 if (last.tgid, last.cgroup_id, last.comm) == (r.tgid, r.cgroup_id, r.comm) =>
