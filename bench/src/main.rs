@@ -133,9 +133,12 @@ fn main() -> Result<()> {
         load_test: None,
         notes: Vec::new(),
     };
-    results
-        .notes
-        .extend(owners::measure(&cli.owners, cli.reps, &mut source)?);
+    results.notes.extend(owners::measure(
+        &cli.owners,
+        cli.reps,
+        &mut source,
+        &mut source_no_owners,
+    )?);
     let serve_exe = (!cli.no_serve).then_some(exporter.as_path());
     if serve_exe.is_some_and(|p| !p.exists()) {
         results.notes.push(format!(

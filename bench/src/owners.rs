@@ -1,11 +1,14 @@
 //! Cost of the owners walk (iter/task_file, issue 9): PROCS child processes
 //! each holding FDS fds of one array map; the raw walk is timed with and
-//! without them, and the difference divided by the fds they add.
+//! without them, and the difference divided by the fds they add. The same
+//! walk, pinned, is also read by a plain C loop (`walk_loop.c`, built with
+//! clang at run time) to compare against what owners add to a collection.
 use std::{
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
         unix::process::CommandExt,
     },
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::Instant,
 };
@@ -35,13 +38,19 @@ pub fn measure(
     sizes: &[(usize, usize)],
     reps: usize,
     source: &mut KernelSource,
+    source_no_owners: &mut KernelSource,
 ) -> Result<Vec<String>> {
+    if sizes.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut walk = OwnerWalk::load().context("loading the owners walk")?;
+    let c_loop = CLoop::new(&mut walk)?;
     let map = array_map()?;
     let mut lines = Vec::new();
     for &(procs, fds) in sizes {
         let empty = median_ms(&mut walk, reps)?;
-        let collect_empty = median_of(reps, || drop(source.collect()));
+        let c_empty = c_loop.median_ms(reps)?;
+        let collect_empty = median_of(reps, || source.collect());
         let holders = spawn(procs, fds, map.as_raw_fd())?;
         let records = walk.read()?.count();
         if records < procs * fds {
@@ -51,7 +60,9 @@ pub fn measure(
             );
         }
         let full = median_ms(&mut walk, reps)?;
-        let collect_full = median_of(reps, || drop(source.collect()));
+        let c_full = c_loop.median_ms(reps)?;
+        let collect_full = median_of(reps, || source.collect());
+        let no_owners = median_of(reps, || source_no_owners.collect());
         drop(holders);
         let per_fd_us = (full - empty) * 1000.0 / (procs * fds) as f64;
         let line = format!(
@@ -66,8 +77,75 @@ pub fn measure(
         );
         eprintln!("{line}");
         lines.push(line);
+        let line = format!(
+            "owners against a C loop, {procs} processes x {fds} map fds: the walk read by a C loop {c_full:.2} ms (host alone {c_empty:.2} ms); owners add {:.2} ms to a collection (collect {collect_full:.2} ms, --no-owners {no_owners:.2} ms) = {:.2}x the C loop's read; median of {reps}",
+            collect_full - no_owners,
+            (collect_full - no_owners) / c_full,
+        );
+        eprintln!("{line}");
+        lines.push(line);
     }
     Ok(lines)
+}
+
+/// The walk pinned on /sys/fs/bpf and the C reader built for it; both
+/// removed on drop.
+struct CLoop {
+    pin: PathBuf,
+    dir: PathBuf,
+}
+
+impl CLoop {
+    fn new(walk: &mut OwnerWalk) -> Result<Self> {
+        let id = std::process::id();
+        let dir = std::env::temp_dir().join(format!("bpf-inventory-bench-{id}"));
+        std::fs::create_dir_all(&dir)?;
+        // No dot: bpffs refuses names with dots.
+        let pin = PathBuf::from(format!("/sys/fs/bpf/bpf_inventory_bench_walk_{id}"));
+        let c_loop = CLoop { pin, dir };
+        let source = c_loop.dir.join("walk_loop.c");
+        std::fs::write(&source, include_str!("walk_loop.c"))?;
+        let cc = std::env::var("CC").unwrap_or_else(|_| "clang".to_owned());
+        let status = Command::new(&cc)
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(c_loop.dir.join("walk_loop"))
+            .arg(&source)
+            .status()
+            .with_context(|| format!("running {cc} for the C loop"))?;
+        if !status.success() {
+            bail!("{cc} failed to build walk_loop.c: {status}");
+        }
+        walk.pin(&c_loop.pin)
+            .with_context(|| format!("pinning the owners walk at {}", c_loop.pin.display()))?;
+        Ok(c_loop)
+    }
+
+    /// Median ms of one open, read to EOF and close of the pinned walk.
+    fn median_ms(&self, reps: usize) -> Result<f64> {
+        let out = Command::new(self.dir.join("walk_loop"))
+            .arg(&self.pin)
+            .arg(reps.to_string())
+            .output()
+            .context("running the C loop")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            bail!(
+                "the C loop failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        text.split_whitespace()
+            .next()
+            .and_then(|ms| ms.parse().ok())
+            .with_context(|| format!("the C loop printed {text:?}"))
+    }
+}
+
+impl Drop for CLoop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.pin);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {
@@ -82,13 +160,16 @@ fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {
     Ok(times[times.len() / 2])
 }
 
-fn median_of(reps: usize, mut run: impl FnMut()) -> f64 {
-    run(); // warm-up
+/// Median ms of `run`; what it returns is freed outside the timing.
+fn median_of<T>(reps: usize, mut run: impl FnMut() -> T) -> f64 {
+    drop(run()); // warm-up
     let mut times: Vec<f64> = (0..reps)
         .map(|_| {
             let start = Instant::now();
-            run();
-            start.elapsed().as_secs_f64() * 1000.0
+            let result = run();
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            drop(result);
+            ms
         })
         .collect();
     times.sort_by(f64::total_cmp);

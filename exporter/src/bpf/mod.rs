@@ -69,6 +69,12 @@ pub enum Error {
         #[source]
         source: aya::programs::links::LinkError,
     },
+    #[error("pinning iterator {program} failed: {source}")]
+    Pin {
+        program: &'static str,
+        #[source]
+        source: aya::pin::PinError,
+    },
     #[error("reading iterator {program} failed: {source}")]
     Read {
         program: &'static str,

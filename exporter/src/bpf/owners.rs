@@ -2,7 +2,9 @@
 //! which processes hold an fd to each BPF object. At load it learns the file
 //! operations of this process' own map, program and link files; each walk then
 //! reports every fd whose file has one of them.
-use aya::{Btf, Ebpf, EbpfLoader};
+use std::path::Path;
+
+use aya::{programs::links::FdLink, Btf, Ebpf, EbpfLoader};
 use tracing::debug;
 
 use super::{
@@ -70,6 +72,28 @@ impl OwnerWalk {
             program: WALK,
             source,
         })
+    }
+
+    /// Pins a link of the walk at `path` (on a bpffs): every open() of the
+    /// file runs a walk, so another program can read the same iterator (the
+    /// bench's C loop). Removing the file releases the link.
+    pub fn pin(&mut self, path: &Path) -> Result<(), Error> {
+        let iter = iter_mut(&mut self.ebpf, WALK)?;
+        let attach = |source| Error::Attach {
+            program: WALK,
+            source,
+        };
+        let id = iter.attach().map_err(attach)?;
+        let link = iter.take_link(id).map_err(attach)?;
+        let link: FdLink = link.try_into().map_err(|source| Error::Create {
+            program: WALK,
+            source,
+        })?;
+        link.pin(path).map_err(|source| Error::Pin {
+            program: WALK,
+            source,
+        })?;
+        Ok(())
     }
 
     /// The walk's output, not decoded (valid until the next read).
