@@ -98,6 +98,9 @@ fn main() -> Result<()> {
         print!("{}", report::render_table(&results));
         return Ok(());
     }
+    // The allocator settings of `serve`: the in-process rows (raw, collect,
+    // render) allocate as `serve` does (multi-MB buffers mmapped fresh).
+    bpf_inventory_exporter::allocator::tune_allocator();
     cli.sizes.sort();
     if cli.reps == 0 {
         bail!("--reps must be at least 1");

@@ -109,8 +109,9 @@ pub struct Targets<'a> {
     pub serve: Option<SocketAddr>,
     /// What `Render` renders: the inventory of this size's check.
     pub inventory: &'a Inventory,
-    /// What `RenderKept` keeps between its pages.
+    /// What `RenderKept` keeps between its pages: label text and buffer.
     pub fragments: Fragments,
+    pub page: String,
     /// The last collected inventory, freed before the next timing starts.
     pub collected: Option<Inventory>,
 }
@@ -163,9 +164,11 @@ impl Targets<'_> {
                 black_box(page.len());
             }
             Method::RenderKept => {
-                let mut page = String::new();
+                // As `serve`: the last page's buffer written over.
+                let page = &mut self.page;
+                page.clear();
                 render_page_with(
-                    &mut page,
+                    page,
                     &mut self.fragments,
                     self.inventory,
                     &render_stats(),

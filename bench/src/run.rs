@@ -58,6 +58,7 @@ pub fn run_size(
         serve: serve.as_ref().map(|s| s.addr),
         inventory: &inventory,
         fragments: Default::default(),
+        page: String::new(),
         collected: None,
     };
     let mut methods: Vec<(Method, Option<String>)> = [
