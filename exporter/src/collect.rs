@@ -3,7 +3,9 @@
 //! in `Inventory::errors`; the others are still collected. This module is the
 //! source's lifecycle (open with the privileges held, collect); `convert.rs`
 //! turns records into `Inventory` objects.
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
+
+use foldhash::HashSet;
 
 use tracing::{error, info, warn};
 

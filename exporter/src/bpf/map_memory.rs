@@ -5,7 +5,6 @@
 //! per map id; a map not yet in the cache is read at once, and the whole cache
 //! is re-read by `refresh` (the server runs it in the background).
 use std::{
-    collections::HashMap,
     io,
     os::fd::{AsFd, AsRawFd},
     sync::Mutex,
@@ -13,6 +12,7 @@ use std::{
 };
 
 use aya::maps::MapInfo;
+use foldhash::HashMap;
 
 /// Reads one map's `memlock` from fdinfo. Needs CAP_SYS_ADMIN.
 pub fn read_map_memory(id: u32) -> io::Result<u64> {

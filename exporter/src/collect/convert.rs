@@ -1,7 +1,7 @@
 //! Records → `Inventory` objects: one function per record type, the link
 //! targets, and the helpers they need (boot time → wall-clock time, hex, the
 //! page size). Pure apart from reading the clocks.
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use chrono::{DateTime, Utc};
 use rustix::time::{clock_gettime, ClockId};
@@ -262,14 +262,17 @@ mod tests {
         r.name = name("fixture_count_m");
         r.func_name = name("fixture_count_maps_program");
         assert_eq!(
-            program(&r, &clock, &HashSet::new()).name,
+            program(&r, &clock, &HashSet::default()).name,
             "fixture_count_maps_program"
         );
         // A name shorter than 15 characters is whole, whatever BTF says.
         r.name = name("short");
-        assert_eq!(program(&r, &clock, &HashSet::new()).name, "short");
+        assert_eq!(program(&r, &clock, &HashSet::default()).name, "short");
         r.tag = [0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 0xff];
-        assert_eq!(program(&r, &clock, &HashSet::new()).tag, "deadbeef000102ff");
+        assert_eq!(
+            program(&r, &clock, &HashSet::default()).tag,
+            "deadbeef000102ff"
+        );
     }
 
     #[test]
@@ -277,15 +280,15 @@ mod tests {
         let mut r: MapRecord = zeroed();
         r.map_type = 1; // hash
         r.max_entries = 100;
-        assert_eq!(map(&r, &HashSet::new()).entries, None, "no counter");
+        assert_eq!(map(&r, &HashSet::default()).entries, None, "no counter");
         r.known = MAP_KNOWN_ELEM_COUNT;
         r.elem_count = 7;
-        assert_eq!(map(&r, &HashSet::new()).entries, Some(7));
+        assert_eq!(map(&r, &HashSet::default()).entries, Some(7));
         r.elem_count = -1; // a racy per-CPU sum
-        assert_eq!(map(&r, &HashSet::new()).entries, None);
+        assert_eq!(map(&r, &HashSet::default()).entries, None);
         r.known = 0;
         r.map_type = 2; // array: every slot holds a value
-        assert_eq!(map(&r, &HashSet::new()).entries, Some(100));
+        assert_eq!(map(&r, &HashSet::default()).entries, Some(100));
     }
 
     #[test]

@@ -4,12 +4,12 @@
 //! and the container and pod it names. `--owners-min-interval` reuses a walk
 //! younger than that.
 use std::{
-    collections::HashSet,
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use foldhash::HashSet;
 use tracing::{debug, warn};
 
 use super::cgroup::{bpffs_mounts, CgroupPaths};
