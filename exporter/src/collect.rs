@@ -18,7 +18,7 @@ use crate::{
         stats, Iterators,
     },
     filter::NameFilter,
-    inventory::{Collector, CollectorError, Inventory, Node},
+    inventory::{Collector, CollectorError, Inventory, Link, Map, Node, Program},
 };
 
 pub mod cgroup;
@@ -117,58 +117,66 @@ impl KernelSource {
         self.map_memory.clone()
     }
 
-    /// Reads all iterators now.
+    /// Reads all iterators now. The owners walk (the other long read) runs
+    /// on a second thread while the objects are read and decoded.
     pub fn collect(&mut self) -> Inventory {
         let clock = Clock::now();
         let mut self_progs: HashSet<u32> = self.iterators.self_prog_ids().iter().copied().collect();
         self_progs.extend(self.owners.iter().flat_map(|o| o.prog_ids()));
-        let mut errors = Errors::default();
-
-        let mut programs = match self.iterators.read(Collector::Programs).and_then(|b| {
-            decode_all(b, Collector::Programs, |r: ProgRecord| {
-                program(&r, &clock, &self_progs)
-            })
-        }) {
-            Ok(programs) => programs,
-            Err(e) => errors.fail(Collector::Programs, e),
-        };
-        let self_maps: HashSet<u32> = programs
-            .iter()
-            .filter(|p| p.is_self)
-            .flat_map(|p| p.map_ids.iter().copied())
-            .collect();
-        let mut maps = match self
-            .iterators
-            .read(Collector::Maps)
-            .and_then(|b| decode_all(b, Collector::Maps, |r: MapRecord| map(&r, &self_maps)))
-        {
-            Ok(maps) => maps,
-            Err(e) => errors.fail(Collector::Maps, e),
-        };
-        let mut links =
-            match self.iterators.read(Collector::Links).and_then(|b| {
-                decode_all(b, Collector::Links, |r: LinkRecord| link(&r, &self_progs))
-            }) {
-                Ok(links) => links,
-                Err(e) => errors.fail(Collector::Links, e),
+        let Self {
+            iterators,
+            map_memory,
+            filter,
+            owners,
+            ..
+        } = self;
+        let (mut objects, snapshot) = std::thread::scope(|scope| {
+            let walk = owners.as_mut().map(|o| {
+                std::thread::Builder::new()
+                    .name("owners-walk".into())
+                    .spawn_scoped(scope, || o.snapshot())
+            });
+            let objects = read_objects(iterators, &clock, &self_progs);
+            let snapshot = match walk {
+                None => None,
+                Some(Ok(thread)) => Some(
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                ),
+                Some(Err(cause)) => {
+                    error!(%cause, "no thread for the owners walk: owners are null in this collection");
+                    None
+                }
             };
-        sort_dedup(&mut programs, |p| p.id);
-        sort_dedup(&mut maps, |m| m.id);
-        sort_dedup(&mut links, |l| l.id);
-        self.filter.retain(&mut programs, &mut maps, &mut links);
-
-        if let Some(cache) = &self.map_memory {
+            (objects, snapshot)
+        });
+        let Objects {
+            programs,
+            maps,
+            links,
+            ..
+        } = &mut objects;
+        filter.retain(programs, maps, links);
+        if let Some(cache) = map_memory {
             let bytes = cache.lookup(maps.iter().map(|m| m.id));
             for (map, bytes) in maps.iter_mut().zip(bytes) {
                 map.memory_bytes = bytes;
             }
         }
-        let snapshot = self.owners.as_mut().and_then(|o| {
-            o.snapshot()
-                .inspect_err(|error| error!(%error, "owners walk failed: owners are null in this collection"))
-                .ok()
+        let snapshot = snapshot.and_then(|s| {
+            s.inspect_err(
+                |error| error!(%error, "owners walk failed: owners are null in this collection"),
+            )
+            .ok()
         });
-        owners::apply(snapshot, &mut programs, &mut maps, &mut links);
+        owners::apply(snapshot, programs, maps, links);
+        let Objects {
+            programs,
+            maps,
+            links,
+            errors,
+        } = objects;
         Inventory {
             collected_at: clock.now,
             node: self.node.clone(),
@@ -179,6 +187,55 @@ impl KernelSource {
             errors: errors.failed,
             unsupported: errors.unsupported,
         }
+    }
+}
+
+/// The objects of one collection, sorted by id, and why any list is missing.
+struct Objects {
+    programs: Vec<Program>,
+    maps: Vec<Map>,
+    links: Vec<Link>,
+    errors: Errors,
+}
+
+/// Reads and decodes the program, map and link iterators.
+fn read_objects(iterators: &mut Iterators, clock: &Clock, self_progs: &HashSet<u32>) -> Objects {
+    let mut errors = Errors::default();
+    let mut programs = match iterators.read(Collector::Programs).and_then(|b| {
+        decode_all(b, Collector::Programs, |r: ProgRecord| {
+            program(&r, clock, self_progs)
+        })
+    }) {
+        Ok(programs) => programs,
+        Err(e) => errors.fail(Collector::Programs, e),
+    };
+    let self_maps: HashSet<u32> = programs
+        .iter()
+        .filter(|p| p.is_self)
+        .flat_map(|p| p.map_ids.iter().copied())
+        .collect();
+    let mut maps = match iterators
+        .read(Collector::Maps)
+        .and_then(|b| decode_all(b, Collector::Maps, |r: MapRecord| map(&r, &self_maps)))
+    {
+        Ok(maps) => maps,
+        Err(e) => errors.fail(Collector::Maps, e),
+    };
+    let mut links = match iterators
+        .read(Collector::Links)
+        .and_then(|b| decode_all(b, Collector::Links, |r: LinkRecord| link(&r, self_progs)))
+    {
+        Ok(links) => links,
+        Err(e) => errors.fail(Collector::Links, e),
+    };
+    sort_dedup(&mut programs, |p| p.id);
+    sort_dedup(&mut maps, |m| m.id);
+    sort_dedup(&mut links, |l| l.id);
+    Objects {
+        programs,
+        maps,
+        links,
+        errors,
     }
 }
 
