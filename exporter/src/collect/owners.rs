@@ -141,7 +141,7 @@ pub fn apply(
     let Some(snapshot) = snapshot else {
         return;
     };
-    let mut snapshot = Lookup {
+    let mut lookup = Lookup {
         snapshot: &snapshot,
         at: 0,
     };
@@ -151,7 +151,7 @@ pub fn apply(
         .flat_map(|p| p.map_ids.iter().copied())
         .collect();
     for p in programs {
-        let (owners, pins) = snapshot.lookup(OWNER_KIND_PROG, p.id);
+        let (owners, pins) = lookup.lookup(OWNER_KIND_PROG, p.id);
         let also = [
             (linked.contains(&p.id), HeldBy::Link),
             (p.prog_type == "struct_ops", HeldBy::Kernel),
@@ -160,7 +160,7 @@ pub fn apply(
         (p.owners, p.pins) = (Some(owners), pins);
     }
     for m in maps {
-        let (owners, pins) = snapshot.lookup(OWNER_KIND_MAP, m.id);
+        let (owners, pins) = lookup.lookup(OWNER_KIND_MAP, m.id);
         let also = [
             (used.contains(&m.id), HeldBy::Program),
             (m.map_type == "struct_ops", HeldBy::Kernel),
@@ -169,7 +169,7 @@ pub fn apply(
         (m.owners, m.pins) = (Some(owners), pins);
     }
     for l in links {
-        let (owners, pins) = snapshot.lookup(OWNER_KIND_LINK, l.id);
+        let (owners, pins) = lookup.lookup(OWNER_KIND_LINK, l.id);
         let also = [(l.link_type == "struct_ops", HeldBy::Kernel)];
         l.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
         (l.owners, l.pins) = (Some(owners), pins);
@@ -204,10 +204,7 @@ impl Lookup<'_> {
             .snapshot
             .pins
             .as_ref()
-            .map(|pins| match pins.is_empty() {
-                true => Vec::new(),
-                false => pins.get(&key).cloned().unwrap_or_default(),
-            });
+            .map(|pins| pins.get(&key).cloned().unwrap_or_default());
         (owners, pins)
     }
 }

@@ -100,7 +100,7 @@ impl Drop for Collection {
         let released = std::mem::replace(&mut self._released, ReleaseHook(None, 0));
         let free = move || drop((objects, released));
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(free)),
+            Ok(_) => drop(crate::privileges::spawn_blocking(free)),
             Err(_) => free(),
         }
     }
