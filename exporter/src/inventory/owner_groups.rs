@@ -55,28 +55,13 @@ impl Inventory {
     pub fn owner_groups(&self) -> Vec<OwnerGroup> {
         let mut groups = Groups::default();
         for p in &self.programs {
-            for o in p.owners.iter().flatten() {
-                let g = groups.of(o);
-                if g.program_ids.last() != Some(&p.id) {
-                    g.program_ids.push(p.id);
-                }
-            }
+            groups.add(&p.owners, p.id, |g| &mut g.program_ids);
         }
         for m in &self.maps {
-            for o in m.owners.iter().flatten() {
-                let g = groups.of(o);
-                if g.map_ids.last() != Some(&m.id) {
-                    g.map_ids.push(m.id);
-                }
-            }
+            groups.add(&m.owners, m.id, |g| &mut g.map_ids);
         }
         for l in &self.links {
-            for o in l.owners.iter().flatten() {
-                let g = groups.of(o);
-                if g.link_ids.last() != Some(&l.id) {
-                    g.link_ids.push(l.id);
-                }
-            }
+            groups.add(&l.owners, l.id, |g| &mut g.link_ids);
         }
         let mut groups = groups.list;
         for g in &mut groups {
@@ -119,6 +104,21 @@ struct Groups {
 }
 
 impl Groups {
+    /// Adds object `id` to the groups of its owners, in the list `ids` picks.
+    fn add(
+        &mut self,
+        owners: &Option<Vec<Owner>>,
+        id: u32,
+        ids: fn(&mut OwnerGroup) -> &mut Vec<u32>,
+    ) {
+        for o in owners.iter().flatten() {
+            let list = ids(self.of(o));
+            if list.last() != Some(&id) {
+                list.push(id);
+            }
+        }
+    }
+
     /// The group of `o`, with `o`'s pid added.
     fn of(&mut self, o: &Owner) -> &mut OwnerGroup {
         let same = |g: &OwnerGroup| {
