@@ -61,7 +61,8 @@ impl Default for RenderOptions {
     }
 }
 
-/// Renders the whole page.
+/// Renders the whole page from scratch (no server families, no kept label
+/// text): what `dump`, the goldens and the bench's render row use.
 pub fn render_metrics(
     inventory: &Inventory,
     stats: &CollectionStats,
@@ -69,49 +70,25 @@ pub fn render_metrics(
     format: Format,
 ) -> String {
     let mut out = String::new();
-    render_metrics_into(&mut out, inventory, stats, options, format);
-    out
-}
-
-/// Renders the whole page at the end of `out`. A caller that knows the size
-/// of the previous page passes a buffer of about that capacity; an empty one
-/// gets an estimate (about 100 bytes per series), so a multi-MB page is not
-/// regrown several times.
-pub fn render_metrics_into(
-    out: &mut String,
-    inventory: &Inventory,
-    stats: &CollectionStats,
-    options: &RenderOptions,
-    format: Format,
-) {
-    render_page_into(out, inventory, stats, None, options, format);
-}
-
-/// [`render_metrics_into`] with the server's own families (`serve`'s page).
-pub fn render_page_into(
-    out: &mut String,
-    inventory: &Inventory,
-    stats: &CollectionStats,
-    server: Option<&ServerStats>,
-    options: &RenderOptions,
-    format: Format,
-) {
-    let mut fragments = Fragments::default();
     render_page_with(
-        out,
-        &mut fragments,
+        &mut out,
+        &mut Fragments::default(),
         inventory,
         stats,
-        server,
+        None,
         options,
         format,
     );
+    out
 }
 
-/// [`render_page_into`] reusing the label text of the objects of the previous
+/// Renders the whole page at the end of `out`, with the server's own families
+/// when `server` is given, reusing the label text of the objects of the previous
 /// page (`fragments`, refreshed here to this inventory's objects). The page is
 /// the same as from scratch; only the objects whose fragment is missing or
-/// stale are formatted again.
+/// stale are formatted again. A caller that knows the size of the previous
+/// page passes a buffer of about that capacity; an empty one gets an estimate
+/// (about 100 bytes per series), so a multi-MB page is not regrown.
 pub fn render_page_with(
     out: &mut String,
     fragments: &mut Fragments,

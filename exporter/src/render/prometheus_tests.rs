@@ -48,17 +48,9 @@ fn inventory(maps: u32) -> Inventory {
     inventory
 }
 
+/// A page from scratch: no label text kept from an earlier page.
 fn scratch(inventory: &Inventory, format: Format) -> String {
-    let mut page = String::new();
-    render_page_into(
-        &mut page,
-        inventory,
-        &stats(),
-        Some(&server_stats()),
-        &RenderOptions::default(),
-        format,
-    );
-    page
+    kept(&mut Fragments::default(), inventory, format)
 }
 
 fn kept(fragments: &mut Fragments, inventory: &Inventory, format: Format) -> String {
@@ -190,16 +182,7 @@ fn the_sample_page_from_fragments_is_the_page_from_scratch() {
 
 #[test]
 fn the_server_section_comes_before_the_openmetrics_eof() {
-    let mut page = String::new();
-    let server = server_stats();
-    render_page_into(
-        &mut page,
-        &sample_inventory(),
-        &stats(),
-        Some(&server),
-        &RenderOptions::default(),
-        Format::OpenMetrics,
-    );
+    let page = scratch(&sample_inventory(), Format::OpenMetrics);
     let tail = page
         .rsplit_once("# TYPE process_cpu_seconds counter\n")
         .unwrap()
