@@ -130,7 +130,7 @@ impl KernelSource {
             owners,
             ..
         } = self;
-        let (mut objects, snapshot) = std::thread::scope(|scope| {
+        let (objects, snapshot) = std::thread::scope(|scope| {
             let walk = owners.as_mut().map(|o| {
                 std::thread::Builder::new()
                     .name("owners-walk".into())
@@ -152,12 +152,12 @@ impl KernelSource {
             (objects, snapshot)
         });
         let Objects {
-            programs,
-            maps,
-            links,
-            ..
-        } = &mut objects;
-        filter.retain(programs, maps, links);
+            mut programs,
+            mut maps,
+            mut links,
+            errors,
+        } = objects;
+        filter.retain(&mut programs, &mut maps, &mut links);
         if let Some(cache) = map_memory {
             let bytes = cache.lookup(maps.iter().map(|m| m.id));
             for (map, bytes) in maps.iter_mut().zip(bytes) {
@@ -170,13 +170,7 @@ impl KernelSource {
             )
             .ok()
         });
-        owners::apply(snapshot, programs, maps, links);
-        let Objects {
-            programs,
-            maps,
-            links,
-            errors,
-        } = objects;
+        owners::apply(snapshot, &mut programs, &mut maps, &mut links);
         Inventory {
             collected_at: clock.now,
             node: self.node.clone(),
