@@ -30,9 +30,11 @@ mod map_memory_refresh;
 pub use map_memory_refresh::refresh_map_memory_every;
 mod owners;
 mod single_flight;
+mod walk_thread;
 pub use single_flight::{
     CollectError, Collection, CollectionStats, InventorySource, ReleaseFn, SingleFlight,
 };
+use walk_thread::WalkThread;
 
 /// How the source is opened.
 #[derive(Clone, Debug, Default)]
@@ -58,7 +60,7 @@ pub struct KernelSource {
     stats: Option<stats::StatsGuard>,
     node: Node,
     filter: NameFilter,
-    owners: Option<owners::OwnerSource>,
+    owners: Option<WalkThread>,
 }
 
 impl KernelSource {
@@ -90,6 +92,11 @@ impl KernelSource {
             owners::OwnerSource::open(options.owners_min_interval)
                 .inspect_err(|error| warn!(%error, "owners walk unavailable (iter/task_file, Linux 5.8+): owners, pins and held_by are null"))
                 .ok()
+                .and_then(|source| {
+                    WalkThread::start(source)
+                        .inspect_err(|cause| error!(%cause, "no thread for the owners walk: owners, pins and held_by are null"))
+                        .ok()
+                })
         };
         info!(
             bpf_stats_enabled = stats::kernel_stats_enabled(),
@@ -118,7 +125,7 @@ impl KernelSource {
     }
 
     /// Reads all iterators now. The owners walk (the other long read) runs
-    /// on a second thread while the objects are read and decoded.
+    /// on its own thread while the objects are read and decoded.
     pub fn collect(&mut self) -> Inventory {
         let clock = Clock::now();
         let mut self_progs: HashSet<u32> = self.iterators.self_prog_ids().iter().copied().collect();
@@ -130,26 +137,14 @@ impl KernelSource {
             owners,
             ..
         } = self;
-        let (objects, snapshot) = std::thread::scope(|scope| {
-            let walk = owners.as_mut().map(|o| {
-                std::thread::Builder::new()
-                    .name("owners-walk".into())
-                    .spawn_scoped(scope, || o.snapshot())
-            });
-            let objects = read_objects(iterators, &clock, &self_progs);
-            let snapshot = match walk {
-                None => None,
-                Some(Ok(thread)) => Some(
-                    thread
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                ),
-                Some(Err(cause)) => {
-                    error!(%cause, "no thread for the owners walk: owners are null in this collection");
-                    None
-                }
-            };
-            (objects, snapshot)
+        if let Some(walk) = owners.as_mut() {
+            walk.begin();
+        }
+        let objects = read_objects(iterators, &clock, &self_progs);
+        let snapshot = owners.as_mut().and_then(|walk| {
+            walk.finish()
+                .inspect_err(|error| error!(%error, "owners are null in this collection"))
+                .ok()
         });
         let Objects {
             mut programs,

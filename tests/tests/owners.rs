@@ -422,3 +422,46 @@ fn owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off() {
     assert!(inv.owner_groups().is_empty());
     assert!(!inv.owners_known());
 }
+
+/// Fds of this process whose fdinfo names program `id` (its program fd or a
+/// link of it).
+fn own_fds_of_prog(id: u32) -> usize {
+    let line = format!("prog_id:\t{id}");
+    fs::read_dir("/proc/self/fdinfo")
+        .unwrap()
+        .filter_map(|e| fs::read_to_string(e.unwrap().path()).ok())
+        .filter(|info| info.lines().any(|l| l == line))
+        .count()
+}
+
+#[test]
+fn the_walk_runs_on_a_thread_of_the_source_and_closes_with_it() {
+    if !have_root("the_walk_runs_on_a_thread_of_the_source_and_closes_with_it") {
+        return;
+    }
+    let mut source = source();
+    let first = source.collect();
+    let walks: Vec<u32> = first
+        .programs
+        .iter()
+        .filter(|p| p.is_self && p.name == "walk_owners")
+        .map(|p| p.id)
+        .collect();
+    let [walk] = walks[..] else {
+        panic!("one walk program of this source: {walks:?}");
+    };
+    assert_eq!(pids(&owners_of(&first, "prog", walk)), [std::process::id()]);
+    assert!(own_fds_of_prog(walk) > 0);
+    // A second walk, on the same thread.
+    let second = source.collect();
+    assert_eq!(
+        second.program(walk).unwrap().owners,
+        first.program(walk).unwrap().owners
+    );
+    drop(source);
+    assert_eq!(
+        own_fds_of_prog(walk),
+        0,
+        "the walk's fds closed when the source is dropped"
+    );
+}
