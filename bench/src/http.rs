@@ -4,6 +4,7 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
+    ops::Range,
     time::Duration,
 };
 
@@ -12,11 +13,36 @@ use anyhow::{bail, Context, Result};
 pub struct Response {
     pub status: u16,
     pub content_encoding: Option<String>,
+    /// The whole response as read (or the decoded body of a chunked one).
+    raw: Vec<u8>,
+    body: Range<usize>,
+}
+
+impl Response {
     /// Body bytes as sent (still compressed when `content_encoding` is set).
-    pub body: Vec<u8>,
+    pub fn body(&self) -> &[u8] {
+        &self.raw[self.body.clone()]
+    }
+
+    /// The buffer, for the next request.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.raw
+    }
 }
 
 pub fn get(addr: SocketAddr, path: &str, accept_encoding: Option<&str>) -> Result<Response> {
+    get_into(addr, path, accept_encoding, Vec::new())
+}
+
+/// [`get`] reading into `raw` (emptied first): a scraper keeps its buffers
+/// between scrapes (Prometheus pools them by size), so the timed client does
+/// not fault in a fresh one per request.
+pub fn get_into(
+    addr: SocketAddr,
+    path: &str,
+    accept_encoding: Option<&str>,
+    mut raw: Vec<u8>,
+) -> Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -30,7 +56,8 @@ pub fn get(addr: SocketAddr, path: &str, accept_encoding: Option<&str>) -> Resul
     // Read the head first, then room for the whole body at once: a growing
     // buffer would copy a multi-MB page several times (client cost, not the
     // server's).
-    let mut raw = Vec::with_capacity(64 << 10);
+    raw.clear();
+    raw.reserve(64 << 10);
     let head = loop {
         if let Some(head) = Head::parse(&raw)? {
             break head;
@@ -107,23 +134,25 @@ impl Head {
     }
 
     /// The response of this head and `raw`, the whole response read to EOF.
-    fn response(self, mut raw: Vec<u8>) -> Result<Response> {
-        let body = if self.chunked {
-            decode_chunked(&raw[self.len..])?
+    fn response(self, raw: Vec<u8>) -> Result<Response> {
+        let (raw, body) = if self.chunked {
+            let body = decode_chunked(&raw[self.len..])?;
+            let len = body.len();
+            (body, 0..len)
         } else {
-            raw.drain(..self.len);
-            match self.content_length {
-                Some(n) if raw.len() < n => bail!("body truncated: {} of {n} bytes", raw.len()),
-                Some(n) => {
-                    raw.truncate(n);
-                    raw
-                }
-                None => raw,
-            }
+            let sent = raw.len() - self.len;
+            let end = match self.content_length {
+                Some(n) if sent < n => bail!("body truncated: {sent} of {n} bytes"),
+                Some(n) => self.len + n,
+                None => raw.len(),
+            };
+            let body = self.len..end;
+            (raw, body)
         };
         Ok(Response {
             status: self.status,
             content_encoding: self.content_encoding,
+            raw,
             body,
         })
     }
@@ -158,7 +187,7 @@ mod tests {
     #[test]
     fn content_length_body() {
         let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+        assert_eq!((r.status, r.body()), (200, &b"hello"[..]));
         assert_eq!(r.content_encoding, None);
     }
 
@@ -168,7 +197,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-encoding: gzip\r\n\r\n\
                     3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n";
         let r = parse_response(raw).unwrap();
-        assert_eq!(r.body, b"abcde");
+        assert_eq!(r.body(), b"abcde");
         assert_eq!(r.content_encoding.as_deref(), Some("gzip"));
     }
 

@@ -112,6 +112,8 @@ pub struct Targets<'a> {
     /// What `RenderKept` keeps between its pages: label text and buffer.
     pub fragments: Fragments,
     pub page: String,
+    /// The HTTP client's buffer, kept between requests.
+    pub response: Vec<u8>,
     /// The last collected inventory, freed before the next timing starts.
     pub collected: Option<Inventory>,
 }
@@ -185,14 +187,16 @@ impl Targets<'_> {
                 let Some(addr) = self.serve else {
                     bail!("serve not running");
                 };
-                let response = http::get(addr, path, *accept_encoding)?;
+                let buffer = std::mem::take(&mut self.response);
+                let response = http::get_into(addr, path, *accept_encoding, buffer)?;
                 if response.status != 200 {
                     bail!("GET {path} answered {}", response.status);
                 }
                 if accept_encoding.is_some() && response.content_encoding.is_none() {
                     bail!("serve ignored Accept-Encoding (uncompressed, as the row without it)");
                 }
-                black_box(response.body.len());
+                black_box(response.body().len());
+                self.response = response.into_buffer();
             }
         }
         Ok(())

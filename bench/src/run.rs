@@ -59,6 +59,7 @@ pub fn run_size(
         inventory: &inventory,
         fragments: Default::default(),
         page: String::new(),
+        response: Vec::new(),
         collected: None,
     };
     let mut methods: Vec<(Method, Option<String>)> = [
@@ -165,7 +166,7 @@ fn measure_serve(serve: &Serve, start: crate::serve::Rss, scrapes: usize) -> Res
     for _ in 0..scrapes {
         match http::get(serve.addr, "/metrics", None) {
             Ok(r) if r.status == 200 => {
-                metrics_bytes = Some(r.body.len());
+                metrics_bytes = Some(r.body().len());
                 done += 1;
             }
             _ => break,
@@ -186,7 +187,7 @@ fn load_test(cli: &Cli, serve: &Serve, results: &mut Results) -> Option<load::Lo
     let collections = || {
         http::get(serve.addr, "/metrics", None).ok().and_then(|r| {
             metric_sum(
-                &String::from_utf8_lossy(&r.body),
+                &String::from_utf8_lossy(r.body()),
                 "bpf_exporter_collections_total",
             )
         })
