@@ -1,7 +1,7 @@
 //! The inventory snapshot: every BPF program, map and link on the host at one
 //! instant. Plain data with serde; this is the public JSON schema (see
 //! docs/inventory.md). `None` always means "the kernel could not tell", never 0.
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,8 @@ pub struct Program {
     pub id: u32,
     pub name: String,
     #[serde(rename = "type")]
-    pub prog_type: String,
+    #[schema(value_type = String)]
+    pub prog_type: Cow<'static, str>,
     pub tag: String,
     pub loaded_at: DateTime<Utc>,
     pub uid: Option<u32>,
@@ -72,7 +73,8 @@ pub struct Map {
     pub id: u32,
     pub name: String,
     #[serde(rename = "type")]
-    pub map_type: String,
+    #[schema(value_type = String)]
+    pub map_type: Cow<'static, str>,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -96,9 +98,11 @@ pub struct Map {
 pub struct Link {
     pub id: u32,
     #[serde(rename = "type")]
-    pub link_type: String,
+    #[schema(value_type = String)]
+    pub link_type: Cow<'static, str>,
     pub prog_id: u32,
-    pub attach_type: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub attach_type: Option<Cow<'static, str>>,
     pub target: Option<LinkTarget>,
     #[serde(rename = "self")]
     pub is_self: bool,

@@ -24,7 +24,7 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn program(id: u32, name: &str, prog_type: &str) -> Program {
+fn program(id: u32, name: &str, prog_type: &'static str) -> Program {
     Program {
         id,
         name: name.into(),
@@ -50,7 +50,7 @@ fn program(id: u32, name: &str, prog_type: &str) -> Program {
     }
 }
 
-fn map(id: u32, name: &str, map_type: &str, max_entries: u32, entries: Option<u64>) -> Map {
+fn map(id: u32, name: &str, map_type: &'static str, max_entries: u32, entries: Option<u64>) -> Map {
     Map {
         id,
         name: name.into(),

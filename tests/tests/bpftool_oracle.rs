@@ -627,7 +627,7 @@ fn link_targets_match_the_kernel_and_bpftool() {
         assert_eq!(l.link_type, bpftool_type(&bt, names::link_type), "{ctx}");
         assert_target_matches_bpftool(l, &bt);
         // The kinds bpftool 7.1 decodes: it must have shown the field.
-        let field = match l.link_type.as_str() {
+        let field = match l.link_type.as_ref() {
             "raw_tracepoint" => Some("tp_name"),
             "cgroup" => Some("cgroup_id"),
             "iter" => Some("map_id"),

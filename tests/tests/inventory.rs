@@ -66,7 +66,7 @@ fn fixture_objects_have_exact_values() {
     assert_eq!(
         (
             hash.name.as_str(),
-            hash.map_type.as_str(),
+            hash.map_type.as_ref(),
             hash.key_size,
             hash.value_size
         ),
@@ -81,20 +81,20 @@ fn fixture_objects_have_exact_values() {
     assert_eq!((np.flags, np.key_size, np.value_size), (1, 8, 4)); // BPF_F_NO_PREALLOC
     assert_eq!((np.max_entries, np.entries), (500, Some(20)));
     let lru = map("fixture_lru");
-    assert_eq!((lru.map_type.as_str(), lru.entries), ("lru_hash", Some(11)));
+    assert_eq!((lru.map_type.as_ref(), lru.entries), ("lru_hash", Some(11)));
     let pcpu = map("fixture_pcpu_hash");
     assert_eq!(
-        (pcpu.map_type.as_str(), pcpu.entries),
+        (pcpu.map_type.as_ref(), pcpu.entries),
         ("percpu_hash", Some(4))
     );
     let array = map("fixture_array");
     assert_eq!(
-        (array.map_type.as_str(), array.entries),
+        (array.map_type.as_ref(), array.entries),
         ("array", Some(16))
     );
     let ring = map("fixture_ringbuf");
     assert_eq!(
-        (ring.map_type.as_str(), ring.max_entries),
+        (ring.map_type.as_ref(), ring.max_entries),
         ("ringbuf", 4096)
     );
     assert_eq!(ring.entries, None, "a ring buffer has no element count");

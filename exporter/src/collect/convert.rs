@@ -94,7 +94,7 @@ pub(super) fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) 
     Program {
         id: r.id,
         name,
-        prog_type: names::prog_type(r.prog_type).into_owned(),
+        prog_type: names::prog_type(r.prog_type),
         tag: hex(&r.tag),
         loaded_at: clock.wall_time(r.load_time_ns),
         uid: (r.known & PROG_KNOWN_UID != 0).then_some(r.uid),
@@ -129,7 +129,7 @@ pub(super) fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
     Map {
         id: r.id,
         name: c_string(&r.name),
-        map_type: names::map_type(r.map_type).into_owned(),
+        map_type: names::map_type(r.map_type),
         key_size: r.key_size,
         value_size: r.value_size,
         max_entries: r.max_entries,
@@ -148,10 +148,10 @@ pub(super) fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
 pub(super) fn link(r: &LinkRecord, self_progs: &HashSet<u32>) -> Link {
     Link {
         id: r.id,
-        link_type: names::link_type(r.link_type).into_owned(),
+        link_type: names::link_type(r.link_type),
         prog_id: r.prog_id,
         attach_type: (r.known & LINK_KNOWN_ATTACH_TYPE != 0)
-            .then(|| names::attach_type(r.attach_type).into_owned()),
+            .then(|| names::attach_type(r.attach_type)),
         target: link_target(r),
         is_self: self_progs.contains(&r.prog_id),
         owners: None,

@@ -27,7 +27,7 @@ pub(super) struct Aggregate {
 
 pub(super) fn by_type<'a, T>(
     objects: &'a [T],
-    key: impl Fn(&'a T) -> (&'a String, Option<u64>),
+    key: impl Fn(&'a T) -> (&'a str, Option<u64>),
 ) -> BTreeMap<&'a str, Aggregate> {
     let mut types: BTreeMap<&str, Aggregate> = BTreeMap::new();
     for object in objects {
