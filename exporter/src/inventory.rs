@@ -61,7 +61,8 @@ pub struct Program {
     pub is_self: bool,
     /// Processes holding an fd to it; `null` when owners are unknown (see
     /// docs/inventory.md: walk unavailable or `--no-owners`).
-    pub owners: Option<Vec<Owner>>,
+    #[schema(value_type = Option<Vec<Owner>>)]
+    pub owners: Option<Owners>,
     /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
     pub pins: Option<Vec<String>>,
     /// What keeps it alive; `null` when owners are unknown.
@@ -87,7 +88,8 @@ pub struct Map {
     pub is_self: bool,
     /// Processes holding an fd to it; `null` when owners are unknown (see
     /// docs/inventory.md: walk unavailable or `--no-owners`).
-    pub owners: Option<Vec<Owner>>,
+    #[schema(value_type = Option<Vec<Owner>>)]
+    pub owners: Option<Owners>,
     /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
     pub pins: Option<Vec<String>>,
     /// What keeps it alive; `null` when owners are unknown.
@@ -108,12 +110,17 @@ pub struct Link {
     pub is_self: bool,
     /// Processes holding an fd to it; `null` when owners are unknown (see
     /// docs/inventory.md: walk unavailable or `--no-owners`).
-    pub owners: Option<Vec<Owner>>,
+    #[schema(value_type = Option<Vec<Owner>>)]
+    pub owners: Option<Owners>,
     /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
     pub pins: Option<Vec<String>>,
     /// What keeps it alive; `null` when owners are unknown.
     pub held_by: Option<Vec<HeldBy>>,
 }
+
+/// The owners of an object, sorted by pid: shared (`Arc`) by consecutive
+/// objects of the same owners, as a process's maps and programs usually are.
+pub type Owners = Arc<[Owner]>;
 
 /// A process holding at least one fd to a BPF object (one entry per process,
 /// however many fds or forked copies it holds). Its text is shared (`Arc`)
@@ -343,7 +350,7 @@ impl Inventory {
 
     /// Whether this collection has owners (the owners walk ran).
     pub fn owners_known(&self) -> bool {
-        let known = |o: &Option<Vec<Owner>>| o.is_some();
+        let known = |o: &Option<Owners>| o.is_some();
         self.programs.iter().any(|p| known(&p.owners))
             || self.maps.iter().any(|m| known(&m.owners))
             || self.links.iter().any(|l| known(&l.owners))

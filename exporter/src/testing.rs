@@ -44,7 +44,7 @@ fn program(id: u32, name: &str, prog_type: &'static str) -> Program {
         run_count: None,
         recursion_misses: None,
         is_self: false,
-        owners: Some(vec![]),
+        owners: Some(vec![].into()),
         pins: Some(vec![]),
         held_by: Some(vec![]),
     }
@@ -64,7 +64,7 @@ fn map(id: u32, name: &str, map_type: &'static str, max_entries: u32, entries: O
         entries,
         memory_bytes: Some(u64::from(max_entries) * 16),
         is_self: false,
-        owners: Some(vec![]),
+        owners: Some(vec![].into()),
         pins: Some(vec![]),
         held_by: Some(vec![]),
     }
@@ -144,15 +144,15 @@ pub fn sample_inventory() -> Inventory {
         container_id: None,
         pod_uid: None,
     };
-    xdp.owners = Some(vec![agent.clone()]);
+    xdp.owners = Some(vec![agent.clone()].into());
     xdp.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
-    dump.owners = Some(vec![exporter.clone()]);
+    dump.owners = Some(vec![exporter.clone()].into());
     dump.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
-    own_map.owners = Some(vec![exporter.clone()]);
+    own_map.owners = Some(vec![exporter.clone()].into());
     own_map.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
     unknown.held_by = Some(vec![HeldBy::Program]);
     let mut hash = map(11, "fixture_hash", "hash", 1000, Some(42));
-    hash.owners = Some(vec![bpftool, agent]);
+    hash.owners = Some(vec![bpftool, agent].into());
     hash.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
     Inventory {
         collected_at: at("2026-01-02T03:05:00Z"),
@@ -172,7 +172,7 @@ pub fn sample_inventory() -> Inventory {
                 attach_type: Some("xdp".into()),
                 target: Some(LinkTarget::Interface { ifindex: 2 }),
                 is_self: false,
-                owners: Some(vec![]),
+                owners: Some(vec![].into()),
                 pins: Some(vec!["/sys/fs/bpf/edge/xdp_link".into()]),
                 held_by: Some(vec![HeldBy::Pinned]),
             },
@@ -186,7 +186,7 @@ pub fn sample_inventory() -> Inventory {
                     map_id: None,
                 }),
                 is_self: true,
-                owners: Some(vec![exporter.clone()]),
+                owners: Some(vec![exporter.clone()].into()),
                 pins: Some(vec![]),
                 held_by: Some(vec![HeldBy::Process]),
             },

@@ -68,6 +68,7 @@ fn owners_of(inv: &Inventory, kind: &str, id: u32) -> Vec<Owner> {
     owners
         .unwrap_or_else(|| panic!("{kind} {id} not in the inventory"))
         .unwrap_or_else(|| panic!("{kind} {id}: owners unknown"))
+        .to_vec()
 }
 
 fn pids(owners: &[Owner]) -> Vec<u32> {
@@ -297,11 +298,14 @@ fn pinned_map_without_holder_and_program_held_only_by_a_link() {
 
     let inv = source().collect();
     let map = inv.map(map_id).expect("pinned map listed");
-    assert_eq!(map.owners, Some(vec![]));
+    assert_eq!(map.owners.as_deref(), Some(&[][..]));
     assert_eq!(map.pins, Some(vec![map_pin.display().to_string()]));
     assert_eq!(map.held_by, Some(vec![HeldBy::Pinned]));
     let prog = inv.program(prog_id).expect("linked program listed");
-    assert_eq!((&prog.owners, &prog.pins), (&Some(vec![]), &Some(vec![])));
+    assert_eq!(
+        (prog.owners.as_deref(), &prog.pins),
+        (Some(&[][..]), &Some(vec![]))
+    );
     assert_eq!(prog.held_by, Some(vec![HeldBy::Link]));
     let link = inv.link(link_id).expect("pinned link listed");
     assert_eq!(link.pins, Some(vec![link_pin.display().to_string()]));

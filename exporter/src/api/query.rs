@@ -14,7 +14,7 @@ use utoipa::{
 };
 
 use super::error::ApiError;
-use crate::inventory::{names, Collector, Owner};
+use crate::inventory::{names, Collector, Owners};
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -107,7 +107,7 @@ impl ListQuery {
 
     /// Whether one of `owners` passes every owner filter; with an owner
     /// filter, objects whose owners are unknown (null) never match.
-    pub fn matches_owners(&self, owners: &Option<Vec<Owner>>) -> bool {
+    pub fn matches_owners(&self, owners: &Option<Owners>) -> bool {
         if self.comm.is_none()
             && self.pod_uid.is_none()
             && self.container_id.is_none()
@@ -115,7 +115,7 @@ impl ListQuery {
         {
             return true;
         }
-        owners.iter().flatten().any(|o| {
+        owners.as_deref().unwrap_or_default().iter().any(|o| {
             self.comm.as_deref().is_none_or(|c| c == &*o.comm)
                 && self
                     .pod_uid

@@ -20,7 +20,7 @@ use crate::{
         pins::{read_pins, Pins},
         records::{c_string, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
     },
-    inventory::{HeldBy, Link, Map, Owner, Program},
+    inventory::{HeldBy, Link, Map, Owner, Owners, Program},
 };
 
 /// Owners of every object, one per (OWNER_KIND_*, id) and pid, sorted by
@@ -144,6 +144,7 @@ pub fn apply(
     let mut lookup = Lookup {
         snapshot: &snapshot,
         at: 0,
+        last: None,
     };
     let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
     let used: HashSet<u32> = programs
@@ -178,14 +179,16 @@ pub fn apply(
 
 /// Owners and pins of object after object. Objects come in (kind, id)
 /// order, as the owners are sorted: each lookup goes on from the last one
-/// (any other order still works, by a search).
+/// (any other order still works, by a search). An object with the same
+/// owners as the one before shares its list.
 struct Lookup<'a> {
     snapshot: &'a OwnerSnapshot,
     at: usize,
+    last: Option<Owners>,
 }
 
 impl Lookup<'_> {
-    fn lookup(&mut self, kind: u32, id: u32) -> (Vec<Owner>, Option<Vec<String>>) {
+    fn lookup(&mut self, kind: u32, id: u32) -> (Owners, Option<Vec<String>>) {
         let all = &self.snapshot.owners;
         let key = (kind, id);
         if self.at > 0 && all[self.at - 1].0 >= key {
@@ -194,12 +197,22 @@ impl Lookup<'_> {
         while all.get(self.at).is_some_and(|(k, _)| *k < key) {
             self.at += 1;
         }
-        let owners: Vec<Owner> = all[self.at..]
-            .iter()
-            .take_while(|(k, _)| *k == key)
-            .map(|(_, owner)| owner.clone())
-            .collect();
-        self.at += owners.len();
+        let found = all[self.at..].iter().take_while(|(k, _)| *k == key).count();
+        let found = &all[self.at..self.at + found];
+        self.at += found.len();
+        let owners = match &self.last {
+            // Text shared by the walk's owners compares by pointer first.
+            Some(last)
+                if last.len() == found.len()
+                    && last.iter().zip(found).all(|(a, (_, b))| a == b) =>
+            {
+                Arc::clone(last)
+            }
+            _ => self
+                .last
+                .insert(found.iter().map(|(_, owner)| owner.clone()).collect())
+                .clone(),
+        };
         let pins = self
             .snapshot
             .pins
@@ -289,6 +302,7 @@ mod tests {
         let mut lookup = Lookup {
             snapshot: &snapshot,
             at: 0,
+            last: None,
         };
         let mut pids = |kind| {
             let (owners, _) = lookup.lookup(kind, 5);
@@ -302,5 +316,45 @@ mod tests {
         assert_eq!(pids(OWNER_KIND_PROG), [10]);
         assert_eq!(pids(OWNER_KIND_PROG), [10]);
         assert_eq!(&*lookup.lookup(OWNER_KIND_MAP, 5).0[0].comm, "holder");
+    }
+
+    #[test]
+    fn objects_with_the_same_owners_share_one_list() {
+        let record = |tgid, id| OwnerRecord {
+            tgid,
+            fd: 3,
+            kind: OWNER_KIND_MAP,
+            id,
+            cgroup_id: 0,
+            comm: *b"holder\0\0\0\0\0\0\0\0\0\0",
+        };
+        // Maps 1 and 2 held by process 10, map 3 by 10 and 20, map 4 by 20.
+        let records = [
+            record(10, 1),
+            record(10, 2),
+            record(10, 3),
+            record(20, 3),
+            record(20, 4),
+        ];
+        let snapshot = OwnerSnapshot {
+            owners: owners_by_object(records.into_iter(), &mut CgroupPaths::default()),
+            pins: None,
+        };
+        let mut lookup = Lookup {
+            snapshot: &snapshot,
+            at: 0,
+            last: None,
+        };
+        let lists: Vec<Owners> = (1..=5)
+            .map(|id| lookup.lookup(OWNER_KIND_MAP, id).0)
+            .collect();
+        let pids: Vec<Vec<u32>> = lists
+            .iter()
+            .map(|l| l.iter().map(|o| o.pid).collect())
+            .collect();
+        assert_eq!(pids, [vec![10], vec![10], vec![10, 20], vec![20], vec![]]);
+        assert!(Arc::ptr_eq(&lists[0], &lists[1]));
+        assert!(!Arc::ptr_eq(&lists[1], &lists[2]));
+        assert!(!Arc::ptr_eq(&lists[2], &lists[3]));
     }
 }

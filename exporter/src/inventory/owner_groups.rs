@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Inventory, Owner};
+use super::{Inventory, Owner, Owners};
 
 /// The key of an owner group.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
@@ -105,13 +105,8 @@ struct Groups {
 
 impl Groups {
     /// Adds object `id` to the groups of its owners, in the list `ids` picks.
-    fn add(
-        &mut self,
-        owners: &Option<Vec<Owner>>,
-        id: u32,
-        ids: fn(&mut OwnerGroup) -> &mut Vec<u32>,
-    ) {
-        for o in owners.iter().flatten() {
+    fn add(&mut self, owners: &Option<Owners>, id: u32, ids: fn(&mut OwnerGroup) -> &mut Vec<u32>) {
+        for o in owners.as_deref().unwrap_or_default().iter() {
             let list = ids(self.of(o));
             if list.last() != Some(&id) {
                 list.push(id);
@@ -164,9 +159,9 @@ mod tests {
         };
         let first = inventory.maps[0].id;
         // Not the same Arc: groups are equal by text, not by pointer.
-        inventory.maps[0].owners = Some(vec![owner(1, "a"), owner(2, "b"), owner(3, "a")]);
+        inventory.maps[0].owners = Some(vec![owner(1, "a"), owner(2, "b"), owner(3, "a")].into());
         for m in &mut inventory.maps[1..] {
-            m.owners = Some(vec![owner(3, "a")]);
+            m.owners = Some(vec![owner(3, "a")].into());
         }
         for p in &mut inventory.programs {
             p.owners = None;

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     collect::CollectionStats,
-    inventory::{Collector, Inventory, Map, Owner, Program},
+    inventory::{Collector, Inventory, Map, Owners, Program},
 };
 
 /// A point's value.
@@ -210,13 +210,13 @@ fn group_attributes(
 /// One point per object and owner group (or process, with `pid`), as the
 /// Prometheus `bpf_*_owner_info` series.
 fn owner_points<'a>(
-    objects: impl Iterator<Item = (u32, &'a Option<Vec<Owner>>)>,
+    objects: impl Iterator<Item = (u32, &'a Option<Owners>)>,
     pid_label: bool,
     emit: &mut dyn FnMut(Point, &[KeyValue]),
 ) {
     for (id, owners) in objects {
         let mut seen = BTreeSet::new();
-        for o in owners.iter().flatten() {
+        for o in owners.as_deref().unwrap_or_default().iter() {
             let pid = pid_label.then_some(o.pid);
             if !seen.insert((&o.comm, &o.container_id, &o.pod_uid, pid)) {
                 continue;

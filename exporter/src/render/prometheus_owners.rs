@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{f, label, PageWriter, Value};
-use crate::inventory::{Inventory, Owner, OwnerGroup};
+use crate::inventory::{Inventory, Owner, OwnerGroup, Owners};
 use crate::render::aggregate::OWNER_GROUP_VALUES;
 
 impl PageWriter {
@@ -19,7 +19,7 @@ impl PageWriter {
     fn owner_family<'a>(
         &mut self,
         family: &f::Family,
-        objects: impl Iterator<Item = (u32, &'a Option<Vec<Owner>>)>,
+        objects: impl Iterator<Item = (u32, &'a Option<Owners>)>,
         pid_label: bool,
     ) {
         self.header(family);

@@ -1,7 +1,7 @@
 //! A readable listing of an `Inventory` for humans (`dump --format table`).
 use std::fmt::Write;
 
-use crate::inventory::{HeldBy, Inventory, Owner};
+use crate::inventory::{HeldBy, Inventory, Owners};
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".to_owned(), T::to_string)
@@ -9,7 +9,7 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 
 /// `comm(pid)` of each owner (with the pod uid where known); without owners,
 /// what holds the object in brackets; `-` when owners are unknown.
-fn owners(owners: &Option<Vec<Owner>>, held_by: &Option<Vec<HeldBy>>) -> String {
+fn owners(owners: &Option<Owners>, held_by: &Option<Vec<HeldBy>>) -> String {
     match (owners, held_by) {
         (Some(owners), _) if !owners.is_empty() => owners
             .iter()
