@@ -141,11 +141,7 @@ pub fn apply(
     let Some(snapshot) = snapshot else {
         return;
     };
-    let mut lookup = Lookup {
-        snapshot: &snapshot,
-        at: 0,
-        last: None,
-    };
+    let mut lookup = Lookup::new(&snapshot);
     let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
     let used: HashSet<u32> = programs
         .iter()
@@ -187,7 +183,15 @@ struct Lookup<'a> {
     last: Option<Owners>,
 }
 
-impl Lookup<'_> {
+impl<'a> Lookup<'a> {
+    fn new(snapshot: &'a OwnerSnapshot) -> Self {
+        Self {
+            snapshot,
+            at: 0,
+            last: None,
+        }
+    }
+
     fn lookup(&mut self, kind: u32, id: u32) -> (Owners, Option<Vec<String>>) {
         let all = &self.snapshot.owners;
         let key = (kind, id);
@@ -279,6 +283,13 @@ mod tests {
         assert_eq!(held_by(&[], None, &[], HeldBy::Attached), []);
     }
 
+    fn snapshot_of(records: &[OwnerRecord]) -> OwnerSnapshot {
+        OwnerSnapshot {
+            owners: owners_by_object(records.iter().copied(), &mut CgroupPaths::default()),
+            pins: None,
+        }
+    }
+
     #[test]
     fn one_owner_per_process_and_object() {
         let record = |tgid, fd, kind, id| OwnerRecord {
@@ -295,15 +306,8 @@ mod tests {
             record(10, 3, OWNER_KIND_MAP, 5),
             record(10, 4, OWNER_KIND_PROG, 5),
         ];
-        let snapshot = OwnerSnapshot {
-            owners: owners_by_object(records.into_iter(), &mut CgroupPaths::default()),
-            pins: None,
-        };
-        let mut lookup = Lookup {
-            snapshot: &snapshot,
-            at: 0,
-            last: None,
-        };
+        let snapshot = snapshot_of(&records);
+        let mut lookup = Lookup::new(&snapshot);
         let mut pids = |kind| {
             let (owners, _) = lookup.lookup(kind, 5);
             owners.iter().map(|o| o.pid).collect::<Vec<_>>()
@@ -336,15 +340,8 @@ mod tests {
             record(20, 3),
             record(20, 4),
         ];
-        let snapshot = OwnerSnapshot {
-            owners: owners_by_object(records.into_iter(), &mut CgroupPaths::default()),
-            pins: None,
-        };
-        let mut lookup = Lookup {
-            snapshot: &snapshot,
-            at: 0,
-            last: None,
-        };
+        let snapshot = snapshot_of(&records);
+        let mut lookup = Lookup::new(&snapshot);
         let lists: Vec<Owners> = (1..=5)
             .map(|id| lookup.lookup(OWNER_KIND_MAP, id).0)
             .collect();
