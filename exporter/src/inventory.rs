@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 pub mod names;
 mod owner_groups;
-pub use owner_groups::{OwnerGroup, OwnerKey};
+pub use owner_groups::OwnerGroup;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Inventory {

@@ -8,25 +8,11 @@ use utoipa::ToSchema;
 
 use super::{Inventory, Owner, Owners};
 
-/// The key of an owner group.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
-pub struct OwnerKey {
-    #[schema(value_type = String)]
-    pub comm: Arc<str>,
-    #[schema(value_type = Option<String>)]
-    pub container_id: Option<Arc<str>>,
-    #[schema(value_type = Option<String>)]
-    pub pod_uid: Option<Arc<str>>,
-}
+/// An owner group's identity: (comm, container_id, pod_uid).
+type GroupKey = (Arc<str>, Option<Arc<str>>, Option<Arc<str>>);
 
-impl From<&Owner> for OwnerKey {
-    fn from(o: &Owner) -> Self {
-        Self {
-            comm: o.comm.clone(),
-            container_id: o.container_id.clone(),
-            pod_uid: o.pod_uid.clone(),
-        }
-    }
+fn group_key(o: &Owner) -> GroupKey {
+    (o.comm.clone(), o.container_id.clone(), o.pod_uid.clone())
 }
 
 /// What one owner group holds.
@@ -99,7 +85,7 @@ impl Inventory {
 #[derive(Default)]
 struct Groups {
     list: Vec<OwnerGroup>,
-    index: HashMap<OwnerKey, usize>,
+    index: HashMap<GroupKey, usize>,
     last: Option<usize>,
 }
 
@@ -123,15 +109,17 @@ impl Groups {
             Some(at) if same(&self.list[at]) => at,
             _ => {
                 let list = &mut self.list;
-                *self.index.entry(OwnerKey::from(o)).or_insert_with(|| {
-                    list.push(OwnerGroup {
-                        comm: o.comm.clone(),
-                        container_id: o.container_id.clone(),
-                        pod_uid: o.pod_uid.clone(),
-                        ..OwnerGroup::default()
-                    });
-                    list.len() - 1
-                })
+                *self.index.entry(group_key(o)).or_insert_with_key(
+                    |(comm, container_id, pod_uid)| {
+                        list.push(OwnerGroup {
+                            comm: comm.clone(),
+                            container_id: container_id.clone(),
+                            pod_uid: pod_uid.clone(),
+                            ..OwnerGroup::default()
+                        });
+                        list.len() - 1
+                    },
+                )
             }
         };
         self.last = Some(at);
