@@ -1,25 +1,47 @@
 //! The owners walk on a thread of its own, kept for the life of the source
 //! and woken once per collection, so that the walk runs while the other
 //! iterators are read. On the 2-vCPU bench host a woken thread ran after a
-//! median of about 1 ms, a thread started per collection after about 3 ms
-//! (0.7 to 4.6 ms), so the walk overlaps more of the other reads.
+//! median of about 1 ms (0.04 to 5 ms), a thread started per collection after
+//! about 3 ms. So a walk is done by whoever claims it first: the thread when
+//! it wakes in time, else the collecting thread once it has read the other
+//! iterators, which then never waits for a late thread.
 use std::{
-    sync::{mpsc, Arc},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc, Mutex,
+    },
     thread::JoinHandle,
 };
 
 use super::owners::{OwnerSnapshot, OwnerSource};
-use crate::bpf;
+use crate::{bpf, sync::lock};
 
 type Walked = Result<Arc<OwnerSnapshot>, bpf::Error>;
 
 pub struct WalkThread {
+    shared: Arc<Shared>,
     /// Wakes the thread for walk number n; dropped to stop it.
     requests: Option<mpsc::Sender<u64>>,
     results: mpsc::Receiver<(u64, Walked)>,
     asked: u64,
     prog_ids: Vec<u32>,
     thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    source: Mutex<OwnerSource>,
+    claims: Claims,
+}
+
+/// Which walk was claimed last: walk n is done by the first to claim n, a
+/// walk older than the last claimed one by nobody.
+#[derive(Default)]
+struct Claims(AtomicU64);
+
+impl Claims {
+    fn claim(&self, n: u64) -> bool {
+        self.0.fetch_max(n, Ordering::AcqRel) < n
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,25 +51,35 @@ pub enum WalkThreadError {
 }
 
 impl WalkThread {
-    /// Starts the thread that owns `source` from now on.
-    pub fn start(mut source: OwnerSource) -> std::io::Result<Self> {
+    /// Starts the thread that shares `source` with the collecting thread.
+    pub fn start(source: OwnerSource) -> std::io::Result<Self> {
+        let prog_ids = source.prog_ids();
+        let shared = Arc::new(Shared {
+            source: Mutex::new(source),
+            claims: Claims::default(),
+        });
         let (requests, asked) = mpsc::channel::<u64>();
         let (answer, results) = mpsc::channel();
-        let prog_ids = source.prog_ids();
+        let on_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("owners-walk".into())
             .spawn(move || {
                 while let Ok(n) = asked.recv() {
+                    if !on_thread.claims.claim(n) {
+                        continue;
+                    }
                     // Started before the capability drop: apply it first.
                     if let Err(error) = crate::privileges::apply_on_this_thread() {
                         tracing::error!(%error, "dropping capabilities on the owners walk thread failed");
                     }
-                    if answer.send((n, source.snapshot())).is_err() {
+                    let walked = lock(&on_thread.source).snapshot();
+                    if answer.send((n, walked)).is_err() {
                         break;
                     }
                 }
             })?;
         Ok(Self {
+            shared,
             requests: Some(requests),
             results,
             asked: 0,
@@ -65,14 +97,18 @@ impl WalkThread {
     pub fn begin(&mut self) {
         self.asked += 1;
         if let Some(requests) = &self.requests {
-            // A thread that has ended is reported by `finish`.
+            // A thread that has ended never claims: `finish` walks.
             let _ = requests.send(self.asked);
         }
     }
 
-    /// The result of the walk last begun (a result of an earlier walk whose
-    /// collection was abandoned is skipped).
+    /// The result of the walk last begun: walked here if the thread has not
+    /// claimed it yet (a result of an earlier walk whose collection was
+    /// abandoned is skipped).
     pub fn finish(&mut self) -> Result<Walked, WalkThreadError> {
+        if self.shared.claims.claim(self.asked) {
+            return Ok(lock(&self.shared.source).snapshot());
+        }
         loop {
             match self.results.recv() {
                 Ok((n, walked)) if n == self.asked => return Ok(walked),
@@ -91,5 +127,20 @@ impl Drop for WalkThread {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Claims;
+
+    #[test]
+    fn a_walk_is_claimed_once_and_an_older_one_never() {
+        let claims = Claims::default();
+        assert!(claims.claim(1));
+        assert!(!claims.claim(1), "walk 1 is taken");
+        assert!(claims.claim(3));
+        assert!(!claims.claim(2), "walk 2 is older than the last claimed");
+        assert!(claims.claim(4));
     }
 }
