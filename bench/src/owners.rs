@@ -52,17 +52,16 @@ pub fn measure(
         let c_empty = c_loop.median_ms(reps)?;
         let collect_empty = median_of(reps, || source.collect());
         let holders = spawn(procs, fds, map.as_raw_fd())?;
-        let records = walk.read()?.count();
+        let mut records = 0;
+        walk.walk(|_| records += 1)?;
         if records < procs * fds {
             bail!(
                 "the walk saw {records} BPF fds, expected at least {}",
                 procs * fds
             );
         }
-        let full = median_ms(&mut walk, reps)?;
-        let c_full = c_loop.median_ms(reps)?;
-        let collect_full = median_of(reps, || source.collect());
-        let no_owners = median_of(reps, || source_no_owners.collect());
+        let [full, c_full, collect_full, no_owners] =
+            interleaved(reps, &mut walk, &c_loop, source, source_no_owners)?;
         drop(holders);
         let per_fd_us = (full - empty) * 1000.0 / (procs * fds) as f64;
         let line = format!(
@@ -146,6 +145,46 @@ impl Drop for CLoop {
         let _ = std::fs::remove_file(&self.pin);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Medians (ms) of the walk's read, the C loop's read, a collection and a
+/// collection without owners, measured in rounds (one of each per round, in
+/// a rotating order) so that a slower moment of the machine weighs on all four.
+fn interleaved(
+    reps: usize,
+    walk: &mut OwnerWalk,
+    c_loop: &CLoop,
+    source: &mut KernelSource,
+    source_no_owners: &mut KernelSource,
+) -> Result<[f64; 4]> {
+    let mut times: [Vec<f64>; 4] = Default::default();
+    walk.read_raw()?; // warm-up (the C loop warms up on each run)
+    drop((source.collect(), source_no_owners.collect()));
+    for round in 0..reps {
+        for i in 0..4 {
+            let method = (round + i) % 4;
+            let ms = match method {
+                0 => timed(|| Ok(walk.read_raw()?.len()))?,
+                1 => c_loop.median_ms(1)?,
+                2 => timed(|| Ok(source.collect()))?,
+                _ => timed(|| Ok(source_no_owners.collect()))?,
+            };
+            times[method].push(ms);
+        }
+    }
+    Ok(times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    }))
+}
+
+/// Ms of one `run`; what it returns is freed outside the timing.
+fn timed<T>(run: impl FnOnce() -> Result<T>) -> Result<f64> {
+    let start = Instant::now();
+    let out = run()?;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    drop(out);
+    Ok(ms)
 }
 
 fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {

@@ -262,7 +262,7 @@ pub(super) fn target_missing(error: &ProgramError) -> bool {
     matches!(error, ProgramError::Btf(_))
 }
 
-fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, Error> {
+pub(super) fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, Error> {
     let iter = iter_mut(ebpf, program)?;
     let link_id = iter
         .attach()

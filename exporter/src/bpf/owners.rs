@@ -2,14 +2,16 @@
 //! which processes hold an fd to each BPF object. At load it learns the file
 //! operations of this process' own map, program and link files; each walk then
 //! reports every fd whose file has one of them.
-use std::path::Path;
+use std::{io::Read, path::Path};
 
 use aya::{programs::links::FdLink, Btf, Ebpf, EbpfLoader};
 use tracing::debug;
 
 use super::{
-    loader::{iter_mut, load_iter, read_into, run_once},
-    records::{decode, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
+    loader::{iter_mut, load_iter, open_iter, read_into, run_once},
+    records::{
+        decode, OwnerRecord, TruncatedRecords, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG,
+    },
     Error,
 };
 
@@ -18,11 +20,16 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ow
 const LEARN: &str = "learn_fops";
 const WALK: &str = "walk_owners";
 const TARGET: &str = "task_file";
+/// Room for one read(2) of the walk: the kernel hands out at most its
+/// seq_file buffer (32 KiB) per call.
+const CHUNK: usize = 64 << 10;
 
 /// The loaded owners programs, their learnt file operations in the object's .bss.
 pub struct OwnerWalk {
     ebpf: Ebpf,
-    /// The last walk's output, kept to be refilled by the next.
+    /// What one read(2) of a walk gave, decoded before the next.
+    chunk: Vec<u8>,
+    /// The output of [`Self::read_raw`], kept to be refilled by the next.
     buffer: Vec<u8>,
 }
 
@@ -53,6 +60,7 @@ impl OwnerWalk {
         debug!(?learnt, "owners walk learnt the BPF file operations");
         Ok(Self {
             ebpf,
+            chunk: vec![0; CHUNK],
             buffer: Vec::new(),
         })
     }
@@ -65,13 +73,44 @@ impl OwnerWalk {
             .collect()
     }
 
-    /// One walk over every open file of every process: one record per BPF
-    /// fd, decoded from the kept buffer as they are iterated.
-    pub fn read(&mut self) -> Result<impl Iterator<Item = OwnerRecord> + Clone + '_, Error> {
-        decode::<OwnerRecord>(self.read_raw()?).map_err(|source| Error::Decode {
+    /// One walk over every open file of every process: `each` gets one
+    /// record per BPF fd, decoded read by read, so the output is never held
+    /// whole (4 MB at 100 000 fds) and what is decoded is still in cache.
+    pub fn walk(&mut self, mut each: impl FnMut(OwnerRecord)) -> Result<(), Error> {
+        let read_error = |source| Error::Read {
             program: WALK,
             source,
-        })
+        };
+        let decode_error = |source| Error::Decode {
+            program: WALK,
+            source,
+        };
+        let size = size_of::<OwnerRecord>();
+        let mut file = open_iter(&mut self.ebpf, WALK)?;
+        // Bytes of a record cut by a read wait at the front for the rest.
+        let mut filled = 0;
+        loop {
+            let n = match file.read(&mut self.chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(read_error(error)),
+            };
+            filled += n;
+            let whole = filled - filled % size;
+            decode::<OwnerRecord>(&self.chunk[..whole])
+                .map_err(decode_error)?
+                .for_each(&mut each);
+            self.chunk.copy_within(whole..filled, 0);
+            filled -= whole;
+        }
+        if filled > 0 {
+            return Err(decode_error(TruncatedRecords {
+                len: filled,
+                record_size: size,
+            }));
+        }
+        Ok(())
     }
 
     /// Pins a link of the walk at `path` (on a bpffs): every open() of the

@@ -67,8 +67,16 @@ impl OwnerSource {
                 return Ok(Arc::clone(snapshot));
             }
         }
-        let records = self.walk.read()?;
-        let owners = owners_by_object(records, &mut self.cgroups);
+        // Several fds of one process to one object come one after another
+        // (the walk visits a task's fds in order): kept once.
+        let mut records: Vec<OwnerRecord> = Vec::new();
+        self.walk.walk(|r| {
+            let same = |l: &OwnerRecord| (l.tgid, l.kind, l.id) == (r.tgid, r.kind, r.id);
+            if !records.last().is_some_and(same) {
+                records.push(r);
+            }
+        })?;
+        let owners = owners_by_object(&records, &mut self.cgroups);
         let pins = match read_pins(&self.bpffs) {
             Ok(pins) => Some(pins),
             Err(error) => {
@@ -92,20 +100,13 @@ impl OwnerSource {
 /// one process, count once. The walk visits a task's fds one after another,
 /// so an owner is built once per task and then shared (its text is `Arc`).
 fn owners_by_object(
-    records: impl Iterator<Item = OwnerRecord> + Clone,
+    records: &[OwnerRecord],
     cgroups: &mut CgroupPaths,
 ) -> Vec<((u32, u32), Owner)> {
-    let names = cgroups.resolve(records.clone().map(|r| r.cgroup_id));
+    let names = cgroups.resolve(records.iter().map(|r| r.cgroup_id));
     let mut task: Option<(OwnerRecord, Owner)> = None;
-    let mut owners = Vec::with_capacity(records.size_hint().0);
-    for r in records {
-        // Several fds of one process to one object: mostly one after another.
-        if owners
-            .last()
-            .is_some_and(|(key, o): &((u32, u32), Owner)| *key == (r.kind, r.id) && o.pid == r.tgid)
-        {
-            continue;
-        }
+    let mut owners = Vec::with_capacity(records.len());
+    for &r in records {
         let owner = match &task {
             Some((last, owner))
                 if (last.tgid, last.cgroup_id, last.comm) == (r.tgid, r.cgroup_id, r.comm) =>
@@ -126,7 +127,9 @@ fn owners_by_object(
         };
         owners.push(((r.kind, r.id), owner));
     }
-    owners.sort_unstable();
+    // A stable sort on the key alone: the walk gives runs already in order
+    // (each process' fds), which it merges instead of moving every owner.
+    owners.sort_by_key(|(key, owner)| (*key, owner.pid));
     owners.dedup_by(|a, b| a.0 == b.0 && a.1.pid == b.1.pid);
     owners
 }
@@ -285,7 +288,7 @@ mod tests {
 
     fn snapshot_of(records: &[OwnerRecord]) -> OwnerSnapshot {
         OwnerSnapshot {
-            owners: owners_by_object(records.iter().copied(), &mut CgroupPaths::default()),
+            owners: owners_by_object(records, &mut CgroupPaths::default()),
             pins: None,
         }
     }
