@@ -21,8 +21,8 @@ use bpf_inventory_exporter::{
 use crate::{
     baseline, http,
     report::{
-        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, RAW, RAW_WITH_OWNERS, RENDER,
-        RENDER_KEPT, SYSCALLS,
+        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, ENCODE_JSON, RAW, RAW_WITH_OWNERS,
+        RENDER, RENDER_KEPT, SYSCALLS,
     },
     stats::Summary,
 };
@@ -48,6 +48,9 @@ pub enum Method {
     /// The same page written with the label text kept from the previous
     /// page, as `serve` writes it from its second scrape on.
     RenderKept,
+    /// The `/api/v1/inventory` document of an inventory already collected,
+    /// encoded as `serve` encodes it once per collection.
+    EncodeJson,
     /// GET over HTTP against `serve`.
     Http {
         path: &'static str,
@@ -66,6 +69,7 @@ impl Method {
             Method::BaselineBpftool => BPFTOOL.to_owned(),
             Method::Render => RENDER.to_owned(),
             Method::RenderKept => RENDER_KEPT.to_owned(),
+            Method::EncodeJson => ENCODE_JSON.to_owned(),
             Method::Http {
                 path,
                 accept_encoding: None,
@@ -179,6 +183,9 @@ impl Targets<'_> {
                     Format::Text,
                 );
                 black_box(page.len());
+            }
+            Method::EncodeJson => {
+                black_box(bpf_inventory_exporter::inventory::json::to_vec(self.inventory)?.len());
             }
             Method::Http {
                 path,

@@ -105,6 +105,7 @@ pub const SYSCALLS: &str = "baseline-syscalls";
 pub const BPFTOOL: &str = "baseline-bpftool";
 pub const RENDER: &str = "render /metrics (no I/O)";
 pub const RENDER_KEPT: &str = "render /metrics from kept fragments (no I/O)";
+pub const ENCODE_JSON: &str = "encode /api/v1/inventory (no I/O)";
 
 /// The ratio column for one method's row: against raw, and against raw +
 /// owners walk too when that row was timed (what `collect` reads in all).

@@ -71,6 +71,7 @@ pub fn run_size(
         Method::BaselineBpftool,
         Method::Render,
         Method::RenderKept,
+        Method::EncodeJson,
     ]
     .into_iter()
     .chain(HTTP_METHODS)

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod json;
 pub mod names;
 mod owner_groups;
 pub use owner_groups::OwnerGroup;
@@ -62,6 +63,7 @@ pub struct Program {
     /// Processes holding an fd to it; `null` when owners are unknown (see
     /// docs/inventory.md: walk unavailable or `--no-owners`).
     #[schema(value_type = Option<Vec<Owner>>)]
+    #[serde(serialize_with = "json::owners")]
     pub owners: Option<Owners>,
     /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
     pub pins: Option<Vec<String>>,
@@ -89,6 +91,7 @@ pub struct Map {
     /// Processes holding an fd to it; `null` when owners are unknown (see
     /// docs/inventory.md: walk unavailable or `--no-owners`).
     #[schema(value_type = Option<Vec<Owner>>)]
+    #[serde(serialize_with = "json::owners")]
     pub owners: Option<Owners>,
     /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
     pub pins: Option<Vec<String>>,
@@ -111,6 +114,7 @@ pub struct Link {
     /// Processes holding an fd to it; `null` when owners are unknown (see
     /// docs/inventory.md: walk unavailable or `--no-owners`).
     #[schema(value_type = Option<Vec<Owner>>)]
+    #[serde(serialize_with = "json::owners")]
     pub owners: Option<Owners>,
     /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
     pub pins: Option<Vec<String>>,

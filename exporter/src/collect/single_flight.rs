@@ -76,9 +76,10 @@ impl Collection {
         let json = self
             .inventory_json
             .get_or_try_init(|| async move {
-                let json =
-                    crate::privileges::spawn_blocking(move || serde_json::to_vec(&this.inventory))
-                        .await??;
+                let json = crate::privileges::spawn_blocking(move || {
+                    crate::inventory::json::to_vec(&this.inventory)
+                })
+                .await??;
                 Ok::<_, EncodeError>(Bytes::from(json))
             })
             .await?;
