@@ -2,7 +2,7 @@
 //! which processes hold an fd to each BPF object. At load it learns the file
 //! operations of this process' own map, program and link files; each walk then
 //! reports every fd whose file has one of them.
-use std::{io::Read, path::Path};
+use std::path::Path;
 
 use aya::{programs::links::FdLink, Btf, Ebpf, EbpfLoader};
 use tracing::debug;
@@ -10,7 +10,7 @@ use tracing::debug;
 use super::{
     loader::{iter_mut, load_iter, open_iter, read_into, run_once},
     records::{
-        decode, OwnerRecord, TruncatedRecords, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG,
+        decode_stream, OwnerRecord, StreamError, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG,
     },
     Error,
 };
@@ -28,7 +28,7 @@ const CHUNK: usize = 64 << 10;
 pub struct OwnerWalk {
     ebpf: Ebpf,
     /// What one read(2) of a walk gave, decoded before the next.
-    chunk: Vec<u8>,
+    chunk: Box<[u8]>,
     /// The output of [`Self::read_raw`], kept to be refilled by the next.
     buffer: Vec<u8>,
 }
@@ -60,7 +60,7 @@ impl OwnerWalk {
         debug!(?learnt, "owners walk learnt the BPF file operations");
         Ok(Self {
             ebpf,
-            chunk: vec![0; CHUNK],
+            chunk: vec![0; CHUNK].into_boxed_slice(),
             buffer: Vec::new(),
         })
     }
@@ -76,41 +76,18 @@ impl OwnerWalk {
     /// One walk over every open file of every process: `each` gets one
     /// record per BPF fd, decoded read by read, so the output is never held
     /// whole (4 MB at 100 000 fds) and what is decoded is still in cache.
-    pub fn walk(&mut self, mut each: impl FnMut(OwnerRecord)) -> Result<(), Error> {
-        let read_error = |source| Error::Read {
-            program: WALK,
-            source,
-        };
-        let decode_error = |source| Error::Decode {
-            program: WALK,
-            source,
-        };
-        let size = size_of::<OwnerRecord>();
-        let mut file = open_iter(&mut self.ebpf, WALK)?;
-        // Bytes of a record cut by a read wait at the front for the rest.
-        let mut filled = 0;
-        loop {
-            let n = match file.read(&mut self.chunk[filled..]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(read_error(error)),
-            };
-            filled += n;
-            let whole = filled - filled % size;
-            decode::<OwnerRecord>(&self.chunk[..whole])
-                .map_err(decode_error)?
-                .for_each(&mut each);
-            self.chunk.copy_within(whole..filled, 0);
-            filled -= whole;
-        }
-        if filled > 0 {
-            return Err(decode_error(TruncatedRecords {
-                len: filled,
-                record_size: size,
-            }));
-        }
-        Ok(())
+    pub fn walk(&mut self, each: impl FnMut(OwnerRecord)) -> Result<(), Error> {
+        let file = open_iter(&mut self.ebpf, WALK)?;
+        decode_stream(file, &mut self.chunk, each).map_err(|error| match error {
+            StreamError::Read(source) => Error::Read {
+                program: WALK,
+                source,
+            },
+            StreamError::Truncated(source) => Error::Decode {
+                program: WALK,
+                source,
+            },
+        })
     }
 
     /// Pins a link of the walk at `path` (on a bpffs): every open() of the

@@ -191,6 +191,50 @@ pub fn decode<R: Record>(
     }))
 }
 
+/// Why a stream of records could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Truncated(#[from] TruncatedRecords),
+}
+
+/// Reads `reader` to EOF into `chunk`, read by read, and hands each whole
+/// record to `each` as it comes: what is decoded is still in cache, and the
+/// stream is never held whole. A record cut by a read waits at the front of
+/// `chunk` for its rest; `chunk` must hold at least one record.
+pub fn decode_stream<R: Record>(
+    mut reader: impl std::io::Read,
+    chunk: &mut [u8],
+    mut each: impl FnMut(R),
+) -> Result<(), StreamError> {
+    let size = size_of::<R>();
+    assert!(chunk.len() >= size, "a chunk smaller than a record");
+    let mut filled = 0;
+    loop {
+        let n = match reader.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error.into()),
+        };
+        filled += n;
+        let whole = filled - filled % size;
+        decode::<R>(&chunk[..whole])?.for_each(&mut each);
+        chunk.copy_within(whole..filled, 0);
+        filled -= whole;
+    }
+    if filled > 0 {
+        return Err(TruncatedRecords {
+            len: filled,
+            record_size: size,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// A NUL-terminated kernel string, lossily decoded.
 pub fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -217,6 +261,64 @@ mod tests {
         let links: Vec<LinkRecord> = decode(&bytes[1..]).unwrap().collect();
         assert_eq!(links.len(), 2);
         assert_eq!((links[0].id, links[1].id), (0, 7));
+    }
+
+    /// Hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn owner_records(n: u32) -> Vec<u8> {
+        (0..n)
+            .flat_map(|id| {
+                let mut record = [0u8; size_of::<OwnerRecord>()];
+                // id is the fourth u32 of struct owner_record
+                record[12..16].copy_from_slice(&(100 + id).to_ne_bytes());
+                record
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decode_stream_joins_records_cut_by_reads() {
+        let bytes = owner_records(5);
+        // 17-byte reads into a 48-byte chunk cut every record somewhere.
+        let mut ids = Vec::new();
+        let reader = Trickle {
+            bytes: &bytes,
+            step: 17,
+        };
+        decode_stream::<OwnerRecord>(reader, &mut [0; 48], |r| ids.push(r.id)).unwrap();
+        assert_eq!(ids, [100, 101, 102, 103, 104]);
+    }
+
+    #[test]
+    fn decode_stream_rejects_a_cut_last_record() {
+        let bytes = owner_records(2);
+        let reader = Trickle {
+            bytes: &bytes[..bytes.len() - 1],
+            step: 64,
+        };
+        let mut seen = 0;
+        let err = decode_stream::<OwnerRecord>(reader, &mut [0; 64], |_| seen += 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Truncated(TruncatedRecords { len: 39, .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(seen, 1, "the whole record before it was decoded");
     }
 
     #[test]
