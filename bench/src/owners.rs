@@ -16,6 +16,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 use bpf_inventory_exporter::{bpf::owners::OwnerWalk, collect::KernelSource};
 
+use crate::stats::median_sorted;
+
 /// Children killed and reaped on drop.
 struct Holders(Vec<Child>);
 
@@ -48,9 +50,8 @@ pub fn measure(
     let map = array_map()?;
     let mut lines = Vec::new();
     for &(procs, fds) in sizes {
-        let empty = median_ms(&mut walk, reps)?;
-        let c_empty = c_loop.median_ms(reps)?;
-        let collect_empty = median_of(reps, || source.collect());
+        let [empty, c_empty, collect_empty, _] =
+            interleaved(reps, &mut walk, &c_loop, source, source_no_owners)?;
         let holders = spawn(procs, fds, map.as_raw_fd())?;
         let mut records = 0;
         walk.walk(|_| records += 1)?;
@@ -119,11 +120,12 @@ impl CLoop {
         Ok(c_loop)
     }
 
-    /// Median ms of one open, read to EOF and close of the pinned walk.
-    fn median_ms(&self, reps: usize) -> Result<f64> {
+    /// Ms of one open, read to EOF and close of the pinned walk (after the C
+    /// program's own warm-up read).
+    fn read_ms(&self) -> Result<f64> {
         let out = Command::new(self.dir.join("walk_loop"))
             .arg(&self.pin)
-            .arg(reps.to_string())
+            .arg("1")
             .output()
             .context("running the C loop")?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -165,7 +167,7 @@ fn interleaved(
             let method = (round + i) % 4;
             let ms = match method {
                 0 => timed(|| Ok(walk.read_raw()?.len()))?,
-                1 => c_loop.median_ms(1)?,
+                1 => c_loop.read_ms()?,
                 2 => timed(|| Ok(source.collect()))?,
                 _ => timed(|| Ok(source_no_owners.collect()))?,
             };
@@ -174,7 +176,7 @@ fn interleaved(
     }
     Ok(times.map(|mut t| {
         t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
+        median_sorted(&t)
     }))
 }
 
@@ -185,34 +187,6 @@ fn timed<T>(run: impl FnOnce() -> Result<T>) -> Result<f64> {
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     drop(out);
     Ok(ms)
-}
-
-fn median_ms(walk: &mut OwnerWalk, reps: usize) -> Result<f64> {
-    walk.read_raw()?; // warm-up
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let start = Instant::now();
-        walk.read_raw()?;
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
-/// Median ms of `run`; what it returns is freed outside the timing.
-fn median_of<T>(reps: usize, mut run: impl FnMut() -> T) -> f64 {
-    drop(run()); // warm-up
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let start = Instant::now();
-            let result = run();
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
-            drop(result);
-            ms
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
 }
 
 fn spawn(procs: usize, fds: usize, map: RawFd) -> Result<Holders> {
