@@ -78,6 +78,11 @@ pub struct Cli {
     /// Print the table of an earlier run's JSON and exit (no kernel needed).
     #[arg(long, value_name = "RESULTS_JSON")]
     show: Option<PathBuf>,
+    /// Create MAPSxPROGRAMS of the benchmark's objects, hold them until a line
+    /// (or EOF) on stdin, then release them and exit: a host of known size for
+    /// measuring something else against (docs/performance.md "Cardinality").
+    #[arg(long, value_name = "MAPSxPROGRAMS", value_parser = parse_size)]
+    hold: Option<(usize, usize)>,
 }
 
 fn parse_size(text: &str) -> Result<(usize, usize), String> {
@@ -97,6 +102,9 @@ fn main() -> Result<()> {
             .with_context(|| format!("{} is not a results file", path.display()))?;
         print!("{}", report::render_table(&results));
         return Ok(());
+    }
+    if let Some((maps, programs)) = cli.hold {
+        return hold(maps, programs);
     }
     // The allocator settings of `serve`: the in-process rows (raw, collect,
     // render) allocate as `serve` does (multi-MB buffers mmapped fresh).
@@ -185,6 +193,23 @@ fn main() -> Result<()> {
         .with_context(|| format!("writing {}", cli.out.display()))?;
     eprintln!("results written to {}", cli.out.display());
     drop(population); // closes every benchmark map and program fd
+    Ok(())
+}
+
+/// Holds the objects until stdin has a line or ends; the `Population`'s drop
+/// then closes every fd and kills any holder process.
+fn hold(maps: usize, programs: usize) -> Result<()> {
+    let mut population = Population::default();
+    population.grow_to(maps, programs)?;
+    println!(
+        "holding {} maps (bench_*) and {} programs (bench_p*); press Enter to release them",
+        population.maps(),
+        population.programs()
+    );
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading stdin")?;
     Ok(())
 }
 

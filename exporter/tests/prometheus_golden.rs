@@ -13,7 +13,7 @@ use std::{
 use bpf_inventory_exporter::{
     collect::CollectionStats,
     render::{
-        families::{Kind, FAMILIES, SERVER_FAMILIES},
+        families::{Kind, FAMILIES},
         prometheus::{render_metrics, Format, RenderOptions},
     },
     testing::{sample_inventory, sample_inventory_with_error, sample_stats},
@@ -248,19 +248,6 @@ fn a_failed_collector_reads_zero_and_the_rest_is_rendered() {
     assert!(page.contains("bpf_exporter_collector_errors_total{collector=\"links\"} 1\n"));
     assert!(!page.contains("bpf_link_info{"));
     assert!(page.contains("bpf_map_entries{id=\"11\",name=\"fixture_hash\",type=\"hash\"} 42\n"));
-}
-
-#[test]
-fn readme_lists_every_family() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    for family in FAMILIES.iter().chain(SERVER_FAMILIES) {
-        assert!(
-            readme.contains(&format!("| `{}` |", family.name)),
-            "README's metric table lacks {}",
-            family.name
-        );
-    }
 }
 
 #[test]

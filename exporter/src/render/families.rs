@@ -1,8 +1,8 @@
 //! The one table of every metric family the exporter exports: Prometheus name,
 //! OpenTelemetry name, type, unit, labels and help. The Prometheus renderer
 //! and the OTLP push (`render/otlp.rs`, `otlp/instruments.rs`) read the same
-//! rows, so the two exports cannot drift; README's metric table lists the same
-//! rows (a test checks it).
+//! rows, so the two exports cannot drift; docs/metrics.md's table lists the
+//! same rows (`exporter/tests/metrics_doc.rs` checks every cell).
 
 /// How a family's value behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
