@@ -163,7 +163,7 @@ fn per_object_table(out: &mut String, results: &Results) {
     }
 }
 
-/// The human table (Markdown, so README can hold it verbatim).
+/// The human table (Markdown, so docs/performance.md can hold it verbatim).
 pub fn render_table(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(

@@ -1,7 +1,7 @@
 //! Least privilege at run time: once the iterators are loaded, `serve` keeps
-//! only the capabilities its remaining work uses (see README "Privileges") in
-//! the effective and permitted sets, empties the inheritable and ambient sets,
-//! shrinks the bounding set and sets NoNewPrivs.
+//! only the capabilities its remaining work uses (docs/security.md, "Privileges
+//! at run time") in the effective and permitted sets, empties the inheritable
+//! and ambient sets, shrinks the bounding set and sets NoNewPrivs.
 //!
 //! Linux keeps credentials per thread, so the drop is applied on every thread
 //! of the process: on the thread that calls [`drop_to`], on each runtime

@@ -1,4 +1,4 @@
-//! The documented lines of `pin`'s files (README "pin"), for the tests that
+//! The documented lines of `pin`'s files (docs/pin.md), for the tests that
 //! read them on this kernel (tests/pin.rs) and in the qemu guests.
 use std::collections::BTreeMap;
 

@@ -281,9 +281,9 @@ fn prometheus_fires_map_nearly_full_for_a_map_filled_past_90_percent() {
 }
 
 /// deploy/prometheus/static.yml is a valid configuration that loads the rules,
-/// and README shows it as it is.
+/// and docs/deploy.md shows it as it is.
 #[test]
-fn plain_prometheus_config_is_valid_and_in_the_readme() {
+fn plain_prometheus_config_is_valid_and_in_the_deploy_doc() {
     let out = Command::new("promtool")
         .args(["check", "config", "static.yml"])
         .current_dir(repo_path("deploy/prometheus"))
@@ -303,9 +303,9 @@ fn plain_prometheus_config_is_valid_and_in_the_readme() {
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    let readme = fs::read_to_string(repo_path("README.md")).unwrap();
+    let doc = fs::read_to_string(repo_path("docs/deploy.md")).unwrap();
     assert!(
-        readme.contains(&format!("```yaml\n{body}```\n")),
-        "README shows:\n{body}"
+        doc.contains(&format!("```yaml\n{body}```\n")),
+        "docs/deploy.md should show:\n{body}"
     );
 }

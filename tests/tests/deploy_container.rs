@@ -201,7 +201,7 @@ fn image_holds_only_the_static_binary_which_serves_metrics_with_two_capabilities
 
     let status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
     // The image grants two; once the iterators are loaded the exporter keeps
-    // only CAP_BPF (README "Privileges at run time": CAP_PERFMON is for
+    // only CAP_BPF (docs/security.md "Privileges at run time": CAP_PERFMON is for
     // loading, CAP_SYS_ADMIN, not granted here, for map memory).
     let two = (1u64 << CAP_BPF) | (1u64 << CAP_PERFMON);
     assert_eq!(capability_mask(&status, "CapBnd:"), two, "{status}");

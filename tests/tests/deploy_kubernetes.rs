@@ -345,7 +345,7 @@ fn each_overlays_capabilities_and_arguments_serve_what_it_promises() {
             .find_map(|l| l.strip_prefix("CapEff:\t"))
             .unwrap();
         // After the iterators load the exporter keeps what it uses at run
-        // time (README "Privileges at run time"): CAP_BPF, and CAP_SYS_ADMIN
+        // time (docs/security.md "Privileges at run time"): CAP_BPF, and CAP_SYS_ADMIN
         // for map memory; CAP_PERFMON was needed only to load them.
         let expected: u64 = added
             .iter()

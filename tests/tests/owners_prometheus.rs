@@ -1,5 +1,5 @@
 //! Owner series on the real page: `promtool check metrics` passes, and a real
-//! Prometheus runs README's join of `pod_uid` with kube-state-metrics'
+//! Prometheus runs docs/owners.md's join of `pod_uid` with kube-state-metrics'
 //! `kube_pod_info` (served by a small static target) for a child process the
 //! test put in a cgroup named as kubelet's systemd driver names a pod.
 mod support;
@@ -25,7 +25,7 @@ use e2e_tests::{
 };
 use support::{prometheus::Prometheus, promtool_check, sample, Server};
 
-/// README's join, verbatim (the test fails if README says otherwise).
+/// docs/owners.md's join, verbatim (the test fails if the page says otherwise).
 const JOIN: &str = r#"bpf_map_owner_info
   * on (pod_uid) group_left (namespace, pod)
     label_replace(kube_pod_info, "pod_uid", "$1", "uid", "(.+)")"#;
@@ -75,10 +75,11 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
     if !have_root("owner_series_pass_promtool_and_join_kube_pod_info") {
         return;
     }
-    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let doc =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/owners.md")).unwrap();
     assert!(
-        readme.contains(JOIN),
-        "README's join differs from the tested one"
+        doc.contains(JOIN),
+        "docs/owners.md's join differs from the tested one"
     );
 
     let root = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").unwrap())

@@ -10,7 +10,7 @@
 //!
 //! Memory: about 170 bytes per map and 250 per program (a boxed string of
 //! the label text and ~56 bytes of fields): 2 MB at 10 000 maps + 1 000
-//! programs, held by the server between collections (README "Performance").
+//! programs, held by the server between collections (docs/performance.md).
 use std::fmt::Write;
 
 use super::labels::Escaped;

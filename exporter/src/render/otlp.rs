@@ -420,15 +420,15 @@ mod tests {
     }
 
     #[test]
-    fn readme_names_every_family_for_otel() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    fn otlp_doc_names_every_family_for_otel() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/otlp.md"))
+            .unwrap();
         for family in f::FAMILIES {
             let row = format!("| `{}` | `{}` |", family.otel_name, family.otel_unit);
-            let line = readme.lines().find(|l| l.starts_with(&row));
+            let line = doc.lines().find(|l| l.starts_with(&row));
             assert!(
                 line.is_some_and(|l| l.ends_with(&format!("| `{}` |", family.name))),
-                "README's OTel table lacks {row} ... {}",
+                "docs/otlp.md's OTel table lacks {row} ... {}",
                 family.name
             );
         }
