@@ -10,12 +10,9 @@ use crate::inventory::{Link, Map, Program};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
-    #[error("invalid {flag} regular expression: {source}")]
-    Regex {
-        flag: &'static str,
-        #[source]
-        source: regex::Error,
-    },
+    /// `reason` is one line (regex's own message draws the pattern over several).
+    #[error("invalid {flag} regular expression: {reason}")]
+    Regex { flag: &'static str, reason: String },
 }
 
 /// Keeps an object when its name matches `include` (if set) and does not
@@ -60,7 +57,24 @@ impl NameFilter {
 }
 
 fn anchored(flag: &'static str, pattern: &str) -> Result<Regex, FilterError> {
-    Regex::new(&format!("^(?:{pattern})$")).map_err(|source| FilterError::Regex { flag, source })
+    compile(pattern).map_err(|reason| FilterError::Regex { flag, reason })
+}
+
+/// Why `pattern` is not a usable name regex, in one line; for the flags'
+/// parser, so a bad pattern is refused like any other bad flag value.
+pub fn check_pattern(pattern: &str) -> Result<String, String> {
+    compile(pattern).map(|_| pattern.to_owned())
+}
+
+fn compile(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|error| match error {
+        // The syntax message is a drawing of the pattern ending in "error: <reason>".
+        regex::Error::Syntax(text) => match text.rsplit_once("error: ") {
+            Some((_, reason)) => reason.trim().to_owned(),
+            None => text.replace('\n', " "),
+        },
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -91,8 +105,19 @@ mod tests {
     }
 
     #[test]
-    fn bad_regex_names_the_flag() {
+    fn bad_regex_is_one_line_naming_the_flag() {
         let err = NameFilter::new(None, Some("(")).unwrap_err();
-        assert!(err.to_string().contains("--exclude-name"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "invalid --exclude-name regular expression: unclosed group"
+        );
+        assert_eq!(
+            check_pattern("[z-a]").unwrap_err(),
+            "invalid character class range, the start must be <= the end"
+        );
+        let too_big = check_pattern("a{1000}{1000}").unwrap_err();
+        assert!(!too_big.contains('\n'), "{too_big}");
+        assert!(too_big.contains("size limit"), "{too_big}");
+        assert_eq!(check_pattern("fixture_.*").unwrap(), "fixture_.*");
     }
 }

@@ -12,7 +12,7 @@ use bpf_inventory_exporter::{
     allocator,
     bpf::{self, Availability},
     collect,
-    filter::NameFilter,
+    filter::{self, NameFilter},
     otlp, privileges,
     render::{self, prometheus::RenderOptions},
     server::{self, RunOptions, ServerConfig},
@@ -103,7 +103,7 @@ struct ServeArgs {
     /// Time a client has to send a request's headers, counted from when the
     /// server waits for the request: idle keep-alive connections close after it too.
     #[arg(long = "web.read-header-timeout", env = "BPF_EXPORTER_WEB_READ_HEADER_TIMEOUT",
-          default_value = "10s", value_parser = parse_read_header_timeout)]
+          default_value = "10s", value_parser = parse_read_header_timeout, allow_hyphen_values = true)]
     read_header_timeout: Duration,
     /// TLS, basic auth and response headers, in the exporter-toolkit YAML format;
     /// read again on SIGHUP and when it (or a file it names) changes.
@@ -126,25 +126,25 @@ struct ServeArgs {
     #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
     enable_bpf_stats: bool,
     /// Export only programs and maps whose whole name matches this regex.
-    #[arg(long, env = "BPF_EXPORTER_INCLUDE_NAME", value_name = "REGEX")]
+    #[arg(long, env = "BPF_EXPORTER_INCLUDE_NAME", value_name = "REGEX", value_parser = filter::check_pattern)]
     include_name: Option<String>,
     /// Leave out programs and maps whose whole name matches this regex (and their links).
-    #[arg(long, env = "BPF_EXPORTER_EXCLUDE_NAME", value_name = "REGEX")]
+    #[arg(long, env = "BPF_EXPORTER_EXCLUDE_NAME", value_name = "REGEX", value_parser = filter::check_pattern)]
     exclude_name: Option<String>,
     /// Only the aggregates by type and the exporter's own series: no per-object series.
     #[arg(long, env = "BPF_EXPORTER_AGGREGATES_ONLY")]
     aggregates_only: bool,
     /// Interval of the background re-read of map memory (one fdinfo read per map); 0s switches it off.
-    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = parse_refresh_interval)]
+    #[arg(long, env = "BPF_EXPORTER_MAP_MEMORY_REFRESH", default_value = "30s", value_parser = parse_refresh_interval, allow_hyphen_values = true)]
     map_memory_refresh: Duration,
     /// Upper bound of one collection; a shorter Prometheus scrape timeout wins.
-    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = parse_collection_timeout)]
+    #[arg(long, env = "BPF_EXPORTER_COLLECTION_TIMEOUT", default_value = "10s", value_parser = parse_collection_timeout, allow_hyphen_values = true)]
     collection_timeout: Duration,
     /// Skip the owners walk (iter/task_file): owners, pins and held_by are null, no owner series.
     #[arg(long, env = "BPF_EXPORTER_NO_OWNERS")]
     no_owners: bool,
     /// Reuse the last owners walk (processes, pins) while younger than this; 0s walks every collection.
-    #[arg(long, env = "BPF_EXPORTER_OWNERS_MIN_INTERVAL", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BPF_EXPORTER_OWNERS_MIN_INTERVAL", default_value = "0s", value_parser = parse_duration, allow_hyphen_values = true)]
     owners_min_interval: Duration,
     /// Add a `pid` label to bpf_*_owner_info (pids churn: one series per process).
     #[arg(long, env = "BPF_EXPORTER_OWNER_PID_LABEL")]
@@ -200,10 +200,29 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bpf-inventory-exporter: {e:#}");
+            eprintln!("bpf-inventory-exporter: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: a cause whose text
+/// is already printed is left out (errors of other crates often repeat their
+/// source in their own message).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line
 }
 
 fn init_logging(format: LogFormat, level: LogLevel) {
@@ -292,9 +311,19 @@ fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A duration of at least `min` (humantime syntax: 500ms, 10s, 1m).
+/// A duration in humantime syntax (500ms, 10s, 1m). Duration flags take
+/// values starting with `-` so that a negative one is refused as a value.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    if value.starts_with('-') {
+        return Err("a duration cannot be negative".into());
+    }
+    humantime::parse_duration(value)
+        .map_err(|e| format!("{e} (a duration such as 500ms, 10s or 1m)"))
+}
+
+/// A duration of at least `min`.
 fn duration_at_least(value: &str, min: Duration) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    let duration = parse_duration(value)?;
     if duration < min {
         return Err(format!(
             "must be at least {}",
@@ -311,7 +340,7 @@ fn parse_collection_timeout(value: &str) -> Result<Duration, String> {
 
 /// 0s switches the refresh off; otherwise at least 1s (it reads every map's fdinfo).
 fn parse_refresh_interval(value: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    let duration = parse_duration(value)?;
     if duration.is_zero() {
         return Ok(duration);
     }
@@ -458,4 +487,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));
     Ok(served?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to create map percpu_probe: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = || std::io::Error::from_raw_os_error(libc::EPERM);
+        let error = anyhow::Error::new(Repeats(io())).context("loading the BPF object failed");
+        assert_eq!(
+            one_line(&error),
+            "loading the BPF object failed: failed to create map percpu_probe: Operation not permitted (os error 1)"
+        );
+        let error = anyhow::Error::new(io()).context("raising RLIMIT_NOFILE");
+        assert_eq!(
+            one_line(&error),
+            "raising RLIMIT_NOFILE: Operation not permitted (os error 1)"
+        );
+    }
 }

@@ -44,6 +44,21 @@ fn flag_values_that_cannot_work_are_refused_at_start() {
             &["--listen", "example.org:80"],
             "expected IP:PORT, localhost:PORT or :PORT",
         ),
+        (
+            &["--include-name", "("],
+            "'(' for '--include-name <REGEX>': unclosed group",
+        ),
+        (&["--exclude-name", "[z-a]"], "the start must be <= the end"),
+        (&["--include-name", "a{1000}{1000}"], "size limit"),
+        (
+            &["--map-memory-refresh", "-1s"],
+            "'-1s' for '--map-memory-refresh <MAP_MEMORY_REFRESH>': a duration cannot be negative",
+        ),
+        (&["--owners-min-interval", "-5m"], "cannot be negative"),
+        (
+            &["--collection-timeout", "soon"],
+            "a duration such as 500ms",
+        ),
     ] {
         let out = Command::new(exporter_binary())
             .arg("serve")
@@ -58,7 +73,37 @@ fn flag_values_that_cannot_work_are_refused_at_start() {
             "{args:?}: {stderr}"
         );
         assert!(first.contains(says), "{args:?}: {stderr}");
+        // clap's two lines, the same for every bad value: the error, and the
+        // pointer to --help.
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {stderr}");
+        assert_eq!(lines[1], "For more information, try '--help'.", "{args:?}");
     }
+}
+
+#[test]
+fn a_start_up_error_is_one_line_with_each_cause_once() {
+    if !have_root("a_start_up_error_is_one_line_with_each_cause_once") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("missing-ca.pem");
+    let out = Command::new(exporter_binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:1")
+        .env("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "bpf-inventory-exporter: cannot read the collector CA certificate {} \
+             (OTEL_EXPORTER_OTLP_CERTIFICATE): No such file or directory (os error 2)\n",
+            ca.display()
+        )
+    );
 }
 
 #[test]

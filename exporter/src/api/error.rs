@@ -83,7 +83,7 @@ pub enum ApiError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error("encoding the response failed: {0}")]
-    Encode(#[from] serde_json::Error),
+    Encode(serde_json::Error),
 }
 
 impl ApiError {

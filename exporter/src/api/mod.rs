@@ -91,7 +91,10 @@ async fn no_store(request: Request, next: Next) -> Response {
 /// A JSON answer about the collection made at `collected_at`: the time goes
 /// in `X-Collected-At` (RFC 3339) and `Last-Modified` (HTTP date, seconds).
 fn respond<T: Serialize>(collected_at: DateTime<Utc>, body: &T) -> Result<Response, ApiError> {
-    respond_json(collected_at, serde_json::to_vec(body)?.into())
+    respond_json(
+        collected_at,
+        serde_json::to_vec(body).map_err(ApiError::Encode)?.into(),
+    )
 }
 
 /// [`respond`] with the body already encoded.

@@ -53,7 +53,7 @@ pub async fn document(RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let bytes = match DOCUMENT.get() {
         Some(bytes) => bytes.clone(),
         None => {
-            let bytes = Bytes::from(serde_json::to_vec(&openapi())?);
+            let bytes = Bytes::from(serde_json::to_vec(&openapi()).map_err(ApiError::Encode)?);
             DOCUMENT.get_or_init(|| bytes).clone()
         }
     };

@@ -97,24 +97,19 @@ pub enum PinError {
         "{0} is not a file pinned by bpf-inventory-exporter pin: left alone; choose another --dir"
     )]
     NotOurs(PathBuf),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
     #[error("kernel BTF unavailable: {0}")]
-    Btf(#[source] aya::BtfError),
+    Btf(aya::BtfError),
     #[error("loading the pin object failed: {0}")]
-    Object(#[source] aya::EbpfError),
-    #[error("loading {program} failed: {source}")]
+    Object(aya::EbpfError),
+    #[error("loading {program} failed: {cause}")]
     Program {
         program: &'static str,
-        #[source]
-        source: ProgramError,
+        cause: ProgramError,
     },
     #[error("writing the pin object's configuration failed: {0}")]
-    Config(#[source] MapError),
+    Config(MapError),
     #[error("pinning {path} failed: {message}")]
     Pin { path: PathBuf, message: String },
     #[error("{0}: its first read did not start with the expected header")]
@@ -122,9 +117,9 @@ pub enum PinError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PinError + '_ {
-    move |source| PinError::Io {
+    move |cause| PinError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
@@ -188,7 +183,7 @@ fn iter_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut
         .and_then(|p| p.try_into().ok())
         .ok_or(PinError::Program {
             program,
-            source: ProgramError::NotLoaded,
+            cause: ProgramError::NotLoaded,
         })
 }
 
@@ -260,10 +255,10 @@ pub fn pin(
                 );
                 continue;
             }
-            Err(source) => {
+            Err(cause) => {
                 return Err(PinError::Program {
                     program: f.program,
-                    source,
+                    cause,
                 })
             }
         }

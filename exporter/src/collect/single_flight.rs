@@ -79,7 +79,9 @@ impl Collection {
                 let json = crate::privileges::spawn_blocking(move || {
                     crate::inventory::json::to_vec(&this.inventory)
                 })
-                .await??;
+                .await
+                .map_err(EncodeError::Task)?
+                .map_err(EncodeError::Json)?;
                 Ok::<_, EncodeError>(Bytes::from(json))
             })
             .await?;
@@ -111,9 +113,9 @@ impl Drop for Collection {
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     #[error("the encoding task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Task(tokio::task::JoinError),
     #[error("encoding the inventory failed: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
 }
 
 /// Called with a collection's number once its last user drops it (see

@@ -50,32 +50,32 @@ pub const FLUSH_BUDGET: Duration = Duration::from_millis(1000);
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("cannot build the OTLP exporter: {0}")]
-    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
-    #[error("cannot read the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE): {source}")]
+    Exporter(opentelemetry_otlp::ExporterBuildError),
+    #[error(
+        "cannot read the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE): {cause}"
+    )]
     Certificate {
         path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE) is not usable PEM: {source}")]
+    #[error("the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE) is not usable PEM: {cause}")]
     CertificatePem {
         path: std::path::PathBuf,
-        #[source]
-        source: reqwest::Error,
+        cause: reqwest::Error,
     },
     #[error("cannot build the HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
+    HttpClient(reqwest::Error),
 }
 
 /// Why one export failed.
 #[derive(Debug, thiserror::Error)]
 enum ExportError {
     #[error("no collection: {0}")]
-    Collect(#[from] crate::collect::CollectError),
+    Collect(crate::collect::CollectError),
     #[error("reading the instruments failed: {0}")]
     Read(String),
     #[error("sending failed: {0}")]
-    Send(#[from] opentelemetry_sdk::error::OTelSdkError),
+    Send(opentelemetry_sdk::error::OTelSdkError),
     #[error("the export did not finish within {0:?}")]
     Timeout(Duration),
 }
@@ -213,7 +213,7 @@ impl Pusher {
         flight: &Arc<SingleFlight>,
         budget: Duration,
     ) -> Result<usize, ExportError> {
-        let collection = flight.collect(budget).await?;
+        let collection = flight.collect(budget).await.map_err(ExportError::Collect)?;
         let (pinned, reader) = (Arc::clone(&self.pinned), self.reader.clone());
         // The callbacks walk the whole inventory: off the async threads (a
         // blocking thread that takes the capability drop first).
@@ -227,7 +227,10 @@ impl Pusher {
         .map_err(|e| ExportError::Read(e.to_string()))?
         .map_err(|e| ExportError::Read(e.to_string()))?;
         let points = count_points(&metrics);
-        self.exporter.export(&metrics).await?;
+        self.exporter
+            .export(&metrics)
+            .await
+            .map_err(ExportError::Send)?;
         Ok(points)
     }
 }
@@ -236,12 +239,10 @@ impl Pusher {
 /// the system's roots, or only the CA(s) of OTEL_EXPORTER_OTLP_CERTIFICATE.
 fn exporter(config: &PushConfig) -> Result<MetricExporter, PushError> {
     let ca = match &config.certificate {
-        Some(path) => Some(
-            std::fs::read(path).map_err(|source| PushError::Certificate {
-                path: path.clone(),
-                source,
-            })?,
-        ),
+        Some(path) => Some(std::fs::read(path).map_err(|cause| PushError::Certificate {
+            path: path.clone(),
+            cause,
+        })?),
         None => None,
     };
     Ok(match config.protocol {
@@ -255,20 +256,20 @@ fn exporter(config: &PushConfig) -> Result<MetricExporter, PushError> {
                 ),
                 None => builder,
             }
-            .build()?
+            .build()
+            .map_err(PushError::Exporter)?
         }
         Protocol::HttpProtobuf => {
             // reqwest takes the process' rustls provider: ring, as tonic uses.
             let _ = rustls::crypto::ring::default_provider().install_default();
             let mut client = reqwest::Client::builder().timeout(config.request_timeout);
             if let (Some(pem), Some(path)) = (&ca, &config.certificate) {
-                let certificates =
-                    reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
-                        PushError::CertificatePem {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
+                let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|cause| {
+                    PushError::CertificatePem {
+                        path: path.clone(),
+                        cause,
+                    }
+                })?;
                 client = client.tls_certs_only(certificates);
             }
             MetricExporter::builder()
@@ -276,7 +277,8 @@ fn exporter(config: &PushConfig) -> Result<MetricExporter, PushError> {
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_http_client(client.build().map_err(PushError::HttpClient)?)
                 .with_temporality(config.temporality)
-                .build()?
+                .build()
+                .map_err(PushError::Exporter)?
         }
     })
 }

@@ -15,7 +15,7 @@ const OUTPUT_STEP: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum GzipError {
     #[error("deflate failed: {0}")]
-    Deflate(#[from] CompressError),
+    Deflate(CompressError),
     #[error("a compression thread panicked")]
     ThreadPanicked,
 }
@@ -92,7 +92,9 @@ fn deflate_piece(piece: &[u8], last: bool, capacity: usize) -> Result<(Vec<u8>, 
         }
         // total_in never exceeds the piece's length, which is a usize.
         let consumed = usize::try_from(deflate.total_in()).unwrap_or(piece.len());
-        let status = deflate.compress_vec(&piece[consumed..], &mut out, flush)?;
+        let status = deflate
+            .compress_vec(&piece[consumed..], &mut out, flush)
+            .map_err(GzipError::Deflate)?;
         let all_in = usize::try_from(deflate.total_in()).is_ok_and(|n| n == piece.len());
         // A flush is complete when all input is in and the output had room left.
         let done = match status {

@@ -36,9 +36,9 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     #[error("the render task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Task(tokio::task::JoinError),
     #[error("compressing the page failed: {0}")]
-    Gzip(#[from] GzipError),
+    Gzip(GzipError),
 }
 
 /// Largest page whose buffer is kept for the next one (about 17 000 maps).
@@ -172,7 +172,8 @@ impl PageCache {
             );
             out
         })
-        .await?;
+        .await
+        .map_err(PageError::Task)?;
         self.renders.fetch_add(1, Ordering::Relaxed);
         lock(&self.sizes).entry(format).or_default().0 = text.len();
         let keep = text.capacity() <= SPARE_PAGE_MAX;
@@ -188,7 +189,9 @@ impl PageCache {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let compressed =
             crate::privileges::spawn_blocking(move || gzip(&text, threads.min(4), previous))
-                .await??;
+                .await
+                .map_err(PageError::Task)?
+                .map_err(PageError::Gzip)?;
         self.compressions.fetch_add(1, Ordering::Relaxed);
         lock(&self.sizes).entry(format).or_default().1 = compressed.len();
         Ok(Bytes::from(compressed))

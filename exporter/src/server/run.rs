@@ -63,7 +63,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error("HTTP server failed: {0}")]
-    Http(#[source] std::io::Error),
+    Http(std::io::Error),
     #[error(transparent)]
     Source(#[from] bpf::Error),
     #[error(transparent)]
