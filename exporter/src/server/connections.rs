@@ -1,9 +1,10 @@
 //! The connections of `serve`: HTTP/1.1 by hyper with a timer (so the
 //! header-read timeout applies), at most `max_connections` open at once, and a
 //! graceful stop. Each request head is checked before hyper reads it, so that
-//! a malformed one gets our answer (see [`head`]). HTTP/2 is not offered: TLS offers only `http/1.1` by ALPN,
-//! and a prior-knowledge preface in clear text gets a GOAWAY with
-//! HTTP_1_1_REQUIRED (see [`http2`]).
+//! a malformed one gets our answer, not hyper's empty one (see [`head`]).
+//! HTTP/2 is not offered: TLS offers only `http/1.1` by ALPN, and a
+//! prior-knowledge preface in clear text gets a GOAWAY with HTTP_1_1_REQUIRED
+//! (see [`http2`]).
 //!
 //! Beyond the cap a new connection is still accepted, and the oldest
 //! connection that has no request in progress is closed to make room: idle
@@ -338,6 +339,7 @@ where
     }
 }
 
+/// What the guard writes for a refused head (made, and counted, once).
 fn answer_refused(refused: &head::Refused) -> Vec<u8> {
     Refusal::new(&refused.target, refused.error.clone()).to_http1(refused.head_request)
 }
