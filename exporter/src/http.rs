@@ -2,7 +2,8 @@
 //! this and not on the server that mounts it: the collecting state
 //! ([`CollectState`]: the single flight, the in-flight limit, the scrape
 //! timeout), the errors of that state ([`HttpError`]) with the one 503 +
-//! `Retry-After` answer, and the refused-request counters. No routes.
+//! `Retry-After` answer, the requests refused as malformed HTTP, and the
+//! refused-request counters. No routes.
 use std::{
     sync::{Arc, OnceLock},
     time::Duration,
@@ -18,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::collect::{CollectError, Collection, SingleFlight};
 
+pub mod malformed;
 pub mod rejections;
 
 /// Prometheus sends its scrape timeout in seconds in this header.

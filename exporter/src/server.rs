@@ -28,6 +28,7 @@ mod auth;
 mod connections;
 mod gzip;
 mod landing;
+mod malformed;
 mod negotiate;
 mod pages;
 mod process;
@@ -150,6 +151,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .with_state(state)
         .layer(middleware::from_fn_with_state(auth, auth::authenticate))
+        // Malformed HTTP is refused before credentials are looked at.
+        .layer(middleware::from_fn(malformed::require_one_host))
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::{
     http::{
         error_response,
+        malformed::MalformedRequest,
         rejections::{self, Reason},
         HttpError,
     },
@@ -47,6 +48,10 @@ pub enum ErrorCode {
     /// The exporter cannot answer now (iterators loading, collection timed
     /// out or failed, too many requests): retry after `Retry-After`.
     Unavailable,
+    /// The request itself is not valid HTTP: a URL byte outside RFC 3986, a
+    /// URL or head over the limits (status 414 or 431), an HTTP/1.1 request
+    /// without exactly one Host header.
+    MalformedRequest,
     /// A bug in the exporter.
     Internal,
 }
@@ -81,6 +86,8 @@ pub enum ApiError {
         message: String,
     },
     #[error(transparent)]
+    Malformed(#[from] MalformedRequest),
+    #[error(transparent)]
     Http(#[from] HttpError),
     #[error("encoding the response failed: {0}")]
     Encode(serde_json::Error),
@@ -96,6 +103,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::CollectorFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Malformed(e) => e.status(),
             ApiError::Http(e) => e.status(),
             ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,9 +119,22 @@ impl ApiError {
             ApiError::RouteNotFound { .. } => ErrorCode::RouteNotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::CollectorFailed { .. } => ErrorCode::Unavailable,
+            ApiError::Malformed(_) => ErrorCode::MalformedRequest,
             ApiError::Http(_) | ApiError::Encode(_) => match self.status() {
                 StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
                 _ => ErrorCode::Internal,
+            },
+        }
+    }
+}
+
+impl ApiError {
+    /// What the answer's body says.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
             },
         }
     }
@@ -129,13 +150,7 @@ impl IntoResponse for ApiError {
             _ => Reason::InvalidRequest,
         };
         rejections::record(reason, status, &self);
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-            },
-        };
-        let mut response = error_response(status, axum::Json(body));
+        let mut response = error_response(status, axum::Json(self.body()));
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response
                 .headers_mut()

@@ -39,6 +39,7 @@ async fn request(state: &AppState, method: Method, uri: &str) -> (StatusCode, He
     let request = Request::builder()
         .method(method)
         .uri(uri)
+        .header("host", "exporter")
         .body(Body::empty())
         .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();

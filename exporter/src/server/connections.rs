@@ -1,8 +1,10 @@
 //! The connections of `serve`: HTTP/1.1 by hyper with a timer (so the
 //! header-read timeout applies), at most `max_connections` open at once, and a
-//! graceful stop. HTTP/2 is not offered: TLS offers only `http/1.1` by ALPN,
-//! and a prior-knowledge preface in clear text gets a GOAWAY with
-//! HTTP_1_1_REQUIRED (see [`http2`]).
+//! graceful stop. Each request head is checked before hyper reads it, so that
+//! a malformed one gets our answer, not hyper's empty one (see [`head`]).
+//! HTTP/2 is not offered: TLS offers only `http/1.1` by ALPN, and a
+//! prior-knowledge preface in clear text gets a GOAWAY with HTTP_1_1_REQUIRED
+//! (see [`http2`]).
 //!
 //! Beyond the cap a new connection is still accepted, and the oldest
 //! connection that has no request in progress is closed to make room: idle
@@ -25,15 +27,17 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::watch,
+    sync::{watch, Notify},
     task::AbortHandle,
 };
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
-use super::web_config::WebConfigHandle;
+use super::{malformed::Refusal, web_config::WebConfigHandle};
+use crate::http::malformed::MAX_HEADERS;
 
+mod head;
 mod http2;
 
 /// Connection settings of the HTTP server.
@@ -311,18 +315,33 @@ where
             response
         }
     });
+    let refused = Arc::new(Notify::new());
+    let io = head::HeadGuard::new(io, Arc::clone(&refused), answer_refused);
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_header_timeout)
+        // The guard's limit, stated so that both count alike.
+        .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
+    // A refused head ends the connection like a stop: the requests before
+    // it are answered, then the guard writes the refusal.
     tokio::select! {
         served = connection.as_mut() => served,
+        () = refused.notified() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
         () = stop_requested(&mut stopped) => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }
     }
+}
+
+/// What the guard writes for a refused head (made, and counted, once).
+fn answer_refused(refused: &head::Refused) -> Vec<u8> {
+    Refusal::new(&refused.target, refused.error.clone()).to_http1(refused.head_request)
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ async fn get(
     uri: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
-    let mut request = Request::get(uri);
+    // As hyper hands it over: an HTTP/1.1 request with its Host header.
+    let mut request = Request::get(uri).header("host", "exporter");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

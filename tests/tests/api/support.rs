@@ -1,6 +1,8 @@
 //! The exporter as a child process on 127.0.0.1 (killed on drop) and a
 //! minimal HTTP/1.1 client: any method, any raw path, the status, headers
 //! and body as they came.
+// Each test crate uses a different subset of these helpers.
+#![allow(dead_code)]
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
@@ -54,16 +56,22 @@ impl Server {
     }
 
     pub fn request(&self, method: &str, path: &str) -> Result<Reply> {
-        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(
-            stream,
+        let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             self.address
-        )?;
+        );
+        self.send(request.as_bytes(), method == "HEAD")
+    }
+
+    /// Sends `request` as it is (any bytes) and reads the answer until the
+    /// server closes the connection.
+    pub fn send(&self, request: &[u8], head: bool) -> Result<Reply> {
+        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.write_all(request)?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw)?;
-        Reply::parse(&raw, method == "HEAD")
+        Reply::parse(&raw, head)
     }
 
     /// GET that must answer 200 with JSON.
