@@ -13,7 +13,7 @@ use tokio::{
     sync::{oneshot, watch},
     task::JoinHandle,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{
     app,
@@ -108,6 +108,9 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         }
         None => info!("push only: no HTTP port"),
     }
+    if options.web_config.has_file() && options.web_config.current().empty_file {
+        warn!("--web.config.file is empty or only comments: no TLS and no authentication, as in exporter-toolkit (a reload to an empty file is refused)");
+    }
     tokio::spawn(reload_web_config(Arc::clone(&options.web_config), hangup));
 
     let state = AppState::with_web_config(options.server.clone(), Arc::clone(&options.web_config));
@@ -189,11 +192,13 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
 const WEB_CONFIG_POLL: Duration = Duration::from_secs(1);
 
 /// Reloads `--web.config.file` on SIGHUP and when it or a file it names
-/// changes, as exporter-toolkit does; a bad file keeps the configuration in force.
+/// changes; a file that is broken or would lower security keeps the
+/// configuration in force, at ERROR: the exporter now runs a configuration
+/// that is not the file's.
 async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
     let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
     loop {
-        let cause = tokio::select! {
+        let trigger = tokio::select! {
             received = hangup.recv() => match received {
                 Some(()) => "SIGHUP",
                 None => return,
@@ -211,10 +216,12 @@ async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
         }
         // Small files, read inline: no blocking thread before the privilege drop.
         match web.reload() {
-            Ok(()) => info!(cause, "web config reloaded"),
-            Err(error) => {
-                warn!(cause, %error, "web config reload failed: keeping the previous one")
-            }
+            Ok(()) => info!(trigger, "web config reloaded"),
+            Err(error) => error!(
+                trigger,
+                %error,
+                "web config reload failed: keeping the configuration in force"
+            ),
         }
     }
 }
