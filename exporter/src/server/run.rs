@@ -8,7 +8,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpSocket},
     signal::unix::{signal, Signal, SignalKind},
     sync::{oneshot, watch},
     task::JoinHandle,
@@ -77,8 +77,7 @@ pub enum ServeError {
 /// Serves until SIGTERM/SIGINT, or until loading the iterators fails.
 pub async fn run(options: RunOptions) -> Result<(), ServeError> {
     let listener = if options.http {
-        let bound = TcpListener::bind(options.listen).await;
-        Some(bound.map_err(|source| ServeError::Bind {
+        Some(listen(options.listen).map_err(|source| ServeError::Bind {
             address: options.listen,
             source,
         })?)
@@ -186,6 +185,33 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
         Ok(Err(e)) => Err(e),
         Err(e) => Err(ServeError::LoadPanicked(e.to_string())),
     }
+}
+
+/// A listening socket whose accept queue is as long as the system allows.
+/// mio (under tokio's `TcpListener::bind`) asks for 128 like std: a burst
+/// of connections (many scrapers, a load balancer's health checks) then
+/// overflows it, the kernel drops SYNs and each dropped client waits a
+/// second for its SYN to be retried.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As mio does: a restart can bind while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(listen_backlog())
+}
+
+/// `net.core.somaxconn` of our network namespace, the kernel's cap on any
+/// backlog, as Go's net package reads it; 4096 (its default since Linux 5.4)
+/// when it cannot be read.
+fn listen_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|&backlog| backlog > 0)
+        .unwrap_or(4096)
 }
 
 /// How often the web config's files are checked for a change.
