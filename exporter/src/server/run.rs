@@ -62,7 +62,7 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
+    #[error("HTTP server failed")]
     Http(#[source] std::io::Error),
     #[error(transparent)]
     Source(#[from] bpf::Error),
