@@ -17,7 +17,7 @@ use support::{
     http_get,
     https::{basic_auth, https_get},
     pki::server_pki,
-    sample, Server, STARTUP,
+    promtool_check, sample, Server, STARTUP,
 };
 
 const FAILURES: &str = "bpf_exporter_web_config_reloads_total{result=\"failure\"}";
@@ -204,6 +204,11 @@ fn an_empty_file_at_start_is_no_tls_and_no_auth_with_a_warning() {
         "{logs}"
     );
     let page = server.metrics().unwrap();
+    assert_eq!(
+        promtool_check(&page).unwrap(),
+        "",
+        "the reload families lint clean"
+    );
     assert_eq!(sample(&page, LAST), Some(1.0));
     assert_eq!(sample(&page, FAILURES), Some(0.0));
 }

@@ -33,8 +33,9 @@ pub enum ReloadError {
     #[error(transparent)]
     Load(#[from] WebConfigError),
     #[error(
-        "{path}: the file is empty or only comments; refused on reload, as that would switch off \
-         TLS and authentication: restart the exporter to run without them deliberately"
+        "{path}: the file is empty or only comments; refused on reload, where it is more likely \
+         a truncated write than a wish to run without TLS and authentication: restart the \
+         exporter to run with an empty file deliberately"
     )]
     Empty { path: PathBuf },
     #[error(
