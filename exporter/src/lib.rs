@@ -8,6 +8,7 @@ pub mod collect;
 pub mod filter;
 pub mod http;
 pub mod inventory;
+pub mod log_limit;
 pub mod otlp;
 pub mod privileges;
 pub mod render;

@@ -88,10 +88,10 @@ impl AppState {
     /// With basic auth and response headers from a `--web.config.file`.
     pub fn with_web_config(config: ServerConfig, web: Arc<web_config::WebConfigHandle>) -> Self {
         Self(Arc::new(Shared {
-            auth: auth::Auth::new(web),
+            auth: auth::Auth::new(Arc::clone(&web)),
             collecting: CollectState::new(config.collection_timeout, config.max_requests_in_flight),
             config,
-            pages: pages::PageCache::default(),
+            pages: pages::PageCache::new(web),
             trimmer: Trimmer::new(),
         }))
     }

@@ -1,11 +1,13 @@
 //! Hostile clients against `serve`: slowloris connections are closed within
-//! the header-read timeout, and under `nofile 1024` a thousand idle
-//! connections do not lock out `/healthz` and `/metrics`.
+//! the header-read timeout, under `nofile 1024` a thousand idle connections
+//! do not lock out `/healthz` and `/metrics`, and the accept queue is as long
+//! as the system allows (a burst of connections is queued, not dropped).
 mod support;
 
 use std::{
     io::{ErrorKind, Read, Write},
     net::TcpStream,
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -169,4 +171,56 @@ fn http2_prior_knowledge_gets_goaway_http_1_1_required() {
     );
     // HTTP/1.1 on the same port still works.
     assert_eq!(server.get("/healthz", &[]).unwrap().status, 200);
+}
+
+#[test]
+fn the_accept_queue_is_as_long_as_somaxconn() {
+    if !have_root("the_accept_queue_is_as_long_as_somaxconn") {
+        return;
+    }
+    // A network namespace of our own, with a somaxconn that is neither the
+    // host's nor any default (128, 4096), so the value proves where it came from.
+    let server = Server::start_under(
+        &[
+            "unshare",
+            "--net",
+            "sh",
+            "-c",
+            "echo 1000 > /proc/sys/net/core/somaxconn && ip link set lo up && exec \"$0\" \"$@\"",
+        ],
+        &[],
+    )
+    .unwrap();
+    // ss in that namespace, the kernel's view: a listening socket's Send-Q is its backlog.
+    let out = Command::new("nsenter")
+        .args(["--net", "--target", &server.pid().to_string()])
+        .args([
+            "ss",
+            "-H",
+            "-l",
+            "-t",
+            "-n",
+            "sport",
+            "=",
+            &format!(":{}", server.address.port()),
+        ])
+        .output()
+        .expect("nsenter and ss (util-linux, iproute2)");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = listing
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "{listing}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows[0][0], "LISTEN", "{listing}");
+    assert_eq!(rows[0][3], server.address.to_string(), "{listing}");
+    assert_eq!(
+        rows[0][2], "1000",
+        "backlog (Send-Q) is net.core.somaxconn: {listing}"
+    );
 }

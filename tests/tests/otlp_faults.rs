@@ -1,7 +1,8 @@
 //! Faults of the OTLP push, with the real binary and the test receiver: a
 //! receiver down then up, 503 / UNAVAILABLE with retry info, a receiver that
-//! never answers (scrapes unaffected, SIGTERM still exits within 2 s), push
-//! only (no port, last export on SIGTERM), and configuration errors.
+//! never answers (scrapes unaffected, SIGTERM still exits within 2 s, logged
+//! as a timeout), failures logged once per 10 s with the count not logged,
+//! push only (no port, last export on SIGTERM), and configuration errors.
 #[path = "otlp/common.rs"]
 mod common;
 #[path = "otlp/receiver.rs"]
@@ -53,6 +54,34 @@ fn listening_sockets(pid: u32) -> Vec<String> {
     listening
 }
 
+/// The `fields` of each JSON log line with this message.
+fn log_lines(server: &Server, message: &str) -> Vec<serde_json::Value> {
+    server
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == message)
+        .map(|l| {
+            let mut fields = l["fields"].clone();
+            fields["level"] = l["level"].clone();
+            fields
+        })
+        .collect()
+}
+
+/// Polls until at least `lines` log lines have this message.
+fn wait_for_lines(server: &Server, message: &str, lines: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = log_lines(server, message);
+        if found.len() >= lines {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{}", server.logs());
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Times one scrape.
 fn timed_scrape(server: &Server) -> Duration {
     let started = Instant::now();
@@ -100,6 +129,87 @@ fn receiver_down_then_up_resumes_and_counts_failures() {
         .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
     wait_exports(&server, "success", 1.0);
     assert!(exports(&server, "failure") >= 2.0);
+}
+
+#[test]
+fn repeated_failures_are_logged_once_per_10s_with_the_count_not_logged() {
+    if !have_root("repeated_failures_are_logged_once_per_10s_with_the_count_not_logged") {
+        return;
+    }
+    let port = support::free_port().unwrap();
+    let server = Server::start_with_env(
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &format!("http://127.0.0.1:{port}"),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ],
+        &[],
+    )
+    .unwrap();
+    // A second line takes the 10 s interval: about a hundred failures.
+    wait_for_lines(&server, "OTLP export failed", 2);
+    let receiver = Receiver::start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Answer::Ok,
+    )
+    .unwrap();
+    let recovered = wait_for_lines(&server, "OTLP export succeeded after failures", 1);
+    let failed = exports(&server, "failure");
+    drop(receiver);
+    assert_eq!(recovered[0]["failed"], failed, "{}", server.logs());
+
+    let lines = log_lines(&server, "OTLP export failed");
+    for line in &lines {
+        assert_eq!(line["level"], "WARN", "{line}");
+        let error = line["error"].as_str().unwrap();
+        // The cause the SDK drops ("network error"), from the client.
+        assert!(error.contains("Connection refused"), "{error}");
+    }
+    let unlogged: Vec<f64> = lines
+        .iter()
+        .map(|l| l["unlogged"].as_f64().unwrap())
+        .collect();
+    assert_eq!(unlogged[0], 0.0, "the first failure is logged");
+    assert!(unlogged[1..].iter().all(|&n| n >= 1.0), "{unlogged:?}");
+    // Every failure is a line or counted in the next one, the last few
+    // (after the last line, before the receiver came up) excepted.
+    let accounted: f64 = unlogged.iter().map(|n| n + 1.0).sum();
+    assert!(accounted <= failed, "{accounted} > {failed}");
+    // One line per 10 s at one failure per 100 ms: far fewer lines than failures.
+    assert!(
+        (lines.len() as f64) * 10.0 <= failed,
+        "{} lines for {failed} failures",
+        lines.len()
+    );
+}
+
+#[test]
+fn a_collector_that_never_answers_is_logged_as_timed_out() {
+    if !have_root("a_collector_that_never_answers_is_logged_as_timed_out") {
+        return;
+    }
+    let receiver = Receiver::start(Answer::Never).unwrap();
+    let server = Server::start_with_env(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_url()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "300"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let failed = wait_for_lines(&server, "OTLP export failed", 1);
+    let error = failed[0]["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        "sending failed: the collector did not answer: timed out after 300 ms (OTEL_EXPORTER_OTLP_TIMEOUT)",
+        "{}",
+        server.logs()
+    );
 }
 
 #[test]

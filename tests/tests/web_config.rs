@@ -14,38 +14,12 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use base64_header::basic;
 use e2e_tests::{exporter_binary, have_root};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use support::{free_port, http_get, Server, STARTUP};
-
-mod base64_header {
-    /// `Authorization: Basic ...` without a base64 dependency.
-    pub fn basic(user: &str, password: &str) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let input = format!("{user}:{password}").into_bytes();
-        let mut out = String::from("Basic ");
-        for chunk in input.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-}
+use support::{free_port, http_get, https::basic_auth as basic, Server, STARTUP};
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
 fn make_pki(dir: &Path) -> Result<()> {

@@ -1,18 +1,16 @@
 //! Requests the server answered with an error: counted by reason for
 //! `bpf_exporter_http_requests_rejected_total`, and logged at most once per
-//! reason per [`LOG_INTERVAL`] with the number not logged since, so that an
-//! overload or a scanner cannot flood the log.
+//! reason per [`LOG_INTERVAL`](crate::log_limit::LOG_INTERVAL) with the
+//! number not logged since, so that an overload or a scanner cannot flood the log.
 use std::{
     fmt::Display,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Mutex,
-    },
-    time::{Duration, Instant},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use axum::http::StatusCode;
 use tracing::{debug, warn};
+
+use crate::log_limit::LogLimit;
 
 /// Why a request was refused (the `reason` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,37 +51,26 @@ impl Reason {
     }
 }
 
-/// At most one log line per reason in this time.
-pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
 struct Rejections {
     counts: [AtomicU64; Reason::ALL.len()],
-    /// Per reason: when the last line was written, and the count at that line.
-    logged: Mutex<[Option<(Instant, u64)>; Reason::ALL.len()]>,
+    logged: LogLimit<{ Reason::ALL.len() }>,
 }
 
 // Process-wide, like the process_* values next to it on the page.
 static REJECTIONS: Rejections = Rejections {
     counts: [const { AtomicU64::new(0) }; Reason::ALL.len()],
-    logged: Mutex::new([None; Reason::ALL.len()]),
+    logged: LogLimit::new(),
 };
 
 /// Counts a refused request and logs it unless a line for this reason was
-/// written within [`LOG_INTERVAL`]. Server-side reasons log at WARN, client
-/// errors at DEBUG.
+/// written lately. Server-side reasons log at WARN, client errors at DEBUG.
 pub fn record(reason: Reason, status: StatusCode, error: &dyn Display) {
     let index = reason as usize;
-    let count = REJECTIONS.counts[index].fetch_add(1, Ordering::Relaxed) + 1;
-    let mut logged = crate::sync::lock(&REJECTIONS.logged);
-    let now = Instant::now();
-    let last = logged[index];
-    if last.is_some_and(|(at, _)| now.duration_since(at) < LOG_INTERVAL) {
-        return;
-    }
-    logged[index] = Some((now, count));
-    drop(logged);
+    REJECTIONS.counts[index].fetch_add(1, Ordering::Relaxed);
     // Requests of this reason since the last line, this one excluded.
-    let unlogged = count - last.map_or(0, |(_, at_count)| at_count) - 1;
+    let Some(unlogged) = REJECTIONS.logged.admit(index) else {
+        return;
+    };
     let (reason, status) = (reason.as_str(), status.as_u16());
     if status >= 500 {
         warn!(reason, status, %error, unlogged, "request rejected");

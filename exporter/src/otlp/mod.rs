@@ -4,9 +4,12 @@
 //! and has the SDK read it through observable instruments (`instruments.rs`),
 //! then sends it with opentelemetry-otlp (`push.rs`).
 mod config;
+mod exporter;
+mod http_client;
 mod instruments;
 mod push;
 mod resource;
 
 pub use config::{ConfigError, PushConfig};
-pub use push::{PushError, Pusher};
+pub use exporter::PushError;
+pub use push::Pusher;

@@ -4,7 +4,8 @@
 //! UNAVAILABLE, honouring Retry-After / RetryInfo, within the request
 //! timeout). Exports run one at a time and each is bounded by the export
 //! timeout, so a slow collector costs neither memory nor `/metrics` latency.
-//! On stop, one last export within [`FLUSH_BUDGET`].
+//! On stop, one last export within [`FLUSH_BUDGET`]. A failure is logged at
+//! most once per kind every 10 s (`log_limit`), with the number not logged.
 //!
 //! Why a custom reader rather than the SDK's `PeriodicReader`: the periodic
 //! reader runs the callbacks on its own thread with no hook before them, so
@@ -15,15 +16,15 @@
 //! start times and cardinality limits, and opentelemetry-otlp the protocol.
 use std::{
     fmt,
-    sync::{Arc, Weak},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, Weak,
+    },
     time::{Duration, Instant},
 };
 
 use opentelemetry::{metrics::MeterProvider, InstrumentationScope};
-use opentelemetry_otlp::{
-    tonic_types::transport::{Certificate, ClientTlsConfig},
-    MetricExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
-};
+use opentelemetry_otlp::MetricExporter;
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     metrics::{
@@ -35,37 +36,20 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::{
-    config::{Protocol, PushConfig},
+    config::PushConfig,
+    exporter::{exporter, PushError},
+    http_client::NoResponse,
     instruments::{register, Pinned},
 };
 use crate::{
     collect::{ExportCounters, SingleFlight},
+    log_limit::LogLimit,
     render::{families::FAMILIES, otlp::is_per_object},
 };
 
 /// The last export after a stop signal gets this long, collection included,
 /// so the process still exits within its 2 s budget.
 pub const FLUSH_BUDGET: Duration = Duration::from_millis(1000);
-
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    #[error("cannot build the OTLP exporter: {0}")]
-    Exporter(opentelemetry_otlp::ExporterBuildError),
-    #[error(
-        "cannot read the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE): {cause}"
-    )]
-    Certificate {
-        path: std::path::PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("the collector CA certificate {path} (OTEL_EXPORTER_OTLP_CERTIFICATE) is not usable PEM: {cause}")]
-    CertificatePem {
-        path: std::path::PathBuf,
-        cause: reqwest::Error,
-    },
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(reqwest::Error),
-}
 
 /// Why one export failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +60,31 @@ enum ExportError {
     Read(String),
     #[error("sending failed: {0}")]
     Send(opentelemetry_sdk::error::OTelSdkError),
+    /// No response at all (the SDK's "network error"), with the client's cause.
+    #[error("sending failed: no response: {0}")]
+    NoResponse(String),
+    #[error(
+        "sending failed: the collector did not answer: timed out after {} ms (OTEL_EXPORTER_OTLP_TIMEOUT)",
+        .0.as_millis()
+    )]
+    RequestTimeout(Duration),
     #[error("the export did not finish within {0:?}")]
     Timeout(Duration),
 }
+
+impl ExportError {
+    /// Failures of one kind share a log line every 10 s.
+    fn kind(&self) -> usize {
+        match self {
+            ExportError::Collect(_) | ExportError::Read(_) => 0,
+            ExportError::Send(_) | ExportError::NoResponse(_) => 1,
+            ExportError::RequestTimeout(_) | ExportError::Timeout(_) => 2,
+        }
+    }
+}
+
+/// Kinds of [`ExportError::kind`].
+const FAILURE_KINDS: usize = 3;
 
 pub struct Pusher {
     config: PushConfig,
@@ -87,13 +93,18 @@ pub struct Pusher {
     exporter: MetricExporter,
     pinned: Arc<Pinned>,
     counters: Arc<ExportCounters>,
+    /// The http/protobuf client's cause of a request without response.
+    no_response: Option<Arc<Mutex<Option<NoResponse>>>>,
+    failures_logged: LogLimit<FAILURE_KINDS>,
+    /// Exports failed since the last success.
+    failing: AtomicU64,
 }
 
 impl Pusher {
     /// Builds the SDK pipeline and the exporter (endpoint, headers and request
     /// timeout from the environment). Needs a Tokio runtime.
     pub fn new(config: PushConfig) -> Result<Self, PushError> {
-        let exporter = exporter(&config)?;
+        let (exporter, no_response) = exporter(&config)?;
         let reader = SharedReader(Arc::new(
             ManualReader::builder()
                 .with_temporality(exporter.temporality())
@@ -133,6 +144,9 @@ impl Pusher {
             exporter,
             pinned,
             counters: Arc::default(),
+            no_response,
+            failures_logged: LogLimit::new(),
+            failing: AtomicU64::new(0),
         })
     }
 
@@ -175,10 +189,10 @@ impl Pusher {
             tokio::select! {
                 biased;
                 _ = stopped.wait_for(|stop| *stop) => break,
-                () = self.export_once(&flight, self.config.timeout) => {}
+                () = self.export_once(&flight, self.config.timeout, false) => {}
             }
         }
-        self.export_once(&flight, FLUSH_BUDGET).await;
+        self.export_once(&flight, FLUSH_BUDGET, true).await;
         if let Err(error) = self
             .provider
             .shutdown_with_timeout(Duration::from_millis(50))
@@ -187,8 +201,9 @@ impl Pusher {
         }
     }
 
-    /// One export within `budget`, counted and logged.
-    async fn export_once(&self, flight: &Arc<SingleFlight>, budget: Duration) {
+    /// One export within `budget`, counted and logged. The `last` one's
+    /// failure is always logged: its metrics are lost for good.
+    async fn export_once(&self, flight: &Arc<SingleFlight>, budget: Duration, last: bool) {
         let started = Instant::now();
         let result = match tokio::time::timeout(budget, self.export(flight, budget)).await {
             Ok(result) => result,
@@ -196,13 +211,31 @@ impl Pusher {
         };
         let took = started.elapsed();
         self.counters.record(result.is_ok(), took);
+        let took_ms = took.as_secs_f64() * 1e3;
         match result {
-            Ok(points) => debug!(
-                points,
-                took_ms = took.as_secs_f64() * 1e3,
-                "OTLP export done"
-            ),
-            Err(error) => warn!(%error, took_ms = took.as_secs_f64() * 1e3, "OTLP export failed"),
+            Ok(points) => {
+                let failed = self.failing.swap(0, Ordering::Relaxed);
+                if failed > 0 {
+                    info!(
+                        points,
+                        took_ms, failed, "OTLP export succeeded after failures"
+                    );
+                } else {
+                    debug!(points, took_ms, "OTLP export done");
+                }
+            }
+            Err(error) => {
+                self.failing.fetch_add(1, Ordering::Relaxed);
+                // Failures of this kind since its last line, this one excluded.
+                let unlogged = if last {
+                    Some(self.failures_logged.force(error.kind()))
+                } else {
+                    self.failures_logged.admit(error.kind())
+                };
+                if let Some(unlogged) = unlogged {
+                    warn!(%error, took_ms, unlogged, "OTLP export failed");
+                }
+            }
         }
     }
 
@@ -213,7 +246,10 @@ impl Pusher {
         flight: &Arc<SingleFlight>,
         budget: Duration,
     ) -> Result<usize, ExportError> {
-        let collection = flight.collect(budget).await.map_err(ExportError::Collect)?;
+        let collection = flight
+            .collect(budget)
+            .await
+            .map_err(ExportError::Collect)?;
         let (pinned, reader) = (Arc::clone(&self.pinned), self.reader.clone());
         // The callbacks walk the whole inventory: off the async threads (a
         // blocking thread that takes the capability drop first).
@@ -230,57 +266,22 @@ impl Pusher {
         self.exporter
             .export(&metrics)
             .await
-            .map_err(ExportError::Send)?;
+            .map_err(|error| self.send_error(error))?;
         Ok(points)
     }
-}
 
-/// The OTLP exporter for the configured protocol. TLS for https endpoints:
-/// the system's roots, or only the CA(s) of OTEL_EXPORTER_OTLP_CERTIFICATE.
-fn exporter(config: &PushConfig) -> Result<MetricExporter, PushError> {
-    let ca = match &config.certificate {
-        Some(path) => Some(std::fs::read(path).map_err(|cause| PushError::Certificate {
-            path: path.clone(),
-            cause,
-        })?),
-        None => None,
-    };
-    Ok(match config.protocol {
-        Protocol::Grpc => {
-            let builder = MetricExporter::builder()
-                .with_tonic()
-                .with_temporality(config.temporality);
-            match &ca {
-                Some(pem) => builder.with_tls_config(
-                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
-                ),
-                None => builder,
-            }
-            .build()
-            .map_err(PushError::Exporter)?
+    /// The SDK's error, or the client's cause when there was no response.
+    fn send_error(&self, error: opentelemetry_sdk::error::OTelSdkError) -> ExportError {
+        let cause = self
+            .no_response
+            .as_ref()
+            .and_then(|latest| crate::sync::lock(latest).take());
+        match cause {
+            Some(NoResponse::TimedOut) => ExportError::RequestTimeout(self.config.request_timeout),
+            Some(NoResponse::Failed(cause)) => ExportError::NoResponse(cause),
+            None => ExportError::Send(error),
         }
-        Protocol::HttpProtobuf => {
-            // reqwest takes the process' rustls provider: ring, as tonic uses.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let mut client = reqwest::Client::builder().timeout(config.request_timeout);
-            if let (Some(pem), Some(path)) = (&ca, &config.certificate) {
-                let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|cause| {
-                    PushError::CertificatePem {
-                        path: path.clone(),
-                        cause,
-                    }
-                })?;
-                client = client.tls_certs_only(certificates);
-            }
-            MetricExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_http_client(client.build().map_err(PushError::HttpClient)?)
-                .with_temporality(config.temporality)
-                .build()
-                .map_err(PushError::Exporter)?
-        }
-    })
+    }
 }
 
 fn count_points(metrics: &ResourceMetrics) -> usize {

@@ -197,6 +197,10 @@ families! {
         "process.start_time", "s", "Start time of the process since unix epoch in seconds.";
     REQUESTS_REJECTED = "bpf_exporter_http_requests_rejected_total", Counter, None, &["reason"],
         "bpf_exporter.http.requests.rejected", "{request}", "HTTP requests answered with an error, by reason.";
+    WEB_CONFIG_LAST_RELOAD = "bpf_exporter_web_config_last_reload_successful", Gauge, None, &[],
+        "bpf_exporter.web_config.last_reload.successful", "1", "Whether the latest reload of --web.config.file succeeded (1) or was refused (0); 1 before any reload. Absent without the flag.";
+    WEB_CONFIG_RELOADS = "bpf_exporter_web_config_reloads_total", Counter, None, &["result"],
+        "bpf_exporter.web_config.reloads", "{reload}", "Reloads of --web.config.file (SIGHUP or a file change), by result: success, or failure (broken, empty, or lowering security: the configuration in force stays).";
 }
 
 #[cfg(test)]

@@ -456,6 +456,19 @@ impl PageWriter {
             let labels = format!("reason=\"{}\"", Escaped(reason));
             self.sample(&f::REQUESTS_REJECTED, &labels, Value::Int(count));
         }
+        let web_config = server.web_config.as_ref();
+        self.header(&f::WEB_CONFIG_LAST_RELOAD);
+        if let Some(reloads) = web_config {
+            let value = Value::Int(u64::from(reloads.last_successful));
+            self.sample(&f::WEB_CONFIG_LAST_RELOAD, "", value);
+        }
+        self.header(&f::WEB_CONFIG_RELOADS);
+        if let Some(reloads) = web_config {
+            for (result, count) in [("success", reloads.succeeded), ("failure", reloads.failed)] {
+                let labels = format!("result=\"{result}\"");
+                self.sample(&f::WEB_CONFIG_RELOADS, &labels, Value::Int(count));
+            }
+        }
     }
 }
 

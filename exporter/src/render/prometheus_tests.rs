@@ -14,6 +14,11 @@ fn server_stats() -> ServerStats {
             start_time_seconds: 1.7e9,
         }),
         rejected: vec![("overloaded", 3), ("invalid_request", 0)],
+        web_config: Some(crate::render::server_stats::WebConfigReloads {
+            last_successful: false,
+            succeeded: 2,
+            failed: 1,
+        }),
     }
 }
 
@@ -196,10 +201,49 @@ fn the_server_section_comes_before_the_openmetrics_eof() {
         "{tail}"
     );
     assert!(
-        tail.ends_with(
+        tail.contains(
             "bpf_exporter_http_requests_rejected_total{reason=\"overloaded\"} 3\n\
-         bpf_exporter_http_requests_rejected_total{reason=\"invalid_request\"} 0\n# EOF\n"
+         bpf_exporter_http_requests_rejected_total{reason=\"invalid_request\"} 0\n"
         ),
         "{tail}"
     );
+    assert!(
+        tail.ends_with(
+            "bpf_exporter_web_config_last_reload_successful 0\n\
+         # HELP bpf_exporter_web_config_reloads Reloads of --web.config.file (SIGHUP or a file change), by result: success, or failure (broken, empty, or lowering security: the configuration in force stays).\n\
+         # TYPE bpf_exporter_web_config_reloads counter\n\
+         bpf_exporter_web_config_reloads_total{result=\"success\"} 2\n\
+         bpf_exporter_web_config_reloads_total{result=\"failure\"} 1\n# EOF\n"
+        ),
+        "{tail}"
+    );
+}
+
+#[test]
+fn web_config_reloads_only_with_a_file() {
+    let page = |web_config| {
+        let mut page = String::new();
+        let server = ServerStats {
+            web_config,
+            ..server_stats()
+        };
+        let options = RenderOptions::default();
+        render_page_with(
+            &mut page,
+            &mut Fragments::default(),
+            &sample_inventory(),
+            &stats(),
+            Some(&server),
+            &options,
+            Format::Text,
+        );
+        page
+    };
+    let without = page(None);
+    assert!(without.contains("# TYPE bpf_exporter_web_config_reloads_total counter\n"));
+    assert!(!without.contains("bpf_exporter_web_config_reloads_total{"));
+    assert!(!without.contains("\nbpf_exporter_web_config_last_reload_successful "));
+    let with = page(server_stats().web_config);
+    assert!(with.contains("\nbpf_exporter_web_config_last_reload_successful 0\n"));
+    assert!(with.contains("\nbpf_exporter_web_config_reloads_total{result=\"failure\"} 1\n"));
 }

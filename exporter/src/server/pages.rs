@@ -22,7 +22,10 @@ use std::{
 use axum::body::Bytes;
 use tokio::sync::OnceCell;
 
-use super::gzip::{gzip, GzipError};
+use super::{
+    gzip::{gzip, GzipError},
+    web_config::WebConfigHandle,
+};
 use crate::{
     collect::Collection,
     render::{
@@ -44,8 +47,9 @@ pub enum PageError {
 /// Largest page whose buffer is kept for the next one (about 17 000 maps).
 pub const SPARE_PAGE_MAX: usize = 8 << 20;
 
-#[derive(Default)]
 pub(super) struct PageCache {
+    /// Its reload counts go on the page.
+    web_config: Arc<WebConfigHandle>,
     latest: Mutex<HashMap<Format, Arc<CollectionPages>>>,
     /// The last text page per format: the next page's buffer once unshared.
     spare: Mutex<HashMap<Format, Bytes>>,
@@ -65,6 +69,18 @@ struct CollectionPages {
 }
 
 impl PageCache {
+    pub fn new(web_config: Arc<WebConfigHandle>) -> Self {
+        Self {
+            web_config,
+            latest: Mutex::default(),
+            spare: Mutex::default(),
+            fragments: Arc::default(),
+            sizes: Mutex::default(),
+            renders: AtomicU64::default(),
+            compressions: AtomicU64::default(),
+        }
+    }
+
     /// The page of `collection` in `format`, gzip-compressed if `gzip`.
     pub async fn page(
         &self,
@@ -145,6 +161,7 @@ impl PageCache {
         let previous = self.size(format).0;
         let fragments = Arc::clone(&self.fragments);
         let spare = lock(&self.spare).remove(&format);
+        let web_config = self.web_config.reloads();
         let text = crate::privileges::spawn_blocking(move || {
             let mut out = reclaim(spare);
             // A little room for growth; an empty buffer gets the renderer's estimate.
@@ -153,6 +170,7 @@ impl PageCache {
             let server = ServerStats {
                 process: super::process::process_stats(),
                 rejected: crate::http::rejections::counts(),
+                web_config,
             };
             // Pages of two formats made at once: the second from scratch.
             let mut kept = fragments.try_lock();

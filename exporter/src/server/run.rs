@@ -8,12 +8,12 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpSocket},
     signal::unix::{signal, Signal, SignalKind},
     sync::{oneshot, watch},
     task::JoinHandle,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{
     app,
@@ -62,8 +62,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Http(std::io::Error),
+    #[error("HTTP server failed")]
+    Http(#[source] std::io::Error),
     #[error(transparent)]
     Source(#[from] bpf::Error),
     #[error(transparent)]
@@ -77,8 +77,7 @@ pub enum ServeError {
 /// Serves until SIGTERM/SIGINT, or until loading the iterators fails.
 pub async fn run(options: RunOptions) -> Result<(), ServeError> {
     let listener = if options.http {
-        let bound = TcpListener::bind(options.listen).await;
-        Some(bound.map_err(|source| ServeError::Bind {
+        Some(listen(options.listen).map_err(|source| ServeError::Bind {
             address: options.listen,
             source,
         })?)
@@ -107,6 +106,9 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
             info!(%address, "listening");
         }
         None => info!("push only: no HTTP port"),
+    }
+    if options.web_config.has_file() && options.web_config.current().empty_file {
+        warn!("--web.config.file is empty or only comments: no TLS and no authentication, as in exporter-toolkit (a reload to an empty file is refused)");
     }
     tokio::spawn(reload_web_config(Arc::clone(&options.web_config), hangup));
 
@@ -185,15 +187,44 @@ pub async fn run(options: RunOptions) -> Result<(), ServeError> {
     }
 }
 
+/// A listening socket whose accept queue is as long as the system allows.
+/// mio (under tokio's `TcpListener::bind`) asks for 128 like std: a burst
+/// of connections (many scrapers, a load balancer's health checks) then
+/// overflows it, the kernel drops SYNs and each dropped client waits a
+/// second for its SYN to be retried.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As mio does: a restart can bind while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(listen_backlog())
+}
+
+/// `net.core.somaxconn` of our network namespace, the kernel's cap on any
+/// backlog, as Go's net package reads it; 4096 (its default since Linux 5.4)
+/// when it cannot be read.
+fn listen_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|&backlog| backlog > 0)
+        .unwrap_or(4096)
+}
+
 /// How often the web config's files are checked for a change.
 const WEB_CONFIG_POLL: Duration = Duration::from_secs(1);
 
 /// Reloads `--web.config.file` on SIGHUP and when it or a file it names
-/// changes, as exporter-toolkit does; a bad file keeps the configuration in force.
+/// changes; a file that is broken or would lower security keeps the
+/// configuration in force, at ERROR: the exporter now runs a configuration
+/// that is not the file's.
 async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
     let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
     loop {
-        let cause = tokio::select! {
+        let trigger = tokio::select! {
             received = hangup.recv() => match received {
                 Some(()) => "SIGHUP",
                 None => return,
@@ -211,10 +242,12 @@ async fn reload_web_config(web: Arc<WebConfigHandle>, mut hangup: Signal) {
         }
         // Small files, read inline: no blocking thread before the privilege drop.
         match web.reload() {
-            Ok(()) => info!(cause, "web config reloaded"),
-            Err(error) => {
-                warn!(cause, %error, "web config reload failed: keeping the previous one")
-            }
+            Ok(()) => info!(trigger, "web config reloaded"),
+            Err(error) => error!(
+                trigger,
+                %error,
+                "web config reload failed: keeping the configuration in force"
+            ),
         }
     }
 }

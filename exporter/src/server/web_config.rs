@@ -1,23 +1,26 @@
 //! `--web.config.file`: TLS, basic auth and response headers in the YAML
 //! format of prometheus/exporter-toolkit (what every Prometheus exporter
 //! reads), served with rustls. Read at start (an error stops the start) and
-//! again on SIGHUP or when the file or a file it names changes; a reload that
-//! fails is logged and the previous configuration stays.
+//! again on SIGHUP or when the file or a file it names changes
+//! ([`WebConfigHandle`]): a reload never lowers security, see `handle.rs`.
+//!
+//! An empty or comment-only file means no TLS and no authentication at start,
+//! as in exporter-toolkit (a warning says so); on reload it is refused.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::SystemTime,
 };
 
 use axum::http::{HeaderName, HeaderValue};
-use rustls::{
-    crypto::{ring, CryptoProvider},
-    server::WebPkiClientVerifier,
-    RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion,
-};
-use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use serde::Deserialize;
+
+mod handle;
+mod tls;
+
+pub use handle::{ReloadError, WebConfigHandle};
 
 /// The file as exporter-toolkit defines it (unknown keys are an error, as there).
 #[derive(Debug, Default, Deserialize)]
@@ -67,16 +70,29 @@ const ALLOWED_HEADERS: &[(&str, Option<&[&str]>)] = &[
     ("Content-Security-Policy", None),
 ];
 
+/// How far TLS verifies client certificates, weakest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientAuth {
+    #[default]
+    None,
+    VerifyIfGiven,
+    RequireAndVerify,
+}
+
 /// A loaded configuration.
 #[derive(Debug, Default)]
 pub struct WebConfig {
     pub tls: Option<Arc<ServerConfig>>,
+    /// Client certificate verification of `tls` (None without TLS).
+    pub client_auth: ClientAuth,
     /// User name → bcrypt hash; empty means no authentication.
     pub users: BTreeMap<String, String>,
     /// Added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The files read, for change detection.
     files: Vec<PathBuf>,
+    /// The file had no YAML document: only whitespace or comments.
+    pub empty_file: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,8 +123,14 @@ impl WebConfig {
             path: path.to_owned(),
             cause,
         })?;
-        // An empty file is an empty configuration, as in exporter-toolkit.
-        let file: WebConfigFile = if text.trim().is_empty() {
+        // No document (empty, comments, a bare `null`): an empty configuration,
+        // as in exporter-toolkit; the caller decides whether that is acceptable.
+        let empty_file = text.trim().is_empty()
+            || matches!(
+                serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text),
+                Ok(serde_yaml_ng::Value::Null)
+            );
+        let file: WebConfigFile = if empty_file {
             WebConfigFile::default()
         } else {
             serde_yaml_ng::from_str(&text).map_err(|cause| WebConfigError::Yaml {
@@ -118,11 +140,13 @@ impl WebConfig {
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let mut files = vec![path.to_owned()];
-        let tls = match &file.tls_server_config {
-            Some(tls) => Some(Arc::new(
-                tls_config(tls, base, &mut files).map_err(invalid)?,
-            )),
-            None => None,
+        let (tls, client_auth) = match &file.tls_server_config {
+            Some(tls) => {
+                let (config, client_auth) =
+                    tls::tls_config(tls, base, &mut files).map_err(invalid)?;
+                (Some(Arc::new(config)), client_auth)
+            }
+            None => (None, ClientAuth::None),
         };
         for (user, hash) in &file.basic_auth_users {
             if !hash.starts_with("$2") {
@@ -133,9 +157,11 @@ impl WebConfig {
         }
         Ok(Self {
             tls,
+            client_auth,
             users: file.basic_auth_users,
             headers: headers(&file.http_server_config.headers).map_err(invalid)?,
             files,
+            empty_file,
         })
     }
 
@@ -180,246 +206,6 @@ fn headers(
             ))
         })
         .collect()
-}
-
-/// Inline PEM or a file (relative to the config's directory), one of the two.
-fn pem_source(
-    inline: &Option<String>,
-    file: &Option<PathBuf>,
-    base: &Path,
-    what: &str,
-    files: &mut Vec<PathBuf>,
-) -> Result<Option<Vec<u8>>, String> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(format!(
-            "tls_server_config: give {what} or {what}_file, not both"
-        )),
-        (Some(text), None) => Ok(Some(text.as_bytes().to_vec())),
-        (None, Some(file)) => {
-            let path = base.join(file);
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("{what}_file {}: {e}", path.display()))?;
-            files.push(path);
-            Ok(Some(bytes))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-fn tls_config(
-    tls: &TlsFile,
-    base: &Path,
-    files: &mut Vec<PathBuf>,
-) -> Result<ServerConfig, String> {
-    if tls
-        .client_allowed_sans
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(
-            "tls_server_config.client_allowed_sans is not supported by this exporter".into(),
-        );
-    }
-    let cert = pem_source(&tls.cert, &tls.cert_file, base, "cert", files)?
-        .ok_or("tls_server_config: missing one of cert or cert_file")?;
-    let key = pem_source(&tls.key, &tls.key_file, base, "key", files)?
-        .ok_or("tls_server_config: missing one of key or key_file")?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("tls_server_config: certificate: {e}"))?;
-    if chain.is_empty() {
-        return Err("tls_server_config: no certificate in cert / cert_file".into());
-    }
-    let key =
-        PrivateKeyDer::from_pem_slice(&key).map_err(|e| format!("tls_server_config: key: {e}"))?;
-    let provider = Arc::new(provider(tls)?);
-    let versions = versions(tls)?;
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
-    let client_ca = pem_source(
-        &tls.client_ca,
-        &tls.client_ca_file,
-        base,
-        "client_ca",
-        files,
-    )?;
-    let auth_type = tls.client_auth_type.as_deref().unwrap_or("NoClientCert");
-    let verify = |optional: bool| -> Result<_, String> {
-        let ca = client_ca
-            .as_ref()
-            .ok_or_else(|| format!("client_auth_type {auth_type} needs client_ca_file"))?;
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca) {
-            let cert = cert.map_err(|e| format!("client_ca: {e}"))?;
-            roots.add(cert).map_err(|e| format!("client_ca: {e}"))?;
-        }
-        let builder =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
-        let builder = if optional {
-            builder.allow_unauthenticated()
-        } else {
-            builder
-        };
-        builder.build().map_err(|e| format!("client_ca: {e}"))
-    };
-    let builder = match auth_type {
-        "NoClientCert" | "" => {
-            if client_ca.is_some() {
-                return Err("client CA given but client_auth_type is NoClientCert".into());
-            }
-            builder.with_no_client_auth()
-        }
-        "VerifyClientCertIfGiven" => builder.with_client_cert_verifier(verify(true)?),
-        "RequireAndVerifyClientCert" => builder.with_client_cert_verifier(verify(false)?),
-        "RequestClientCert" | "RequireAnyClientCert" => {
-            return Err(format!(
-                "client_auth_type {auth_type} (a client certificate that is not verified) is not supported: use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-            ))
-        }
-        other => return Err(format!("invalid client_auth_type {other:?}")),
-    };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("tls_server_config: certificate and key: {e}"))?;
-    config.ignore_client_order = tls.prefer_server_cipher_suites.unwrap_or(true);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// rustls' ring provider narrowed to the configured TLS 1.2 cipher suites and
-/// curves (Go names). TLS 1.3 suites are not configurable, as in Go.
-fn provider(tls: &TlsFile) -> Result<CryptoProvider, String> {
-    let mut provider = ring::default_provider();
-    if let Some(names) = &tls.cipher_suites {
-        let mut suites: Vec<SupportedCipherSuite> = provider
-            .cipher_suites
-            .iter()
-            .copied()
-            .filter(|s| s.version() == &rustls::version::TLS13)
-            .collect();
-        for name in names {
-            // Go also spells the ChaCha suites without the _SHA256 rustls has.
-            let wanted = if name.ends_with("CHACHA20_POLY1305") {
-                format!("{name}_SHA256")
-            } else {
-                name.clone()
-            };
-            let suite = provider
-                .cipher_suites
-                .iter()
-                .find(|s| format!("{:?}", s.suite()) == wanted)
-                .ok_or_else(|| format!("cipher suite {name:?} is not supported"))?;
-            suites.push(*suite);
-        }
-        provider.cipher_suites = suites;
-    }
-    if let Some(curves) = &tls.curve_preferences {
-        let mut groups = Vec::new();
-        for curve in curves {
-            let name = match curve.as_str() {
-                "X25519" => "X25519",
-                "CurveP256" => "secp256r1",
-                "CurveP384" => "secp384r1",
-                other => {
-                    return Err(format!(
-                        "curve {other:?} is not supported (X25519, CurveP256, CurveP384)"
-                    ))
-                }
-            };
-            let group = provider
-                .kx_groups
-                .iter()
-                .find(|g| format!("{:?}", g.name()).eq_ignore_ascii_case(name))
-                .ok_or_else(|| format!("curve {curve:?} is not supported"))?;
-            groups.push(*group);
-        }
-        provider.kx_groups = groups;
-    }
-    Ok(provider)
-}
-
-fn versions(tls: &TlsFile) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
-    let parse = |field: &str, value: &Option<String>, default: u8| match value.as_deref() {
-        None | Some("") => Ok(default),
-        Some("TLS12") => Ok(12),
-        Some("TLS13") => Ok(13),
-        Some("TLS10" | "TLS11") => Err(format!(
-            "{field}: TLS 1.0 and 1.1 are not supported (rustls); use TLS12 or TLS13"
-        )),
-        Some(other) => Err(format!("{field}: unknown TLS version {other:?}")),
-    };
-    let min = parse("min_version", &tls.min_version, 12)?;
-    let max = parse("max_version", &tls.max_version, 13)?;
-    let versions: Vec<&'static SupportedProtocolVersion> =
-        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
-            .into_iter()
-            .filter(|(v, _)| (min..=max).contains(v))
-            .map(|(_, version)| version)
-            .collect();
-    if versions.is_empty() {
-        return Err("min_version is above max_version".into());
-    }
-    Ok(versions)
-}
-
-/// The configuration in force, replaced on reload.
-#[derive(Debug)]
-pub struct WebConfigHandle {
-    path: PathBuf,
-    current: RwLock<(Arc<WebConfig>, Vec<Option<SystemTime>>)>,
-}
-
-impl WebConfigHandle {
-    pub fn load(path: PathBuf) -> Result<Self, WebConfigError> {
-        let config = WebConfig::load(&path)?;
-        let stamps = config.stamps();
-        Ok(Self {
-            path,
-            current: RwLock::new((Arc::new(config), stamps)),
-        })
-    }
-
-    /// A handle without a file: no TLS, no auth (tests and `serve` without the flag).
-    pub fn none() -> Self {
-        Self {
-            path: PathBuf::new(),
-            current: RwLock::new((Arc::new(WebConfig::default()), Vec::new())),
-        }
-    }
-
-    pub fn current(&self) -> Arc<WebConfig> {
-        let current = crate::sync::read(&self.current);
-        Arc::clone(&current.0)
-    }
-
-    pub fn has_file(&self) -> bool {
-        !self.path.as_os_str().is_empty()
-    }
-
-    /// Whether the file or one it names changed since the last (re)load.
-    pub fn changed(&self) -> bool {
-        let current = crate::sync::read(&self.current);
-        current.0.stamps() != current.1
-    }
-
-    /// Reads the file again; on error the configuration in force stays.
-    pub fn reload(&self) -> Result<(), WebConfigError> {
-        let loaded = WebConfig::load(&self.path);
-        let mut current = crate::sync::write(&self.current);
-        match loaded {
-            Ok(config) => {
-                let stamps = config.stamps();
-                *current = (Arc::new(config), stamps);
-                Ok(())
-            }
-            Err(error) => {
-                // Do not retry the same broken content every poll.
-                current.1 = current.0.stamps();
-                Err(error)
-            }
-        }
-    }
 }
 
 #[cfg(test)]

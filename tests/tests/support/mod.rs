@@ -4,6 +4,7 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod https;
 pub mod pki;
 pub mod prometheus;
 
