@@ -30,3 +30,13 @@ fn object_schemas_match_golden() {
     );
 }
 
+/// Flattened fields are merged into their object everywhere, also where a
+/// generic inlines one (`Page_Link`'s items): the document has no `allOf`.
+#[test]
+fn flattened_fields_are_plain_properties_everywhere() {
+    let doc = serde_json::to_value(openapi()).unwrap();
+    let text = doc.to_string();
+    assert!(!text.contains("allOf"), "an allOf is left: {text}");
+    let items = &doc["components"]["schemas"]["Page_Link"]["properties"]["items"]["items"];
+    assert_eq!(items, &doc["components"]["schemas"]["Link"]);
+}

@@ -20,7 +20,7 @@ use crate::{
         pins::{read_pins, Pins},
         records::{c_string, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
     },
-    inventory::{HeldBy, Link, Map, Owner, Owners, Program},
+    inventory::{HeldBy, Holders, Link, Map, Owner, Owners, Program},
 };
 
 /// Owners of every object, one per (OWNER_KIND_*, id) and pid, sorted by
@@ -150,29 +150,85 @@ pub fn apply(
         .iter()
         .flat_map(|p| p.map_ids.iter().copied())
         .collect();
-    for p in programs {
-        let (owners, pins) = lookup.lookup(OWNER_KIND_PROG, p.id);
-        let also = [
+    fill(&mut lookup, programs, |p| {
+        [
             (linked.contains(&p.id), HeldBy::Link),
             (p.prog_type == "struct_ops", HeldBy::Kernel),
-        ];
-        p.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Attached));
-        (p.owners, p.pins) = (Some(owners), pins);
-    }
-    for m in maps {
-        let (owners, pins) = lookup.lookup(OWNER_KIND_MAP, m.id);
-        let also = [
+        ]
+    });
+    fill(&mut lookup, maps, |m| {
+        [
             (used.contains(&m.id), HeldBy::Program),
             (m.map_type == "struct_ops", HeldBy::Kernel),
-        ];
-        m.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
-        (m.owners, m.pins) = (Some(owners), pins);
+        ]
+    });
+    fill(&mut lookup, links, |l| {
+        [(l.link_type == "struct_ops", HeldBy::Kernel)]
+    });
+}
+
+/// A program, map or link as the owners join sees it.
+trait Held {
+    /// OWNER_KIND_* of the walk's records.
+    const KIND: u32;
+    /// What holds an object of this kind when nothing else is seen.
+    const FALLBACK: HeldBy;
+    fn id(&self) -> u32;
+    fn holders_mut(&mut self) -> &mut Holders;
+}
+
+impl Held for Program {
+    const KIND: u32 = OWNER_KIND_PROG;
+    // tc, XDP via netlink, cgroup PROG_ATTACH: holders not visible.
+    const FALLBACK: HeldBy = HeldBy::Attached;
+    fn id(&self) -> u32 {
+        self.id
     }
-    for l in links {
-        let (owners, pins) = lookup.lookup(OWNER_KIND_LINK, l.id);
-        let also = [(l.link_type == "struct_ops", HeldBy::Kernel)];
-        l.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
-        (l.owners, l.pins) = (Some(owners), pins);
+    fn holders_mut(&mut self) -> &mut Holders {
+        &mut self.holders
+    }
+}
+
+impl Held for Map {
+    const KIND: u32 = OWNER_KIND_MAP;
+    // An inner map of a map-in-map.
+    const FALLBACK: HeldBy = HeldBy::Kernel;
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn holders_mut(&mut self) -> &mut Holders {
+        &mut self.holders
+    }
+}
+
+impl Held for Link {
+    const KIND: u32 = OWNER_KIND_LINK;
+    // A struct_ops link.
+    const FALLBACK: HeldBy = HeldBy::Kernel;
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn holders_mut(&mut self) -> &mut Holders {
+        &mut self.holders
+    }
+}
+
+/// Owners, pins and held_by of each object of one kind; `also` names the
+/// holders other than processes and pins (links, programs, the kernel).
+fn fill<T: Held, const N: usize>(
+    lookup: &mut Lookup<'_>,
+    objects: &mut [T],
+    also: impl Fn(&T) -> [(bool, HeldBy); N],
+) {
+    for object in objects {
+        let (owners, pins) = lookup.lookup(T::KIND, object.id());
+        let also = also(object);
+        let held = held_by(&owners, pins.as_deref(), &also, T::FALLBACK);
+        *object.holders_mut() = Holders {
+            owners: Some(owners),
+            pins,
+            held_by: Some(held),
+        };
     }
 }
 
@@ -229,10 +285,8 @@ impl<'a> Lookup<'a> {
     }
 }
 
-/// What holds an object; `fallback` when nothing else does and every holder
-/// could be seen (pins known). Programs fall back to `attached` (tc, XDP via
-/// netlink, cgroup PROG_ATTACH), maps and links to `kernel` (an inner map of
-/// a map-in-map, a struct_ops link).
+/// What holds an object; `fallback` ([`Held::FALLBACK`]) when nothing else
+/// does and every holder could be seen (pins known).
 fn held_by(
     owners: &[Owner],
     pins: Option<&[String]>,
