@@ -112,15 +112,17 @@ pub struct Link {
 
 /// Who and what holds a program, map or link (flattened into each): all
 /// three `null` when owners are unknown (walk unavailable, `--no-owners`, or
-/// the object is newer than the walk, see `collect/owners.rs`).
+/// the object was created after the walk began: `collect/owners.rs`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Holders {
     /// Processes holding an fd to it; `null` when owners are unknown (see
-    /// docs/inventory.md: walk unavailable or `--no-owners`).
+    /// docs/owners.md: walk unavailable, `--no-owners`, or the object was
+    /// created after the walk began).
     #[schema(value_type = Option<Vec<Owner>>)]
     #[serde(serialize_with = "json::owners")]
     pub owners: Option<Owners>,
-    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
+    /// Its paths on the bpffs mounts; `null` when the pins cannot be read
+    /// or owners are unknown.
     pub pins: Option<Vec<String>>,
     /// What keeps it alive; `null` when owners are unknown.
     pub held_by: Option<Vec<HeldBy>>,
