@@ -33,8 +33,11 @@ const CHUNK: usize = 64 << 10;
 /// or lower (never higher). The kernel gives ids in increasing order
 /// (`idr_alloc_cyclic`), so an object above its kind's mark was created
 /// after the walk began: the walk may have passed its holders already, and
-/// its owners are unknown. Only after 2^31 ids of a kind does the kernel
-/// start again from 1; a new object's id below the mark then passes for old.
+/// its owners are unknown. Two gaps remain: the kernel gives the id a few
+/// instructions before it installs the creator's fd (an object created in
+/// that window as the walk begins passes for old, with the creator missing),
+/// and only after 2^31 ids of a kind does it start again from 1 (a new
+/// object's id below the mark then passes for old).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IdMarks {
     pub prog: u32,
