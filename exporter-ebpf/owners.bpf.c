@@ -6,6 +6,7 @@
  *
  *   learn_fops   iter/task_file  run once at load: learns the file operations
  *                                of the reader's own map, program and link files
+ *                                (one owner_record, kind and tgid, per file)
  *   walk_owners  iter/task_file  per collection: one owner_record per BPF fd
  *
  * bpftool compares f_op with the bpf_*_fops symbols (__ksym), which need
@@ -46,6 +47,7 @@ int learn_fops(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
+	struct owner_record r = {};
 	const unsigned char *name;
 	char n[10] = {};
 	__u64 f_op;
@@ -72,7 +74,12 @@ int learn_fops(struct bpf_iter__task_file *ctx)
 		link_fops = f_op;
 		link_release = (__u64)BPF_CORE_READ(file, f_op, release);
 	}
-	bpf_seq_write(ctx->meta->seq, &kind, sizeof(kind));
+	/* The kind learnt, and the reader's tgid as walk_owners will report
+	 * it (the initial pid namespace's): how user space knows its own fds. */
+	r.kind = kind;
+	r.tgid = BPF_CORE_READ(task, tgid);
+	r.fd = ctx->fd;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
 

@@ -132,8 +132,8 @@ struct link_record {
 #define COMM_LEN 16
 
 /* One open fd of a BPF object, written by owners.bpf.c's walk_owners
- * (iter/task_file); learn_fops writes only the kind (a __u32) of each of the
- * reader's own BPF files it learnt. */
+ * (iter/task_file); learn_fops writes one per BPF file of the reader it
+ * learnt from, with only kind, tgid and fd set. */
 struct owner_record {
 	__u32 tgid; /* in the initial pid namespace */
 	__u32 fd;

@@ -14,6 +14,7 @@ use crate::{
         self,
         caps::Privileges,
         map_memory::MapMemory,
+        owners::IdMarks,
         records::{LinkRecord, MapRecord, ProgRecord},
         stats, Iterators,
     },
@@ -68,7 +69,7 @@ impl KernelSource {
     /// unavailable.
     pub fn open(options: &Options) -> Result<Self, bpf::Error> {
         let privileges = bpf::caps::check()?;
-        let iterators = Iterators::load()?;
+        let mut iterators = Iterators::load()?;
         let Privileges { sys_admin } = privileges;
         if !sys_admin {
             warn!(
@@ -92,6 +93,15 @@ impl KernelSource {
             owners::OwnerSource::open(options.owners_min_interval)
                 .inspect_err(|error| warn!(%error, "owners walk unavailable (iter/task_file, Linux 5.8+): owners, pins and held_by are null"))
                 .ok()
+                .map(|mut source| {
+                    if !source.marks_exact() {
+                        // Without BPF_*_GET_NEXT_ID the first walk knows the
+                        // objects that exist now from the iterators.
+                        let objects = read_objects(&mut iterators, &Clock::now(), &HashSet::default());
+                        source.raise_floor(objects.max_ids());
+                    }
+                    source
+                })
                 .and_then(|source| {
                     WalkThread::start(source)
                         .inspect_err(|cause| error!(%cause, "no thread for the owners walk: owners, pins and held_by are null"))
@@ -142,9 +152,12 @@ impl KernelSource {
         }
         let objects = read_objects(iterators, &clock, &self_progs);
         let snapshot = owners.as_mut().and_then(|walk| {
-            walk.finish()
+            let walked = walk
+                .finish()
                 .inspect_err(|error| error!(%error, "owners are null in this collection"))
-                .ok()
+                .ok();
+            walk.raise_floor(objects.max_ids());
+            walked
         });
         let Objects {
             mut programs,
@@ -185,6 +198,17 @@ struct Objects {
     maps: Vec<Map>,
     links: Vec<Link>,
     errors: Errors,
+}
+
+impl Objects {
+    /// The highest id of each kind read (the lists are sorted).
+    fn max_ids(&self) -> IdMarks {
+        IdMarks {
+            prog: self.programs.last().map_or(0, |p| p.id),
+            map: self.maps.last().map_or(0, |m| m.id),
+            link: self.links.last().map_or(0, |l| l.id),
+        }
+    }
 }
 
 /// Reads and decodes the program, map and link iterators.

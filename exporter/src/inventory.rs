@@ -60,15 +60,11 @@ pub struct Program {
     /// Loaded by this exporter (its iterators).
     #[serde(rename = "self")]
     pub is_self: bool,
-    /// Processes holding an fd to it; `null` when owners are unknown (see
-    /// docs/inventory.md: walk unavailable or `--no-owners`).
-    #[schema(value_type = Option<Vec<Owner>>)]
-    #[serde(serialize_with = "json::owners")]
-    pub owners: Option<Owners>,
-    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
-    pub pins: Option<Vec<String>>,
-    /// What keeps it alive; `null` when owners are unknown.
-    pub held_by: Option<Vec<HeldBy>>,
+    // `owners`, `pins` and `held_by` as fields of this object (a doc
+    // comment here would wrap the schema api::openapi merges).
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub holders: Holders,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -88,15 +84,11 @@ pub struct Map {
     pub memory_bytes: Option<u64>,
     #[serde(rename = "self")]
     pub is_self: bool,
-    /// Processes holding an fd to it; `null` when owners are unknown (see
-    /// docs/inventory.md: walk unavailable or `--no-owners`).
-    #[schema(value_type = Option<Vec<Owner>>)]
-    #[serde(serialize_with = "json::owners")]
-    pub owners: Option<Owners>,
-    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
-    pub pins: Option<Vec<String>>,
-    /// What keeps it alive; `null` when owners are unknown.
-    pub held_by: Option<Vec<HeldBy>>,
+    // `owners`, `pins` and `held_by` as fields of this object (a doc
+    // comment here would wrap the schema api::openapi merges).
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub holders: Holders,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -111,12 +103,26 @@ pub struct Link {
     pub target: Option<LinkTarget>,
     #[serde(rename = "self")]
     pub is_self: bool,
+    // `owners`, `pins` and `held_by` as fields of this object (a doc
+    // comment here would wrap the schema api::openapi merges).
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub holders: Holders,
+}
+
+/// Who and what holds a program, map or link (flattened into each): all
+/// three `null` when owners are unknown (walk unavailable, `--no-owners`, or
+/// the object was created after the walk began: `collect/owners.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Holders {
     /// Processes holding an fd to it; `null` when owners are unknown (see
-    /// docs/inventory.md: walk unavailable or `--no-owners`).
+    /// docs/owners.md: walk unavailable, `--no-owners`, or the object was
+    /// created after the walk began).
     #[schema(value_type = Option<Vec<Owner>>)]
     #[serde(serialize_with = "json::owners")]
     pub owners: Option<Owners>,
-    /// Its paths on the bpffs mounts; `null` when the pins cannot be read.
+    /// Its paths on the bpffs mounts; `null` when the pins cannot be read
+    /// or owners are unknown.
     pub pins: Option<Vec<String>>,
     /// What keeps it alive; `null` when owners are unknown.
     pub held_by: Option<Vec<HeldBy>>,
@@ -354,10 +360,10 @@ impl Inventory {
 
     /// Whether this collection has owners (the owners walk ran).
     pub fn owners_known(&self) -> bool {
-        let known = |o: &Option<Owners>| o.is_some();
-        self.programs.iter().any(|p| known(&p.owners))
-            || self.maps.iter().any(|m| known(&m.owners))
-            || self.links.iter().any(|l| known(&l.owners))
+        let known = |h: &Holders| h.owners.is_some();
+        self.programs.iter().any(|p| known(&p.holders))
+            || self.maps.iter().any(|m| known(&m.holders))
+            || self.links.iter().any(|l| known(&l.holders))
     }
 
     pub fn collector_ok(&self, collector: Collector) -> bool {

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     collect::{CollectionStats, InventorySource},
     inventory::{
-        Collector, CollectorError, HeldBy, Inventory, Link, LinkTarget, Map, Node, Owner, Program,
+        Collector, CollectorError, HeldBy, Holders, Inventory, Link, LinkTarget, Map, Node, Owner,
+        Program,
     },
 };
 
@@ -44,9 +45,11 @@ fn program(id: u32, name: &str, prog_type: &'static str) -> Program {
         run_count: None,
         recursion_misses: None,
         is_self: false,
-        owners: Some(vec![].into()),
-        pins: Some(vec![]),
-        held_by: Some(vec![]),
+        holders: Holders {
+            owners: Some(vec![].into()),
+            pins: Some(vec![]),
+            held_by: Some(vec![]),
+        },
     }
 }
 
@@ -64,9 +67,11 @@ fn map(id: u32, name: &str, map_type: &'static str, max_entries: u32, entries: O
         entries,
         memory_bytes: Some(u64::from(max_entries) * 16),
         is_self: false,
-        owners: Some(vec![].into()),
-        pins: Some(vec![]),
-        held_by: Some(vec![]),
+        holders: Holders {
+            owners: Some(vec![].into()),
+            pins: Some(vec![]),
+            held_by: Some(vec![]),
+        },
     }
 }
 
@@ -144,16 +149,16 @@ pub fn sample_inventory() -> Inventory {
         container_id: None,
         pod_uid: None,
     };
-    xdp.owners = Some(vec![agent.clone()].into());
-    xdp.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
-    dump.owners = Some(vec![exporter.clone()].into());
-    dump.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
-    own_map.owners = Some(vec![exporter.clone()].into());
-    own_map.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
-    unknown.held_by = Some(vec![HeldBy::Program]);
+    xdp.holders.owners = Some(vec![agent.clone()].into());
+    xdp.holders.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
+    dump.holders.owners = Some(vec![exporter.clone()].into());
+    dump.holders.held_by = Some(vec![HeldBy::Process, HeldBy::Link]);
+    own_map.holders.owners = Some(vec![exporter.clone()].into());
+    own_map.holders.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
+    unknown.holders.held_by = Some(vec![HeldBy::Program]);
     let mut hash = map(11, "fixture_hash", "hash", 1000, Some(42));
-    hash.owners = Some(vec![bpftool, agent].into());
-    hash.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
+    hash.holders.owners = Some(vec![bpftool, agent].into());
+    hash.holders.held_by = Some(vec![HeldBy::Process, HeldBy::Program]);
     Inventory {
         collected_at: at("2026-01-02T03:05:00Z"),
         node: Node {
@@ -172,9 +177,11 @@ pub fn sample_inventory() -> Inventory {
                 attach_type: Some("xdp".into()),
                 target: Some(LinkTarget::Interface { ifindex: 2 }),
                 is_self: false,
-                owners: Some(vec![].into()),
-                pins: Some(vec!["/sys/fs/bpf/edge/xdp_link".into()]),
-                held_by: Some(vec![HeldBy::Pinned]),
+                holders: Holders {
+                    owners: Some(vec![].into()),
+                    pins: Some(vec!["/sys/fs/bpf/edge/xdp_link".into()]),
+                    held_by: Some(vec![HeldBy::Pinned]),
+                },
             },
             Link {
                 id: 4,
@@ -186,9 +193,11 @@ pub fn sample_inventory() -> Inventory {
                     map_id: None,
                 }),
                 is_self: true,
-                owners: Some(vec![exporter.clone()].into()),
-                pins: Some(vec![]),
-                held_by: Some(vec![HeldBy::Process]),
+                holders: Holders {
+                    owners: Some(vec![exporter.clone()].into()),
+                    pins: Some(vec![]),
+                    held_by: Some(vec![HeldBy::Process]),
+                },
             },
         ],
         errors: vec![],

@@ -187,11 +187,16 @@ fn aggregates_only_leaves_out_per_object_series() {
 fn owners_are_one_series_per_group_and_pid_only_on_request() {
     let mut inventory = sample_inventory();
     // A second process of the same group holding map 11: no new series without pids.
-    let mut owners = inventory.maps[0].owners.as_deref().unwrap().to_vec();
+    let mut owners = inventory.maps[0]
+        .holders
+        .owners
+        .as_deref()
+        .unwrap()
+        .to_vec();
     let mut forked = owners[0].clone();
     forked.pid = 78;
     owners.push(forked);
-    inventory.maps[0].owners = Some(owners.into());
+    inventory.maps[0].holders.owners = Some(owners.into());
     let page = render_metrics(&inventory, &stats(), &options(), Format::Text);
     let owner_lines = |page: &str| {
         page.lines()

@@ -297,7 +297,7 @@ fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
     // iter/task_file is 5.8+: owners on every supported kernel.
     assert!(check.contains("owners walk: yes"), "{check}");
     assert!(
-        inv.programs.iter().all(|p| p.owners.is_some()),
+        inv.programs.iter().all(|p| p.holders.owners.is_some()),
         "{release}: owners null"
     );
     let own = inv
@@ -306,6 +306,7 @@ fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
         .find(|p| p.is_self)
         .expect("own program");
     let comms: Vec<&str> = own
+        .holders
         .owners
         .as_deref()
         .unwrap_or_default()
@@ -318,11 +319,11 @@ fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
     let pinned = inv
         .maps
         .iter()
-        .find(|m| m.pins.as_ref().is_some_and(|p| p.contains(&pin)))
+        .find(|m| m.holders.pins.as_ref().is_some_and(|p| p.contains(&pin)))
         .unwrap_or_else(|| panic!("{release}: no map pinned at {pin}"));
-    assert_eq!(pinned.owners.as_deref(), Some(&[][..]), "{release}");
+    assert_eq!(pinned.holders.owners.as_deref(), Some(&[][..]), "{release}");
     assert_eq!(
-        pinned.held_by,
+        pinned.holders.held_by,
         Some(vec![HeldBy::Pinned, HeldBy::Program]),
         "{release}"
     );

@@ -61,9 +61,9 @@ fn raw_fds(fx: &Fixture, link_fd: &OwnedFd) -> [RawFd; 3] {
 
 fn owners_of(inv: &Inventory, kind: &str, id: u32) -> Vec<Owner> {
     let owners = match kind {
-        "map" => inv.map(id).map(|m| m.owners.clone()),
-        "prog" => inv.program(id).map(|p| p.owners.clone()),
-        _ => inv.link(id).map(|l| l.owners.clone()),
+        "map" => inv.map(id).map(|m| m.holders.owners.clone()),
+        "prog" => inv.program(id).map(|p| p.holders.owners.clone()),
+        _ => inv.link(id).map(|l| l.holders.owners.clone()),
     };
     owners
         .unwrap_or_else(|| panic!("{kind} {id} not in the inventory"))
@@ -129,10 +129,13 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
         );
     }
     let link = inv.link(link_id).unwrap();
-    assert_eq!(link.pins, Some(vec![]), "unpinned");
-    assert_eq!(link.held_by, Some(vec![HeldBy::Process]));
+    assert_eq!(link.holders.pins, Some(vec![]), "unpinned");
+    assert_eq!(link.holders.held_by, Some(vec![HeldBy::Process]));
     let prog = inv.program(prog_id).unwrap();
-    assert_eq!(prog.held_by, Some(vec![HeldBy::Process, HeldBy::Link]));
+    assert_eq!(
+        prog.holders.held_by,
+        Some(vec![HeldBy::Process, HeldBy::Link])
+    );
 
     drop(kid);
     let inv = source.collect();
@@ -298,18 +301,21 @@ fn pinned_map_without_holder_and_program_held_only_by_a_link() {
 
     let inv = source().collect();
     let map = inv.map(map_id).expect("pinned map listed");
-    assert_eq!(map.owners.as_deref(), Some(&[][..]));
-    assert_eq!(map.pins, Some(vec![map_pin.display().to_string()]));
-    assert_eq!(map.held_by, Some(vec![HeldBy::Pinned]));
+    assert_eq!(map.holders.owners.as_deref(), Some(&[][..]));
+    assert_eq!(map.holders.pins, Some(vec![map_pin.display().to_string()]));
+    assert_eq!(map.holders.held_by, Some(vec![HeldBy::Pinned]));
     let prog = inv.program(prog_id).expect("linked program listed");
     assert_eq!(
-        (prog.owners.as_deref(), &prog.pins),
+        (prog.holders.owners.as_deref(), &prog.holders.pins),
         (Some(&[][..]), &Some(vec![]))
     );
-    assert_eq!(prog.held_by, Some(vec![HeldBy::Link]));
+    assert_eq!(prog.holders.held_by, Some(vec![HeldBy::Link]));
     let link = inv.link(link_id).expect("pinned link listed");
-    assert_eq!(link.pins, Some(vec![link_pin.display().to_string()]));
-    assert_eq!(link.held_by, Some(vec![HeldBy::Pinned]));
+    assert_eq!(
+        link.holders.pins,
+        Some(vec![link_pin.display().to_string()])
+    );
+    assert_eq!(link.holders.held_by, Some(vec![HeldBy::Pinned]));
 }
 
 fn dump_with_caps(uid: u32) -> serde_json::Value {
@@ -420,7 +426,7 @@ fn owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off() {
     let inv = off.collect();
     let map = inv.map(map_id).expect("map listed without owners");
     assert_eq!(
-        (&map.owners, &map.pins, &map.held_by),
+        (&map.holders.owners, &map.holders.pins, &map.holders.held_by),
         (&None, &None, &None)
     );
     assert!(inv.owner_groups().is_empty());
@@ -461,8 +467,8 @@ fn the_walk_runs_on_a_thread_of_the_source_and_closes_with_it() {
     for _ in 0..10 {
         let next = source.collect();
         assert_eq!(
-            next.program(walk).unwrap().owners,
-            first.program(walk).unwrap().owners
+            next.program(walk).unwrap().holders.owners,
+            first.program(walk).unwrap().holders.owners
         );
     }
     drop(source);

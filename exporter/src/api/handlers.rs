@@ -105,7 +105,7 @@ pub async fn programs(
         .iter()
         .filter(|p| {
             query.matches(p.id, &p.prog_type, Some(&p.name), None)
-                && query.matches_owners(&p.owners)
+                && query.matches_owners(&p.holders.owners)
         })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))
@@ -130,7 +130,8 @@ pub async fn maps(
         .maps
         .iter()
         .filter(|m| {
-            query.matches(m.id, &m.map_type, Some(&m.name), None) && query.matches_owners(&m.owners)
+            query.matches(m.id, &m.map_type, Some(&m.name), None)
+                && query.matches_owners(&m.holders.owners)
         })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))
@@ -157,7 +158,7 @@ pub async fn links(
         .filter(|l| {
             let prog_name = inv.program(l.prog_id).map(|p| p.name.as_str());
             query.matches(l.id, &l.link_type, prog_name, Some(l.prog_id))
-                && query.matches_owners(&l.owners)
+                && query.matches_owners(&l.holders.owners)
         })
         .collect();
     respond(inv.collected_at, &page(inv, &query, matching))

@@ -9,7 +9,13 @@ use axum::{
     http::header::CONTENT_TYPE,
     response::{IntoResponse, Response},
 };
-use utoipa::OpenApi;
+use utoipa::{
+    openapi::{
+        schema::{ArrayItems, Object},
+        RefOr, Schema,
+    },
+    Modify, OpenApi,
+};
 
 use super::{error::ApiError, handlers, query::parse_no_query};
 
@@ -21,6 +27,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
             Each answer is one collection (`collected_at`, also in `X-Collected-At` and `Last-Modified`); \
             nothing is cached (`Cache-Control: no-store`). Errors are `{\"error\": {\"code\", \"message\"}}`."
     ),
+    modifiers(&MergeFlattened),
     paths(
         handlers::inventory,
         handlers::programs,
@@ -40,6 +47,63 @@ use super::{error::ApiError, handlers, query::parse_no_query};
     )
 )]
 struct ApiDoc;
+
+/// A `#[serde(flatten)]` field (the `holders` of programs, maps and links)
+/// comes out of utoipa's derive as an `allOf` of the flattened type's object
+/// and the struct's own; serde writes one object, and so does the document:
+/// each such `allOf` of inline objects, wherever it is (a component, or
+/// inlined in one as `Page_Link`'s items), becomes the object it describes.
+struct MergeFlattened;
+
+impl Modify for MergeFlattened {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.values_mut().for_each(merge_flattened);
+        }
+    }
+}
+
+fn merge_flattened(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(object) => object.properties.values_mut().for_each(merge_flattened),
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                merge_flattened(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(merge_flattened),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(merge_flattened),
+        Schema::AllOf(all) => {
+            all.items.iter_mut().for_each(merge_flattened);
+            if let Some(merged) = merged_object(&all.items) {
+                *schema = Schema::Object(merged);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The struct's own object (the last item) with the properties and required
+/// fields of the flattened ones; `None` unless every item is an inline object.
+fn merged_object(items: &[RefOr<Schema>]) -> Option<Object> {
+    let objects: Vec<&Object> = items
+        .iter()
+        .map(|item| match item {
+            RefOr::T(Schema::Object(object)) => Some(object),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let (own, flattened) = objects.split_last()?;
+    let mut merged = (*own).clone();
+    for object in flattened {
+        merged.properties.extend(object.properties.clone());
+        merged.required.extend(object.required.iter().cloned());
+    }
+    Some(merged)
+}
 
 /// The OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {

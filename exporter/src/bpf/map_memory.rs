@@ -6,19 +6,22 @@
 //! is re-read by `refresh` (the server runs it in the background).
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd},
+    os::fd::AsRawFd,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
-use aya::maps::MapInfo;
 use foldhash::HashMap;
 
-/// Reads one map's `memlock` from fdinfo. Needs CAP_SYS_ADMIN.
+use super::{records::OWNER_KIND_MAP, syscall::map_fd_by_id, transient::TransientFd};
+
+/// Reads one map's `memlock` from fdinfo. Needs CAP_SYS_ADMIN. The fd is
+/// transient: the owners walk never lists the exporter as the map's owner
+/// for it.
 pub fn read_map_memory(id: u32) -> io::Result<u64> {
-    let info = MapInfo::from_id(id).map_err(io::Error::other)?;
-    let fd = info.fd().map_err(io::Error::other)?;
-    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd()))?;
+    let opened = TransientFd::open(|| Ok((map_fd_by_id(id)?, OWNER_KIND_MAP, id)))?;
+    let fd = opened.fd().as_raw_fd();
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))?;
     parse_memlock(&fdinfo).ok_or_else(|| io::Error::other("no memlock line in map fdinfo"))
 }
 

@@ -8,6 +8,8 @@ pub mod pin;
 pub mod pins;
 pub mod records;
 pub mod stats;
+pub mod syscall;
+pub mod transient;
 
 pub use loader::{Availability, Iterators, KernelSupport};
 

@@ -4,19 +4,16 @@
 //! BPF_OBJ_GET_INFO_BY_FD; about 50 µs per pin.
 use std::{
     collections::HashMap,
-    ffi::CString,
     io,
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::fd::{AsRawFd, OwnedFd},
     path::Path,
 };
 
-use super::records::{OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG};
-
-const BPF_OBJ_GET: libc::c_long = 7;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+use super::{
+    records::{OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
+    syscall,
+    transient::TransientFd,
+};
 
 /// Pinned paths per (OWNER_KIND_*, id).
 pub type Pins = HashMap<(u32, u32), Vec<String>>;
@@ -87,42 +84,32 @@ fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
 
 /// Opens a pinned object read-write (BPF_OBJ_GET).
 pub fn open_pin(path: &Path) -> io::Result<OwnedFd> {
-    let name = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let mut attr = [0u64; 4];
-    attr[0] = name.as_ptr() as u64; // pathname; bpf_fd and file_flags 0 (a link opens only read-write)
-    let fd = bpf(BPF_OBJ_GET, &mut attr)?;
-    // SAFETY: BPF_OBJ_GET returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    syscall::obj_get(path)
 }
 
-/// (OWNER_KIND_*, id) of a pinned object; None if it is not a map, program or link.
+/// (OWNER_KIND_*, id) of a pinned object; None if it is not a map, program
+/// or link. The fd opened to learn it is transient: never listed as an owner.
 pub fn identify(path: &Path) -> io::Result<Option<(u32, u32)>> {
-    let fd = open_pin(path)?;
-    let kind = match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?
-        .to_string_lossy()
-        .as_ref()
-    {
-        "anon_inode:bpf-map" => OWNER_KIND_MAP,
-        "anon_inode:bpf-prog" => OWNER_KIND_PROG,
-        "anon_inode:bpf_link" | "anon_inode:bpf-link" => OWNER_KIND_LINK,
-        _ => return Ok(None),
-    };
-    // bpf_map_info, bpf_prog_info and bpf_link_info all start with type, id.
-    let mut info = [0u32; 2];
-    let mut attr = [0u64; 4];
-    attr[0] = fd.as_raw_fd() as u64 | (size_of_val(&info) as u64) << 32; // bpf_fd, info_len
-    attr[1] = info.as_mut_ptr() as u64;
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok(Some((kind, info[1])))
-}
-
-fn bpf(cmd: libc::c_long, attr: &mut [u64; 4]) -> io::Result<libc::c_long> {
-    // SAFETY: attr is a zeroed bpf_attr prefix of the size passed, holding
-    // pointers that live across the call.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), size_of_val(attr)) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    let opened = TransientFd::open(|| {
+        let fd = open_pin(path)?;
+        let kind = match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?
+            .to_string_lossy()
+            .as_ref()
+        {
+            "anon_inode:bpf-map" => OWNER_KIND_MAP,
+            "anon_inode:bpf-prog" => OWNER_KIND_PROG,
+            "anon_inode:bpf_link" | "anon_inode:bpf-link" => OWNER_KIND_LINK,
+            _ => 0,
+        };
+        let id = if kind == 0 {
+            0
+        } else {
+            syscall::type_and_id(&fd)?.1
+        };
+        Ok((fd, kind, id))
+    })?;
+    Ok(match opened.kind_and_id() {
+        (0, _) => None,
+        key => Some(key),
+    })
 }

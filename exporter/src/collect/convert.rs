@@ -8,7 +8,7 @@ use rustix::time::{clock_gettime, ClockId};
 
 use crate::{
     bpf::{self, records::*},
-    inventory::{names, Collector, Link, LinkTarget, Map, Program},
+    inventory::{names, Collector, Holders, Link, LinkTarget, Map, Program},
 };
 
 pub(super) fn decode_all<R: Record, T>(
@@ -110,9 +110,7 @@ pub(super) fn program(r: &ProgRecord, clock: &Clock, self_progs: &HashSet<u32>) 
         run_count: stats.then_some(r.run_cnt),
         recursion_misses: (stats && r.known & PROG_KNOWN_MISSES != 0).then_some(r.recursion_misses),
         is_self: self_progs.contains(&r.id),
-        owners: None,
-        pins: None,
-        held_by: None,
+        holders: Holders::default(),
     }
 }
 
@@ -139,9 +137,7 @@ pub(super) fn map(r: &MapRecord, self_maps: &HashSet<u32>) -> Map {
         entries,
         memory_bytes: None,
         is_self: self_maps.contains(&r.id),
-        owners: None,
-        pins: None,
-        held_by: None,
+        holders: Holders::default(),
     }
 }
 
@@ -154,9 +150,7 @@ pub(super) fn link(r: &LinkRecord, self_progs: &HashSet<u32>) -> Link {
             .then(|| names::attach_type(r.attach_type)),
         target: link_target(r),
         is_self: self_progs.contains(&r.prog_id),
-        owners: None,
-        pins: None,
-        held_by: None,
+        holders: Holders::default(),
     }
 }
 

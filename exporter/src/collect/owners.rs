@@ -3,31 +3,42 @@
 //! here they become one `Owner` per process and object, with the cgroup path
 //! and the container and pod it names. `--owners-min-interval` reuses a walk
 //! younger than that.
+//!
+//! A walk tells the owners of the objects that existed when it began. An
+//! object created later (its id above the walk's mark of its kind, see
+//! `bpf::owners::IdMarks`) may have been created by a process the walk had
+//! passed already: its owners, pins and held_by are unknown (`null`) until a
+//! walk that began after it, never an empty list. The exporter's own
+//! transient fds (map memory, pins) are not owners (`bpf::transient`).
 use std::{
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use foldhash::HashSet;
 use tracing::{debug, warn};
 
 use super::cgroup::{bpffs_mounts, CgroupPaths};
 use crate::{
     bpf::{
         self,
-        owners::OwnerWalk,
+        owners::{IdMarks, OwnerWalk},
         pins::{read_pins, Pins},
-        records::{c_string, OwnerRecord, OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
+        records::{c_string, OwnerRecord},
     },
-    inventory::{HeldBy, Link, Map, Owner, Owners, Program},
+    inventory::Owner,
 };
 
+mod join;
+pub use join::apply;
+
 /// Owners of every object, one per (OWNER_KIND_*, id) and pid, sorted by
-/// both; pins, unless unreadable.
+/// both; pins, unless unreadable; the highest ids that existed when the walk
+/// began (objects above them are newer than the walk).
 pub struct OwnerSnapshot {
     owners: Vec<((u32, u32), Owner)>,
     pins: Option<Pins>,
+    marks: IdMarks,
 }
 
 pub struct OwnerSource {
@@ -60,6 +71,16 @@ impl OwnerSource {
         self.walk.prog_ids()
     }
 
+    /// Ids an iterator has read: they existed before the next walk.
+    pub fn raise_floor(&mut self, seen: IdMarks) {
+        self.walk.raise_floor(seen);
+    }
+
+    /// Whether the next walk's marks are exact (see `OwnerWalk::marks_exact`).
+    pub fn marks_exact(&self) -> bool {
+        self.walk.marks_exact()
+    }
+
     /// The last walk if younger than the minimum interval, else a new one.
     pub fn snapshot(&mut self) -> Result<Arc<OwnerSnapshot>, bpf::Error> {
         if let Some((at, snapshot)) = &self.last {
@@ -70,7 +91,7 @@ impl OwnerSource {
         // Several fds of one process to one object come one after another
         // (the walk visits a task's fds in order): kept once.
         let mut records: Vec<OwnerRecord> = Vec::new();
-        self.walk.walk(|r| {
+        let marks = self.walk.walk(|r| {
             let same = |l: &OwnerRecord| (l.tgid, l.kind, l.id) == (r.tgid, r.kind, r.id);
             if !records.last().is_some_and(same) {
                 records.push(r);
@@ -88,7 +109,11 @@ impl OwnerSource {
                 None
             }
         };
-        let snapshot = Arc::new(OwnerSnapshot { owners, pins });
+        let snapshot = Arc::new(OwnerSnapshot {
+            owners,
+            pins,
+            marks,
+        });
         if !self.min_interval.is_zero() {
             self.last = Some((Instant::now(), Arc::clone(&snapshot)));
         }
@@ -132,229 +157,4 @@ fn owners_by_object(
     owners.sort_by_key(|(key, owner)| (*key, owner.pid));
     owners.dedup_by(|a, b| a.0 == b.0 && a.1.pid == b.1.pid);
     owners
-}
-
-/// Sets owners, pins and held_by on every object; `None` leaves them unknown.
-pub fn apply(
-    snapshot: Option<Arc<OwnerSnapshot>>,
-    programs: &mut [Program],
-    maps: &mut [Map],
-    links: &mut [Link],
-) {
-    let Some(snapshot) = snapshot else {
-        return;
-    };
-    let mut lookup = Lookup::new(&snapshot);
-    let linked: HashSet<u32> = links.iter().map(|l| l.prog_id).collect();
-    let used: HashSet<u32> = programs
-        .iter()
-        .flat_map(|p| p.map_ids.iter().copied())
-        .collect();
-    for p in programs {
-        let (owners, pins) = lookup.lookup(OWNER_KIND_PROG, p.id);
-        let also = [
-            (linked.contains(&p.id), HeldBy::Link),
-            (p.prog_type == "struct_ops", HeldBy::Kernel),
-        ];
-        p.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Attached));
-        (p.owners, p.pins) = (Some(owners), pins);
-    }
-    for m in maps {
-        let (owners, pins) = lookup.lookup(OWNER_KIND_MAP, m.id);
-        let also = [
-            (used.contains(&m.id), HeldBy::Program),
-            (m.map_type == "struct_ops", HeldBy::Kernel),
-        ];
-        m.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
-        (m.owners, m.pins) = (Some(owners), pins);
-    }
-    for l in links {
-        let (owners, pins) = lookup.lookup(OWNER_KIND_LINK, l.id);
-        let also = [(l.link_type == "struct_ops", HeldBy::Kernel)];
-        l.held_by = Some(held_by(&owners, pins.as_deref(), &also, HeldBy::Kernel));
-        (l.owners, l.pins) = (Some(owners), pins);
-    }
-}
-
-/// Owners and pins of object after object. Objects come in (kind, id)
-/// order, as the owners are sorted: each lookup goes on from the last one
-/// (any other order still works, by a search). An object with the same
-/// owners as the one before shares its list.
-struct Lookup<'a> {
-    snapshot: &'a OwnerSnapshot,
-    at: usize,
-    last: Option<Owners>,
-}
-
-impl<'a> Lookup<'a> {
-    fn new(snapshot: &'a OwnerSnapshot) -> Self {
-        Self {
-            snapshot,
-            at: 0,
-            last: None,
-        }
-    }
-
-    fn lookup(&mut self, kind: u32, id: u32) -> (Owners, Option<Vec<String>>) {
-        let all = &self.snapshot.owners;
-        let key = (kind, id);
-        if self.at > 0 && all[self.at - 1].0 >= key {
-            self.at = all.partition_point(|(k, _)| *k < key);
-        }
-        while all.get(self.at).is_some_and(|(k, _)| *k < key) {
-            self.at += 1;
-        }
-        let found = all[self.at..].iter().take_while(|(k, _)| *k == key).count();
-        let found = &all[self.at..self.at + found];
-        self.at += found.len();
-        let owners = match &self.last {
-            // Text shared by the walk's owners compares by pointer first.
-            Some(last)
-                if last.len() == found.len()
-                    && last.iter().zip(found).all(|(a, (_, b))| a == b) =>
-            {
-                Arc::clone(last)
-            }
-            _ => self
-                .last
-                .insert(found.iter().map(|(_, owner)| owner.clone()).collect())
-                .clone(),
-        };
-        let pins = self
-            .snapshot
-            .pins
-            .as_ref()
-            .map(|pins| pins.get(&key).cloned().unwrap_or_default());
-        (owners, pins)
-    }
-}
-
-/// What holds an object; `fallback` when nothing else does and every holder
-/// could be seen (pins known). Programs fall back to `attached` (tc, XDP via
-/// netlink, cgroup PROG_ATTACH), maps and links to `kernel` (an inner map of
-/// a map-in-map, a struct_ops link).
-fn held_by(
-    owners: &[Owner],
-    pins: Option<&[String]>,
-    also: &[(bool, HeldBy)],
-    fallback: HeldBy,
-) -> Vec<HeldBy> {
-    let mut held = Vec::new();
-    if !owners.is_empty() {
-        held.push(HeldBy::Process);
-    }
-    if pins.is_some_and(|p| !p.is_empty()) {
-        held.push(HeldBy::Pinned);
-    }
-    held.extend(also.iter().filter(|(yes, _)| *yes).map(|(_, h)| *h));
-    if held.is_empty() && pins.is_some() {
-        held.push(fallback);
-    }
-    held
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner(pid: u32) -> Owner {
-        Owner {
-            pid,
-            comm: "x".into(),
-            cgroup: None,
-            container_id: None,
-            pod_uid: None,
-        }
-    }
-
-    #[test]
-    fn held_by_lists_every_holder_and_falls_back_only_when_pins_are_known() {
-        let pins = vec!["/sys/fs/bpf/a".to_owned()];
-        assert_eq!(
-            held_by(
-                &[owner(1)],
-                Some(&pins),
-                &[(true, HeldBy::Link)],
-                HeldBy::Attached
-            ),
-            [HeldBy::Process, HeldBy::Pinned, HeldBy::Link]
-        );
-        assert_eq!(
-            held_by(&[], Some(&[]), &[(false, HeldBy::Link)], HeldBy::Attached),
-            [HeldBy::Attached]
-        );
-        assert_eq!(held_by(&[], None, &[], HeldBy::Attached), []);
-    }
-
-    fn snapshot_of(records: &[OwnerRecord]) -> OwnerSnapshot {
-        OwnerSnapshot {
-            owners: owners_by_object(records, &mut CgroupPaths::default()),
-            pins: None,
-        }
-    }
-
-    #[test]
-    fn one_owner_per_process_and_object() {
-        let record = |tgid, fd, kind, id| OwnerRecord {
-            tgid,
-            fd,
-            kind,
-            id,
-            cgroup_id: 0,
-            comm: *b"holder\0\0\0\0\0\0\0\0\0\0",
-        };
-        let records = [
-            record(20, 3, OWNER_KIND_MAP, 5),
-            record(20, 4, OWNER_KIND_MAP, 5),
-            record(10, 3, OWNER_KIND_MAP, 5),
-            record(10, 4, OWNER_KIND_PROG, 5),
-        ];
-        let snapshot = snapshot_of(&records);
-        let mut lookup = Lookup::new(&snapshot);
-        let mut pids = |kind| {
-            let (owners, _) = lookup.lookup(kind, 5);
-            owners.iter().map(|o| o.pid).collect::<Vec<_>>()
-        };
-        // In order, then out of order (a search), then again.
-        assert_eq!(pids(OWNER_KIND_MAP), [10, 20]);
-        assert_eq!(pids(OWNER_KIND_PROG), [10]);
-        assert_eq!(pids(OWNER_KIND_LINK), Vec::<u32>::new());
-        assert_eq!(pids(OWNER_KIND_MAP), [10, 20]);
-        assert_eq!(pids(OWNER_KIND_PROG), [10]);
-        assert_eq!(pids(OWNER_KIND_PROG), [10]);
-        assert_eq!(&*lookup.lookup(OWNER_KIND_MAP, 5).0[0].comm, "holder");
-    }
-
-    #[test]
-    fn objects_with_the_same_owners_share_one_list() {
-        let record = |tgid, id| OwnerRecord {
-            tgid,
-            fd: 3,
-            kind: OWNER_KIND_MAP,
-            id,
-            cgroup_id: 0,
-            comm: *b"holder\0\0\0\0\0\0\0\0\0\0",
-        };
-        // Maps 1 and 2 held by process 10, map 3 by 10 and 20, map 4 by 20.
-        let records = [
-            record(10, 1),
-            record(10, 2),
-            record(10, 3),
-            record(20, 3),
-            record(20, 4),
-        ];
-        let snapshot = snapshot_of(&records);
-        let mut lookup = Lookup::new(&snapshot);
-        let lists: Vec<Owners> = (1..=5)
-            .map(|id| lookup.lookup(OWNER_KIND_MAP, id).0)
-            .collect();
-        let pids: Vec<Vec<u32>> = lists
-            .iter()
-            .map(|l| l.iter().map(|o| o.pid).collect())
-            .collect();
-        assert_eq!(pids, [vec![10], vec![10], vec![10, 20], vec![20], vec![]]);
-        assert!(Arc::ptr_eq(&lists[0], &lists[1]));
-        assert!(!Arc::ptr_eq(&lists[1], &lists[2]));
-        assert!(!Arc::ptr_eq(&lists[2], &lists[3]));
-    }
 }

@@ -14,7 +14,10 @@ use std::{
 };
 
 use super::owners::{OwnerSnapshot, OwnerSource};
-use crate::{bpf, sync::lock};
+use crate::{
+    bpf::{self, owners::IdMarks},
+    sync::lock,
+};
 
 type Walked = Result<Arc<OwnerSnapshot>, bpf::Error>;
 
@@ -91,6 +94,12 @@ impl WalkThread {
     /// Ids of the owners walk's programs (the exporter's own).
     pub fn prog_ids(&self) -> &[u32] {
         &self.prog_ids
+    }
+
+    /// Ids an iterator has read, after [`Self::finish`]: the next walk's
+    /// marks are at least these.
+    pub fn raise_floor(&self, seen: IdMarks) {
+        lock(&self.shared.source).raise_floor(seen);
     }
 
     /// Starts a walk; [`Self::finish`] waits for it.

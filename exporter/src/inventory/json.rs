@@ -66,16 +66,17 @@ mod tests {
     fn the_document_equals_serde_json_of_the_inventory() {
         let mut inventory = sample_inventory();
         let shared = inventory.links[1]
+            .holders
             .owners
             .clone()
             .expect("the sample has owners");
         // Four maps: two sharing the link's list, one with an equal copy of
         // it, one with no owners known.
         let mut maps = vec![inventory.maps[0].clone(); 4];
-        maps[0].owners = Some(Arc::clone(&shared));
-        maps[1].owners = Some(Arc::clone(&shared));
-        maps[2].owners = Some(shared.iter().cloned().collect());
-        maps[3].owners = None;
+        maps[0].holders.owners = Some(Arc::clone(&shared));
+        maps[1].holders.owners = Some(Arc::clone(&shared));
+        maps[2].holders.owners = Some(shared.iter().cloned().collect());
+        maps[3].holders.owners = None;
         inventory.maps.extend(maps);
         assert_eq!(
             String::from_utf8(to_vec(&inventory).unwrap()).unwrap(),

@@ -41,13 +41,13 @@ impl Inventory {
     pub fn owner_groups(&self) -> Vec<OwnerGroup> {
         let mut groups = Groups::default();
         for p in &self.programs {
-            groups.add(&p.owners, p.id, |g| &mut g.program_ids);
+            groups.add(&p.holders.owners, p.id, |g| &mut g.program_ids);
         }
         for m in &self.maps {
-            groups.add(&m.owners, m.id, |g| &mut g.map_ids);
+            groups.add(&m.holders.owners, m.id, |g| &mut g.map_ids);
         }
         for l in &self.links {
-            groups.add(&l.owners, l.id, |g| &mut g.link_ids);
+            groups.add(&l.holders.owners, l.id, |g| &mut g.link_ids);
         }
         let mut groups = groups.list;
         for g in &mut groups {
@@ -147,15 +147,16 @@ mod tests {
         };
         let first = inventory.maps[0].id;
         // Not the same Arc: groups are equal by text, not by pointer.
-        inventory.maps[0].owners = Some(vec![owner(1, "a"), owner(2, "b"), owner(3, "a")].into());
+        inventory.maps[0].holders.owners =
+            Some(vec![owner(1, "a"), owner(2, "b"), owner(3, "a")].into());
         for m in &mut inventory.maps[1..] {
-            m.owners = Some(vec![owner(3, "a")].into());
+            m.holders.owners = Some(vec![owner(3, "a")].into());
         }
         for p in &mut inventory.programs {
-            p.owners = None;
+            p.holders.owners = None;
         }
         for l in &mut inventory.links {
-            l.owners = None;
+            l.holders.owners = None;
         }
         let groups = inventory.owner_groups();
         let a = &groups[0];

@@ -175,15 +175,15 @@ fn object_points(
             }
         }
         n if n == f::PROG_OWNER.name => {
-            let programs = inventory.programs.iter().map(|p| (p.id, &p.owners));
+            let programs = inventory.programs.iter().map(|p| (p.id, &p.holders.owners));
             owner_points(programs, options.owner_pid_label, emit);
         }
         n if n == f::MAP_OWNER.name => {
-            let maps = inventory.maps.iter().map(|m| (m.id, &m.owners));
+            let maps = inventory.maps.iter().map(|m| (m.id, &m.holders.owners));
             owner_points(maps, options.owner_pid_label, emit);
         }
         n if n == f::LINK_OWNER.name => {
-            let links = inventory.links.iter().map(|l| (l.id, &l.owners));
+            let links = inventory.links.iter().map(|l| (l.id, &l.holders.owners));
             owner_points(links, options.owner_pid_label, emit);
         }
         // The families test below keeps this list complete.

@@ -8,11 +8,11 @@ use crate::render::aggregate::OWNER_GROUP_VALUES;
 
 impl PageWriter {
     pub(super) fn owner_info(&mut self, inventory: &Inventory, pid_label: bool) {
-        let programs = inventory.programs.iter().map(|p| (p.id, &p.owners));
+        let programs = inventory.programs.iter().map(|p| (p.id, &p.holders.owners));
         self.owner_family(&f::PROG_OWNER, programs, pid_label);
-        let maps = inventory.maps.iter().map(|m| (m.id, &m.owners));
+        let maps = inventory.maps.iter().map(|m| (m.id, &m.holders.owners));
         self.owner_family(&f::MAP_OWNER, maps, pid_label);
-        let links = inventory.links.iter().map(|l| (l.id, &l.owners));
+        let links = inventory.links.iter().map(|l| (l.id, &l.holders.owners));
         self.owner_family(&f::LINK_OWNER, links, pid_label);
     }
 

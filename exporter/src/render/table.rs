@@ -73,7 +73,7 @@ fn write_tables(out: &mut String, inv: &Inventory) -> std::fmt::Result {
             opt(&p.run_time_ns),
             maps.join(","),
             format!("{}{}", p.name, if p.is_self { " (self)" } else { "" }),
-            owners(&p.owners, &p.held_by)
+            owners(&p.holders.owners, &p.holders.held_by)
         )?;
     }
     writeln!(out, "\nMAPS ({})", inv.maps.len())?;
@@ -95,7 +95,7 @@ fn write_tables(out: &mut String, inv: &Inventory) -> std::fmt::Result {
             opt(&m.memory_bytes),
             m.flags,
             format!("{}{}", m.name, if m.is_self { " (self)" } else { "" }),
-            owners(&m.owners, &m.held_by)
+            owners(&m.holders.owners, &m.holders.held_by)
         )?;
     }
     writeln!(out, "\nLINKS ({})", inv.links.len())?;
@@ -117,7 +117,7 @@ fn write_tables(out: &mut String, inv: &Inventory) -> std::fmt::Result {
                 opt(&l.target),
                 if l.is_self { " (self)" } else { "" }
             ),
-            owners(&l.owners, &l.held_by)
+            owners(&l.holders.owners, &l.holders.held_by)
         )?;
     }
     Ok(())
