@@ -8,6 +8,8 @@ pub mod pin;
 pub mod pins;
 pub mod records;
 pub mod stats;
+#[doc(hidden)]
+pub mod syscall;
 
 pub use loader::{Availability, Iterators, KernelSupport};
 

@@ -7,16 +7,19 @@ use std::{
     ffi::CString,
     io,
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
+        fd::{AsRawFd, OwnedFd},
         unix::ffi::OsStrExt,
     },
     path::Path,
 };
 
-use super::records::{OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG};
+use super::{
+    records::{OWNER_KIND_LINK, OWNER_KIND_MAP, OWNER_KIND_PROG},
+    syscall::{bpf, bpf_fd},
+};
 
-const BPF_OBJ_GET: libc::c_long = 7;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_OBJ_GET: u32 = 7;
+const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 
 /// Pinned paths per (OWNER_KIND_*, id).
 pub type Pins = HashMap<(u32, u32), Vec<String>>;
@@ -91,9 +94,9 @@ pub fn open_pin(path: &Path) -> io::Result<OwnedFd> {
     let name = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut attr = [0u64; 4];
     attr[0] = name.as_ptr() as u64; // pathname; bpf_fd and file_flags 0 (a link opens only read-write)
-    let fd = bpf(BPF_OBJ_GET, &mut attr)?;
-    // SAFETY: BPF_OBJ_GET returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+                                    // SAFETY: attr is a zeroed bpf_attr prefix for BPF_OBJ_GET; `name` outlives
+                                    // the call, which answers with a new fd.
+    unsafe { bpf_fd(BPF_OBJ_GET, &mut attr) }
 }
 
 /// (OWNER_KIND_*, id) of a pinned object; None if it is not a map, program or link.
@@ -113,17 +116,8 @@ pub fn identify(path: &Path) -> io::Result<Option<(u32, u32)>> {
     let mut attr = [0u64; 4];
     attr[0] = fd.as_raw_fd() as u64 | (size_of_val(&info) as u64) << 32; // bpf_fd, info_len
     attr[1] = info.as_mut_ptr() as u64;
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    // SAFETY: attr is a zeroed bpf_attr prefix for BPF_OBJ_GET_INFO_BY_FD;
+    // `info` is info_len bytes and outlives the call.
+    unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
     Ok(Some((kind, info[1])))
-}
-
-fn bpf(cmd: libc::c_long, attr: &mut [u64; 4]) -> io::Result<libc::c_long> {
-    // SAFETY: attr is a zeroed bpf_attr prefix of the size passed, holding
-    // pointers that live across the call.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), size_of_val(attr)) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
 }
