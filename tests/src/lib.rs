@@ -1,5 +1,6 @@
 //! Shared helpers of the end-to-end tests: the fixture BPF object, bpftool as
 //! the oracle, the built exporter binary, and the root check.
+pub mod child;
 pub mod deploy;
 pub mod holders;
 pub mod links;

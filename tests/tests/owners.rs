@@ -101,7 +101,7 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
     let _unpin = Cleanup(vec![pin.clone()]);
     let (map_id, prog_id, link_id, link_fd) = fixture_fds(&mut fx, &pin);
     let kid = kid_holding(&kid_bin, &raw_fds(&fx, &link_fd));
-    let kid_pid = kid.0.id();
+    let kid_pid = kid.id();
     let me = std::process::id();
     let mut source = source();
 
@@ -174,7 +174,7 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
     for (path, container) in [(&systemd, &systemd_id), (&cgroupfs, &cgroupfs_id)] {
         let dir = make_cgroup(&root, path, &mut cleanup);
         let kid = kid_holding(&kid_bin, &[map_fd]);
-        fs::write(dir.join("cgroup.procs"), kid.0.id().to_string()).expect("move child");
+        fs::write(dir.join("cgroup.procs"), kid.id().to_string()).expect("move child");
         kids.push((kid, format!("/{path}"), container.clone()));
     }
 
@@ -183,7 +183,7 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
     for (kid, path, container) in &kids {
         let owner = owners
             .iter()
-            .find(|o| o.pid == kid.0.id())
+            .find(|o| o.pid == kid.id())
             .unwrap_or_else(|| panic!("{path}: child missing in {owners:?}"));
         assert_eq!(&*owner.comm, KID);
         assert_eq!(owner.cgroup.as_deref(), Some(path.as_str()));
@@ -219,14 +219,16 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
     let map_fd = fx.map_data("fixture_hash").fd().as_fd().as_raw_fd();
     let mut command = Command::new("unshare");
     command
-        .args(["--pid", "--fork", "--"])
+        // --kill-child: killing unshare (the guard) must not leave its child,
+        // pid 1 of the new namespace, reparented to init and holding the map.
+        .args(["--pid", "--fork", "--kill-child", "--"])
         .arg(&kid_bin)
         .arg("300");
     let unshare = spawn_holding(command, &[map_fd]);
     // unshare forks the child that is pid 1 in the new namespace.
     let deadline = Instant::now() + Duration::from_secs(5);
     let host_pid = loop {
-        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.0.id()))
+        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
             .unwrap_or_default();
         if let Some(pid) = children.split_whitespace().next() {
             break pid.parse::<u32>().unwrap();
@@ -247,7 +249,7 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
     assert_eq!(kid.pid, host_pid);
     assert!(owners
         .iter()
-        .any(|o| o.pid == unshare.0.id() && &*o.comm == "unshare"));
+        .any(|o| o.pid == unshare.id() && &*o.comm == "unshare"));
 }
 
 #[test]
@@ -368,7 +370,7 @@ fn owners_with_only_cap_bpf_and_cap_perfmon() {
         assert!(
             owners
                 .iter()
-                .any(|o| o["pid"] == kid.0.id() && o["comm"] == KID),
+                .any(|o| o["pid"] == kid.id() && o["comm"] == KID),
             "uid {uid}: {owners:?}"
         );
         if pins_readable {
@@ -414,7 +416,7 @@ fn owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off() {
     assert_eq!(pids(&owners_of(&reusing.collect(), "map", map_id)), [me]);
     // A source walking every collection sees it.
     let fresh = source().collect();
-    let mut both = vec![me, kid.0.id()];
+    let mut both = vec![me, kid.id()];
     both.sort_unstable();
     assert_eq!(pids(&owners_of(&fresh, "map", map_id)), both);
     let inv = off.collect();

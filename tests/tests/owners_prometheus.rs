@@ -97,7 +97,7 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
     let mut cleanup = Cleanup(vec![]);
     let dir = make_cgroup(&root, &path, &mut cleanup);
     let kid = kid_holding(&kid_binary(tmp.path()), &[map_fd]);
-    fs::write(dir.join("cgroup.procs"), kid.0.id().to_string()).expect("move child");
+    fs::write(dir.join("cgroup.procs"), kid.id().to_string()).expect("move child");
 
     let server = Server::start(&[]).unwrap();
     server.wait_ready().unwrap();

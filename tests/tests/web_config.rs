@@ -8,19 +8,19 @@ mod support;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     thread,
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use base64_header::basic;
 use e2e_tests::{exporter_binary, have_root};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use support::{free_port, http_get, Server, STARTUP};
+use support::{http_get, prometheus::Prometheus, Server, STARTUP};
 
 mod base64_header {
     /// `Authorization: Basic ...` without a base64 dependency.
@@ -79,100 +79,12 @@ fn bcrypt_hash(password: &str) -> String {
     bcrypt::hash(password, 4).unwrap()
 }
 
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _storage: tempfile::TempDir,
-}
-
-impl Prometheus {
-    /// Prometheus scraping `jobs` (YAML list items of scrape_configs) every second.
-    fn start(jobs: &str) -> Result<Self> {
-        let storage = tempfile::tempdir()?;
-        let config = storage.path().join("prometheus.yml");
-        fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
-            ),
-        )?;
-        let port = free_port()?;
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                storage.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting prometheus (apt-get install prometheus)")?;
-        Ok(Prometheus {
-            child,
-            port,
-            _storage: storage,
-        })
-    }
-
-    fn api(&self, path: &str) -> Result<serde_json::Value> {
-        let url = format!("http://127.0.0.1:{}{path}", self.port);
-        Ok(serde_json::from_str(&http_get(&url, &[])?.body)?)
-    }
-
-    /// The health and last error of each job's target, once every job was scraped.
-    fn target_health(&self, jobs: usize) -> Result<Vec<(String, String, String)>> {
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let targets = self.api("/api/v1/targets").unwrap_or_default();
-            let health: Vec<(String, String, String)> = targets["data"]["activeTargets"]
-                .as_array()
-                .map(|targets| {
-                    targets
-                        .iter()
-                        .map(|t| {
-                            let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
-                            (
-                                t["labels"]["job"].as_str().unwrap_or_default().to_owned(),
-                                s("health"),
-                                s("lastError"),
-                            )
-                        })
-                        .filter(|(_, health, _)| health != "unknown")
-                        .collect()
-                })
-                .unwrap_or_default();
-            if health.len() == jobs {
-                return Ok(health);
-            }
-            if Instant::now() > deadline {
-                bail!("targets never all scraped: {targets}");
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn query_value(&self, promql: &str) -> Result<Option<f64>> {
-        let url = format!(
-            "/api/v1/query?query={}",
-            promql
-                .replace('{', "%7B")
-                .replace('}', "%7D")
-                .replace('"', "%22")
-                .replace('=', "%3D")
-        );
-        let body = self.api(&url)?;
-        Ok(body["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse().ok()))
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A real Prometheus scraping `jobs` (YAML list items of scrape_configs) every second.
+fn prometheus_scraping(jobs: &str) -> Result<Prometheus> {
+    Prometheus::start(
+        &format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"),
+        |_| Ok(()),
+    )
 }
 
 fn job(name: &str, target: &str, extra: &str) -> String {
@@ -210,7 +122,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let target = server.address.to_string();
     let ca = dir.path().join("ca.pem");
     let tls = format!("    tls_config:\n      ca_file: {}\n", ca.display());
-    let prometheus = Prometheus::start(&format!(
+    let prometheus = prometheus_scraping(&format!(
         "{}{}{}",
         job(
             "good",
@@ -236,7 +148,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let wait_for = |promql: &str, want: &dyn Fn(f64) -> bool| {
         let deadline = Instant::now() + STARTUP;
         loop {
-            match prometheus.query_value(promql).unwrap() {
+            match prometheus.value(promql).unwrap() {
                 Some(v) if want(v) => return v,
                 other if Instant::now() > deadline => panic!("{promql}: {other:?}"),
                 _ => thread::sleep(Duration::from_millis(200)),
@@ -270,7 +182,7 @@ fn client_certificates_with_require_and_verify() {
     let server = Server::start(&["--web.config.file", web.to_str().unwrap()]).unwrap();
     let target = server.address.to_string();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    let prometheus = Prometheus::start(&format!(
+    let prometheus = prometheus_scraping(&format!(
         "{}{}",
         job(
             "with_cert",

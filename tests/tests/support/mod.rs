@@ -1,6 +1,6 @@
 //! The exporter's `serve` as a child process for end-to-end tests: started on
 //! 127.0.0.1 with a port the kernel picks (read back from its JSON "listening"
-//! log line), killed on drop, plus a small HTTP client and page helpers.
+//! log line), killed and reaped on drop, plus a small HTTP client and page helpers.
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
@@ -10,20 +10,20 @@ pub mod prometheus;
 use std::{
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, ExitStatus, Stdio},
     sync::{mpsc, Arc, Mutex},
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context, Result};
-use e2e_tests::exporter_binary;
+use e2e_tests::{child::ChildGuard, exporter_binary};
 
 /// Upper bound of waits for a process to come up; not a performance assertion.
 pub const STARTUP: Duration = Duration::from_secs(60);
 
 pub struct Server {
-    child: Child,
+    child: ChildGuard,
     pub address: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
 }
@@ -63,13 +63,14 @@ impl Server {
     /// Starts `command` (the exporter, or a wrapper that ends in it) with
     /// `serve` on 127.0.0.1 and a free port, then `args`.
     pub fn spawn(mut command: Command, args: &[&str]) -> Result<Self> {
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the exporter")?;
+        let mut child = ChildGuard::spawn(
+            command
+                .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .context("starting the exporter")?;
         let stderr = child.stderr.take().context("stderr pipe")?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
@@ -157,13 +158,6 @@ impl Server {
         }
         let status = self.child.wait()?;
         Ok((status, sent.elapsed()))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
