@@ -17,13 +17,13 @@ use std::{
     time::Duration,
 };
 
-use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
+use bpf_inventory_exporter::{collect::cgroup::cgroup2_mount, testing::promtool_check_metrics};
 use e2e_tests::{
     have_root,
     holders::{kid_binary, kid_holding, make_cgroup, Cleanup, KID},
     Fixture,
 };
-use support::{prometheus::Prometheus, promtool_check, sample, Server};
+use support::{prometheus::Prometheus, sample, Server};
 
 /// README's join, verbatim (the test fails if README says otherwise).
 const JOIN: &str = r#"bpf_map_owner_info
@@ -102,7 +102,7 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
     let server = Server::start(&[]).unwrap();
     server.wait_ready().unwrap();
     let page = server.metrics().unwrap();
-    let report = promtool_check(&page).unwrap();
+    let report = promtool_check_metrics(&page).unwrap();
     assert!(report.trim().is_empty(), "promtool: {report}");
     let series = format!(
         "bpf_map_owner_info{{id=\"{map_id}\",comm=\"{KID}\",container_id=\"{container}\",pod_uid=\"{uid}\"}}"

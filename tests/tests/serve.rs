@@ -11,9 +11,12 @@ use std::{
 };
 
 use aya::maps::HashMap;
-use bpf_inventory_exporter::render::families::{FAMILIES, SERVER_FAMILIES};
+use bpf_inventory_exporter::{
+    render::families::{FAMILIES, SERVER_FAMILIES},
+    testing::promtool_check_metrics,
+};
 use e2e_tests::{bpftool, have_root, Fixture, FIXTURE_PROG};
-use support::{promtool_check, sample, Server};
+use support::{sample, Server};
 
 const ENTRIES: u32 = 37;
 
@@ -37,7 +40,7 @@ fn live_page_passes_promtool_and_has_the_fixture_values() {
     server.wait_ready().unwrap();
     let page = server.metrics().unwrap();
 
-    let report = promtool_check(&page).unwrap();
+    let report = promtool_check_metrics(&page).unwrap();
     assert!(report.trim().is_empty(), "promtool: {report}");
 
     let hash = format!(

@@ -202,33 +202,6 @@ pub fn sample(page: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
-/// `promtool check metrics` on `page`: its report, empty when clean.
-pub fn promtool_check(page: &str) -> Result<String> {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running promtool (apt-get install prometheus)")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(page.as_bytes())?;
-    let out = child.wait_with_output()?;
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() && report.trim().is_empty() {
-        bail!("promtool failed without a report: {}", out.status);
-    }
-    Ok(report)
-}
-
 /// A TCP port free right now on 127.0.0.1, for programs that cannot report
 /// the port they bound (Prometheus).
 pub fn free_port() -> Result<u16> {
