@@ -16,11 +16,12 @@ use std::{
 use anyhow::Result;
 use base64_header::basic;
 use e2e_tests::{exporter_binary, have_root};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+use support::{
+    http_get,
+    pki::{TestCa, Usage},
+    prometheus::Prometheus,
+    Server, STARTUP,
 };
-use support::{http_get, prometheus::Prometheus, Server, STARTUP};
 
 mod base64_header {
     /// `Authorization: Basic ...` without a base64 dependency.
@@ -49,29 +50,10 @@ mod base64_header {
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
 fn make_pki(dir: &Path) -> Result<()> {
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.distinguished_name
-        .push(DnType::CommonName, "bpf-exporter test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let ca = TestCa::new()?;
     fs::write(dir.join("ca.pem"), ca.pem())?;
-    for (name, san, usage) in [
-        ("server", "127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth),
-        ("client", "prometheus", ExtendedKeyUsagePurpose::ClientAuth),
-    ] {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![san.to_owned()])?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        let cert = params.signed_by(&key, &ca)?;
-        fs::write(dir.join(format!("{name}.pem")), cert.pem())?;
-        fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem())?;
-    }
-    Ok(())
+    ca.write(dir, "server", "127.0.0.1", Usage::ServerAuth)?;
+    ca.write(dir, "client", "prometheus", Usage::ClientAuth)
 }
 
 fn bcrypt_hash(password: &str) -> String {
