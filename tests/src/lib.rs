@@ -6,11 +6,11 @@ pub mod holders;
 pub mod links;
 pub mod pinned;
 
-use std::{path::PathBuf, process::Command};
+use std::{io::Read, ops::Range, path::PathBuf, process::Command};
 
 use anyhow::{bail, Context, Result};
 use aya::{
-    maps::{Map, MapData},
+    maps::{HashMap, Map, MapData},
     programs::Iter,
     Btf, Ebpf,
 };
@@ -53,6 +53,37 @@ impl Fixture {
         let prog: &mut Iter = ebpf.program_mut(FIXTURE_PROG).context("prog")?.try_into()?;
         prog.attach()?;
         Ok(Self { ebpf })
+    }
+
+    /// Inserts `keys` into fixture_hash (each key's value: key × 10).
+    pub fn fill_hash(&mut self, keys: Range<u32>) {
+        let map = self.ebpf.map_mut("fixture_hash").expect("fixture_hash");
+        let mut hash: HashMap<_, u32, u64> =
+            HashMap::try_from(map).expect("fixture_hash is a hash");
+        for key in keys {
+            hash.insert(key, u64::from(key) * 10, 0).expect("insert");
+        }
+    }
+
+    /// Runs the long-named program `times` times: one read of a new
+    /// iterator link per run, as the kernel counts them in `run_cnt`.
+    pub fn run_program(&mut self, times: usize) {
+        let prog: &mut Iter = self
+            .ebpf
+            .program_mut(FIXTURE_PROG)
+            .expect("fixture program")
+            .try_into()
+            .expect("an iterator");
+        for _ in 0..times {
+            let link = prog.attach().expect("attach");
+            let mut file = prog
+                .take_link(link)
+                .expect("link")
+                .into_file()
+                .expect("iterator file");
+            file.read_to_end(&mut Vec::new())
+                .expect("read the iterator");
+        }
     }
 
     pub fn map_data(&self, name: &str) -> &MapData {

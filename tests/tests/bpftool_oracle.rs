@@ -182,7 +182,6 @@ fn run_statistics_match_bpftool() {
     if !have_root("run_statistics_match_bpftool") {
         return;
     }
-    use std::io::Read;
 
     let mut fx = Fixture::load().expect("load fixture");
     let mut source = KernelSource::open(&Options {
@@ -190,17 +189,7 @@ fn run_statistics_match_bpftool() {
         ..Options::default()
     })
     .expect("open source");
-    let prog: &mut aya::programs::Iter = fx
-        .ebpf
-        .program_mut(e2e_tests::FIXTURE_PROG)
-        .unwrap()
-        .try_into()
-        .unwrap();
-    for _ in 0..3 {
-        let link = prog.attach().unwrap();
-        let mut file = prog.take_link(link).unwrap().into_file().unwrap();
-        file.read_to_end(&mut Vec::new()).unwrap();
-    }
+    fx.run_program(3);
     let id = fx.program_id(e2e_tests::FIXTURE_PROG);
     let inv = source.collect();
     assert!(inv.bpf_stats_enabled);

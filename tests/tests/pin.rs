@@ -14,7 +14,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::HashMap;
 use bpf_inventory_exporter::{bpf::pin::FILES, inventory::Inventory};
 use e2e_tests::{
     bpftool, exporter_binary, have_root,
@@ -105,24 +104,9 @@ fn assert_gone(kind: &str, id: u32) {
 const HASH_ENTRIES: u32 = 23;
 
 fn fixture_with_entries_and_runs() -> Fixture {
-    use std::io::Read;
     let mut fx = Fixture::load().expect("load fixture");
-    let map = fx.ebpf.map_mut("fixture_hash").expect("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> = HashMap::try_from(map).expect("hash");
-    for key in 0..HASH_ENTRIES {
-        hash.insert(key, 1, 0).expect("insert");
-    }
-    let prog: &mut aya::programs::Iter = fx
-        .ebpf
-        .program_mut(FIXTURE_PROG)
-        .unwrap()
-        .try_into()
-        .unwrap();
-    for _ in 0..3 {
-        let link = prog.attach().unwrap();
-        let mut file = prog.take_link(link).unwrap().into_file().unwrap();
-        file.read_to_end(&mut Vec::new()).unwrap();
-    }
+    fx.fill_hash(0..HASH_ENTRIES);
+    fx.run_program(3);
     fx
 }
 

@@ -10,7 +10,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::HashMap;
 use bpf_inventory_exporter::{
     render::families::{FAMILIES, SERVER_FAMILIES},
     testing::promtool_check_metrics,
@@ -22,11 +21,7 @@ const ENTRIES: u32 = 37;
 
 fn fixture_with_entries() -> Fixture {
     let mut fixture = Fixture::load().expect("load fixture");
-    let map = fixture.ebpf.map_mut("fixture_hash").expect("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> = HashMap::try_from(map).expect("hash map");
-    for key in 0..ENTRIES {
-        hash.insert(key, u64::from(key) * 10, 0).expect("insert");
-    }
+    fixture.fill_hash(0..ENTRIES);
     fixture
 }
 
