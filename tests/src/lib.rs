@@ -4,6 +4,7 @@ pub mod child;
 pub mod deploy;
 pub mod holders;
 pub mod links;
+pub mod oracle;
 pub mod pinned;
 
 use std::{io::Read, ops::Range, path::PathBuf, process::Command};
