@@ -13,14 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use base64_header::basic;
 use e2e_tests::{exporter_binary, have_root};
 use support::{
     http_get,
     pki::{TestCa, Usage},
     prometheus::Prometheus,
-    Server, STARTUP,
+    wait_until, Server, STARTUP,
 };
 
 mod base64_header {
@@ -225,15 +225,11 @@ fn new_credentials_apply_on_sighup_and_on_file_change() {
     users_file(&web, "two");
     // SAFETY: kill has no memory-safety preconditions; pid is our child.
     assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGHUP) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while status_with(&server, "two") != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP did not apply: {}",
-            server.logs()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("SIGHUP applied", Duration::from_secs(5), || {
+        status_with(&server, "two") == 200
+    })
+    .with_context(|| server.logs())
+    .unwrap();
     assert_eq!(status_with(&server, "one"), 401);
     assert!(
         server.logs().contains("web config reloaded"),
@@ -241,28 +237,31 @@ fn new_credentials_apply_on_sighup_and_on_file_change() {
         server.logs()
     );
 
-    // No signal: the file's change is noticed (polled every second).
-    thread::sleep(Duration::from_millis(1100));
+    // No signal: the file's change is noticed (polled every second) by its
+    // modification time, set apart from the last one's whatever the clock's
+    // granularity.
+    let before = fs::metadata(&web).unwrap().modified().unwrap();
     users_file(&web, "three");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while status_with(&server, "three") != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "file change did not apply: {}",
-            server.logs()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    fs::File::options()
+        .write(true)
+        .open(&web)
+        .unwrap()
+        .set_modified(before + Duration::from_secs(2))
+        .unwrap();
+    wait_until("the file change applied", Duration::from_secs(5), || {
+        status_with(&server, "three") == 200
+    })
+    .with_context(|| server.logs())
+    .unwrap();
     // A broken file keeps the credentials in force.
     fs::write(&web, "basic_auth_users: [not, a, map]\n").unwrap();
     assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGHUP) }, 0);
-    thread::sleep(Duration::from_millis(500));
+    wait_until("the failed reload logged", Duration::from_secs(5), || {
+        server.logs().contains("web config reload failed")
+    })
+    .with_context(|| server.logs())
+    .unwrap();
     assert_eq!(status_with(&server, "three"), 200);
-    assert!(
-        server.logs().contains("web config reload failed"),
-        "{}",
-        server.logs()
-    );
 }
 
 #[test]

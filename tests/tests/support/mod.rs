@@ -202,6 +202,18 @@ pub fn sample(page: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// Polls `done` every 10 ms until it holds; an error naming `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("not within {limit:?}: {what}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
 /// A TCP port free right now on 127.0.0.1, for programs that cannot report
 /// the port they bound (Prometheus).
 pub fn free_port() -> Result<u16> {
