@@ -7,7 +7,12 @@ pub mod links;
 pub mod oracle;
 pub mod pinned;
 
-use std::{io::Read, ops::Range, path::PathBuf, process::Command};
+use std::{
+    io::Read,
+    ops::Range,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{bail, Context, Result};
 use aya::{
@@ -141,6 +146,26 @@ pub fn bpftool(args: &[&str]) -> Result<serde_json::Value> {
         );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// A one-element array map named `name`, made by bpftool and pinned at `path`
+/// (no fd of it in this process).
+pub fn bpftool_pinned_array(path: &Path, name: &str) -> Result<()> {
+    let out = Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(path)
+        .args(["type", "array", "key", "4", "value", "4", "entries", "1"])
+        .args(["name", name])
+        .output()
+        .context("running bpftool (apt-get install bpftool)")?;
+    if !out.status.success() {
+        bail!(
+            "bpftool map create {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// The exporter binary cargo built next to this test (or $BPF_EXPORTER_BIN).

@@ -17,7 +17,7 @@ use bpf_inventory_exporter::{
     inventory::{HeldBy, Inventory, Owner},
 };
 use e2e_tests::{
-    exporter_binary, have_root,
+    bpftool_pinned_array, exporter_binary, have_root,
     holders::{kid_binary, kid_holding, make_cgroup, spawn_holding, wait_for_comm, Cleanup, KID},
     Fixture, FIXTURE_PROG,
 };
@@ -261,24 +261,7 @@ fn pinned_map_without_holder_and_program_held_only_by_a_link() {
     let map_pin = PathBuf::from(format!("/sys/fs/bpf/owners_test_map_{me}"));
     let link_pin = PathBuf::from(format!("/sys/fs/bpf/owners_test_link_{me}"));
     let _unpin = Cleanup(vec![map_pin.clone(), link_pin.clone()]);
-    let status = Command::new("bpftool")
-        .args(["map", "create"])
-        .arg(&map_pin)
-        .args([
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "4",
-            "entries",
-            "1",
-            "name",
-            "owners_pin",
-        ])
-        .status()
-        .expect("bpftool");
-    assert!(status.success());
+    bpftool_pinned_array(&map_pin, "owners_pin").unwrap();
     let (_, map_id) = identify(&map_pin).unwrap().expect("a map");
     // The fixture program attached by a pinned link; every fd of ours closed.
     let (prog_id, link_id) = {

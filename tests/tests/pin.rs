@@ -16,7 +16,7 @@ use std::{
 
 use bpf_inventory_exporter::{bpf::pin::FILES, inventory::Inventory};
 use e2e_tests::{
-    bpftool, exporter_binary, have_root,
+    bpftool, bpftool_pinned_array, exporter_binary, have_root,
     pinned::{map_line, prog_line, rows},
     Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG,
 };
@@ -326,24 +326,7 @@ fn pin_twice_leaves_one_set_and_unpin_removes_exactly_it() {
     std::fs::create_dir(&dir).unwrap();
     // Something of someone else's in the directory.
     let keep = dir.join("keep");
-    run_ok(
-        "bpftool",
-        &[
-            "map",
-            "create",
-            keep.to_str().unwrap(),
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "4",
-            "entries",
-            "1",
-            "name",
-            "keep",
-        ],
-    );
+    bpftool_pinned_array(&keep, "keep").unwrap();
 
     pin(&dir, &[]);
     let first = pinned_prog_ids(&dir);
@@ -429,24 +412,7 @@ fn bad_directories_are_one_line_errors() {
     std::fs::create_dir(&foreign).unwrap();
     std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o000)).unwrap();
     let path = foreign.join("maps.debug");
-    run_ok(
-        "bpftool",
-        &[
-            "map",
-            "create",
-            path.to_str().unwrap(),
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "4",
-            "entries",
-            "1",
-            "name",
-            "foreign",
-        ],
-    );
+    bpftool_pinned_array(&path, "foreign").unwrap();
     std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
     for (args, message) in [
         (
