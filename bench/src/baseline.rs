@@ -12,6 +12,7 @@ use aya::{
     maps::{loaded_maps, MapInfo, MapType},
     programs::{links::LinkInfo, loaded_links, loaded_programs, ProgramInfo},
 };
+use bpf_inventory_exporter::bpf::syscall::bpf;
 
 /// What one syscall walk found: the fields our `collect` returns per scrape.
 pub struct SyscallWalk {
@@ -84,22 +85,12 @@ fn count_keys(fd: BorrowedFd<'_>, key_size: u32) -> io::Result<u64> {
             key: if first { 0 } else { key.as_ptr() as u64 },
             next_key: next.as_mut_ptr() as u64,
         };
-        // SAFETY: attr is the BPF_MAP_GET_NEXT_KEY layout of `union bpf_attr`;
+        // SAFETY: attr is the BPF_MAP_GET_NEXT_KEY (4) layout of `union bpf_attr`;
         // `key` and `next` are key_size bytes each and outlive the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                4, // BPF_MAP_GET_NEXT_KEY
-                &mut attr as *mut GetNextKeyAttr,
-                std::mem::size_of::<GetNextKeyAttr>() as u32,
-            )
-        };
-        if ret != 0 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::ENOENT) => Ok(count),
-                _ => Err(err),
-            };
+        match unsafe { bpf(4, &mut attr) } {
+            Ok(_) => {}
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => return Ok(count),
+            Err(err) => return Err(err),
         }
         count += 1;
         first = false;

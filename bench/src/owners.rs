@@ -5,7 +5,7 @@
 //! clang at run time) to compare against what owners add to a collection.
 use std::{
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+        fd::{AsRawFd, OwnedFd, RawFd},
         unix::process::CommandExt,
     },
     path::PathBuf,
@@ -14,7 +14,10 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use bpf_inventory_exporter::{bpf::owners::OwnerWalk, collect::KernelSource};
+use bpf_inventory_exporter::{
+    bpf::{owners::OwnerWalk, syscall::bpf_fd},
+    collect::KernelSource,
+};
 
 use crate::stats::median_sorted;
 
@@ -227,18 +230,6 @@ fn array_map() -> Result<OwnedFd> {
     let mut attr = [0u32; 8];
     // array, key 4, value 4, 1 entry
     (attr[0], attr[1], attr[2], attr[3]) = (2, 4, 4, 1);
-    // SAFETY: attr is a zeroed bpf_attr prefix of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            0,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(&attr),
-        )
-    };
-    if fd < 0 {
-        bail!("BPF_MAP_CREATE: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: a new fd nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    // SAFETY: attr is a zeroed bpf_attr prefix for BPF_MAP_CREATE (0), integers only.
+    unsafe { bpf_fd(0, &mut attr) }.context("BPF_MAP_CREATE")
 }

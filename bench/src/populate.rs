@@ -4,15 +4,12 @@
 //! Beyond what RLIMIT_NOFILE allows one process (here 20 000, not raisable
 //! without CAP_SYS_RESOURCE), maps are handed to holder processes: a fork
 //! that keeps only those maps' fds and waits to be killed.
-use std::{
-    ffi::CString,
-    io,
-    os::fd::{FromRawFd, OwnedFd},
-};
+use std::{ffi::CString, io, os::fd::OwnedFd};
 
 use anyhow::{Context, Result};
 use aya::maps::{HashMap, Map, MapData, PerCpuHashMap, PerCpuValues};
 use aya_obj::generated::bpf_map_type;
+use bpf_inventory_exporter::bpf::syscall::bpf_fd;
 
 /// Capacity of every benchmark map; hash-type maps hold `i % (FILL_MAX + 1)` entries.
 pub const MAX_ENTRIES: u32 = 256;
@@ -211,21 +208,8 @@ fn load_socket_filter(name: &str) -> Result<OwnedFd> {
         *dst = src;
     }
     // SAFETY: attr is a valid, fully initialised prefix of `union bpf_attr`
-    // for BPF_PROG_LOAD and we pass its exact size; `insns` and `license`
-    // outlive the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            5, // BPF_PROG_LOAD
-            &mut attr as *mut ProgLoadAttr,
-            std::mem::size_of::<ProgLoadAttr>() as u32,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error()).context("BPF_PROG_LOAD");
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    // for BPF_PROG_LOAD (5); `insns` and `license` outlive the call.
+    unsafe { bpf_fd(5, &mut attr) }.context("BPF_PROG_LOAD")
 }
 
 /// The BPF_PROG_LOAD prefix of `union bpf_attr` (include/uapi/linux/bpf.h),

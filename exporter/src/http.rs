@@ -75,6 +75,12 @@ impl CollectState {
         Ok(source.collect(timeout).await?)
     }
 
+    /// How many requests hold a place in flight now (tests wait on it).
+    #[doc(hidden)]
+    pub fn requests_in_flight(&self) -> usize {
+        self.0.max_requests_in_flight - self.0.in_flight.available_permits()
+    }
+
     /// A place among the requests in flight, or `Overloaded` beyond
     /// `--max-requests-in-flight` (503 instead of queueing without end).
     pub fn enter(&self) -> Result<OwnedSemaphorePermit, HttpError> {

@@ -3,6 +3,9 @@
 //! that need escaping) and an `InventorySource` that serves it without a
 //! kernel. Not part of the public API.
 pub mod btf;
+mod promtool;
+
+pub use promtool::promtool_check_metrics;
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},

@@ -5,9 +5,7 @@
 //! metrics` in the same run.
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Write,
     path::PathBuf,
-    process::{Command, Stdio},
 };
 
 use bpf_inventory_exporter::{
@@ -16,7 +14,9 @@ use bpf_inventory_exporter::{
         families::{Kind, FAMILIES},
         prometheus::{render_metrics, Format, RenderOptions},
     },
-    testing::{sample_inventory, sample_inventory_with_error, sample_stats},
+    testing::{
+        promtool_check_metrics, sample_inventory, sample_inventory_with_error, sample_stats,
+    },
 };
 
 fn stats() -> CollectionStats {
@@ -54,35 +54,12 @@ fn compare_with_golden(name: &str, rendered: &str) {
     );
 }
 
-fn promtool_check(page: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (apt-get install prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), report)
-}
-
 #[test]
 fn text_format_matches_golden_and_passes_promtool() {
     let page = render_metrics(&sample_inventory(), &stats(), &options(), Format::Text);
     compare_with_golden("metrics.prom", &page);
-    let (ok, report) = promtool_check(&page);
-    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+    let report = promtool_check_metrics(&page).unwrap();
+    assert!(report.trim().is_empty(), "promtool: {report}");
 }
 
 #[test]
@@ -179,8 +156,8 @@ fn aggregates_only_leaves_out_per_object_series() {
     assert!(!page.contains("{id=\""), "{page}");
     assert!(page.contains("bpf_maps{type=\"hash\"} 1\n"));
     assert!(page.contains("bpf_maps_memory_bytes{type=\"hash\"} 16000\n"));
-    let (ok, report) = promtool_check(&page);
-    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+    let report = promtool_check_metrics(&page).unwrap();
+    assert!(report.trim().is_empty(), "promtool: {report}");
 }
 
 #[test]
@@ -225,8 +202,8 @@ fn owners_are_one_series_per_group_and_pid_only_on_request() {
     assert!(
         lines.contains(&"bpf_map_owner_info{id=\"11\",comm=\"bpftool\",pid=\"78\"} 1".to_owned())
     );
-    let (ok, report) = promtool_check(&page);
-    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+    let report = promtool_check_metrics(&page).unwrap();
+    assert!(report.trim().is_empty(), "promtool: {report}");
     // Neither `pod` nor `namespace`: they clash with Prometheus target labels.
     for family in FAMILIES {
         assert!(

@@ -10,6 +10,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::child::ChildGuard;
+
 /// The Kubernetes release whose schemas the manifests are validated against
 /// (the newest that kubernetes-validate ships).
 pub const KUBERNETES_VERSION: &str = "1.37.0";
@@ -49,12 +51,13 @@ pub const NODE_MODULES: &str = "target/deploy-npm/node_modules";
 
 /// Runs `command` with `input` on stdin; its stdout, or an error with its stderr.
 pub fn run(command: &mut Command, input: &[u8]) -> Result<String> {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {command:?}"))?;
+    let mut child = ChildGuard::spawn(
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .with_context(|| format!("starting {command:?}"))?;
     // Written from a thread: a child that prints before reading all of stdin
     // could otherwise fill its stdout pipe and never read the rest.
     let mut stdin = child.stdin.take().context("stdin")?;

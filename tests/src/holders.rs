@@ -7,22 +7,17 @@ use std::{
         unix::{fs::PermissionsExt, process::CommandExt},
     },
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
+
+use crate::child::ChildGuard;
 
 /// Comm of the children: a copy of sleep under this name.
 pub const KID: &str = "bpf-owner-kid";
 
 /// A child process killed and reaped on drop.
-pub struct Kid(pub Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub type Kid = ChildGuard;
 
 /// A directory removed on drop (cgroups: leaves first).
 pub struct Cleanup(pub Vec<PathBuf>);
@@ -57,7 +52,7 @@ pub fn spawn_holding(mut command: Command, fds: &[RawFd]) -> Kid {
             Ok(())
         });
     }
-    Kid(command.stdin(Stdio::null()).spawn().expect("spawn child"))
+    ChildGuard::spawn(command.stdin(Stdio::null())).expect("spawn child")
 }
 
 /// A child holding `fds` that has reached exec (its comm is KID).
@@ -65,7 +60,7 @@ pub fn kid_holding(binary: &Path, fds: &[RawFd]) -> Kid {
     let mut command = Command::new(binary);
     command.arg("300");
     let kid = spawn_holding(command, fds);
-    wait_for_comm(kid.0.id(), KID);
+    wait_for_comm(kid.id(), KID);
     kid
 }
 

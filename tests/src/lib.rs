@@ -1,15 +1,22 @@
 //! Shared helpers of the end-to-end tests: the fixture BPF object, bpftool as
 //! the oracle, the built exporter binary, and the root check.
+pub mod child;
 pub mod deploy;
 pub mod holders;
 pub mod links;
+pub mod oracle;
 pub mod pinned;
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    io::Read,
+    ops::Range,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{bail, Context, Result};
 use aya::{
-    maps::{Map, MapData},
+    maps::{HashMap, Map, MapData},
     programs::Iter,
     Btf, Ebpf,
 };
@@ -52,6 +59,37 @@ impl Fixture {
         let prog: &mut Iter = ebpf.program_mut(FIXTURE_PROG).context("prog")?.try_into()?;
         prog.attach()?;
         Ok(Self { ebpf })
+    }
+
+    /// Inserts `keys` into fixture_hash (each key's value: key × 10).
+    pub fn fill_hash(&mut self, keys: Range<u32>) {
+        let map = self.ebpf.map_mut("fixture_hash").expect("fixture_hash");
+        let mut hash: HashMap<_, u32, u64> =
+            HashMap::try_from(map).expect("fixture_hash is a hash");
+        for key in keys {
+            hash.insert(key, u64::from(key) * 10, 0).expect("insert");
+        }
+    }
+
+    /// Runs the long-named program `times` times: one read of a new
+    /// iterator link per run, as the kernel counts them in `run_cnt`.
+    pub fn run_program(&mut self, times: usize) {
+        let prog: &mut Iter = self
+            .ebpf
+            .program_mut(FIXTURE_PROG)
+            .expect("fixture program")
+            .try_into()
+            .expect("an iterator");
+        for _ in 0..times {
+            let link = prog.attach().expect("attach");
+            let mut file = prog
+                .take_link(link)
+                .expect("link")
+                .into_file()
+                .expect("iterator file");
+            file.read_to_end(&mut Vec::new())
+                .expect("read the iterator");
+        }
     }
 
     pub fn map_data(&self, name: &str) -> &MapData {
@@ -108,6 +146,26 @@ pub fn bpftool(args: &[&str]) -> Result<serde_json::Value> {
         );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// A one-element array map named `name`, made by bpftool and pinned at `path`
+/// (no fd of it in this process).
+pub fn bpftool_pinned_array(path: &Path, name: &str) -> Result<()> {
+    let out = Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(path)
+        .args(["type", "array", "key", "4", "value", "4", "entries", "1"])
+        .args(["name", name])
+        .output()
+        .context("running bpftool (apt-get install bpftool)")?;
+    if !out.status.success() {
+        bail!(
+            "bpftool map create {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// The exporter binary cargo built next to this test (or $BPF_EXPORTER_BIN).

@@ -7,8 +7,8 @@
 //! and, for program types aya 0.14 cannot load (netfilter, uprobe_multi), a
 //! two-instruction program loaded with `BPF_PROG_LOAD`.
 use std::{
-    fs, io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    fs,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
     process::Command,
 };
@@ -17,33 +17,14 @@ use anyhow::{bail, Context, Result};
 use aya_obj::generated::{
     bpf_attach_type, bpf_attr, bpf_cmd, bpf_link_info, bpf_prog_info, bpf_prog_type,
 };
-use bpf_inventory_exporter::inventory::LinkTarget;
-
-fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
-    // SAFETY: attr is a valid bpf_attr and the kernel reads/writes at most its size.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd as libc::c_long,
-            attr as *mut bpf_attr,
-            size_of::<bpf_attr>(),
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+use bpf_inventory_exporter::{
+    bpf::syscall::{bpf, bpf_fd},
+    inventory::LinkTarget,
+};
 
 fn zeroed_attr() -> bpf_attr {
     // SAFETY: bpf_attr is a union of integer structs; all zeroes is valid (and what the kernel wants).
     unsafe { std::mem::zeroed() }
-}
-
-fn owned_fd(raw: i64) -> OwnedFd {
-    // SAFETY: the syscall returned a new file descriptor that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(raw as i32) }
 }
 
 /// Loads `r0 = 1; exit` (NF_ACCEPT for netfilter) as `prog_type`.
@@ -79,8 +60,9 @@ pub fn load_program(
     for (dst, src) in load.prog_name.iter_mut().zip(name.bytes().take(15)) {
         *dst = src as libc::c_char;
     }
-    match sys_bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
-        Ok(fd) => Ok(owned_fd(fd)),
+    // SAFETY: a BPF_PROG_LOAD attr; `insns`, `license` and `log` outlive the call.
+    match unsafe { bpf_fd(bpf_cmd::BPF_PROG_LOAD as u32, &mut attr) } {
+        Ok(fd) => Ok(fd),
         Err(e) => bail!(
             "BPF_PROG_LOAD {name}: {e}: {}",
             String::from_utf8_lossy(&log).trim_end_matches('\0')
@@ -100,9 +82,10 @@ pub fn link_create(
     attr.link_create.__bindgen_anon_2.target_fd = target;
     attr.link_create.attach_type = attach_type as u32;
     extra(&mut attr);
-    let fd = sys_bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr)
-        .with_context(|| format!("BPF_LINK_CREATE {attach_type:?}"))?;
-    Ok(owned_fd(fd))
+    // SAFETY: a BPF_LINK_CREATE attr; what `extra` points to (iterator info)
+    // is the caller's and outlives the call.
+    unsafe { bpf_fd(bpf_cmd::BPF_LINK_CREATE as u32, &mut attr) }
+        .with_context(|| format!("BPF_LINK_CREATE {attach_type:?}"))
 }
 
 /// A map iterator link (`iter/bpf_map_elem`) over the map `map_fd`.
@@ -124,7 +107,8 @@ pub fn prog_id(fd: BorrowedFd<'_>) -> Result<u32> {
     attr.info.bpf_fd = fd.as_raw_fd() as u32;
     attr.info.info_len = size_of::<bpf_prog_info>() as u32;
     attr.info.info = &mut info as *mut _ as u64;
-    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).context("prog info")?;
+    // SAFETY: a BPF_OBJ_GET_INFO_BY_FD attr pointing at `info`, of info_len bytes.
+    unsafe { bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as u32, &mut attr) }.context("prog info")?;
     Ok(info.id)
 }
 
@@ -142,7 +126,8 @@ fn get_link_info(fd: BorrowedFd<'_>, info: &mut bpf_link_info) -> Result<()> {
     attr.info.bpf_fd = fd.as_raw_fd() as u32;
     attr.info.info_len = size_of::<bpf_link_info>() as u32;
     attr.info.info = info as *mut _ as u64;
-    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).context("link info")?;
+    // SAFETY: a BPF_OBJ_GET_INFO_BY_FD attr pointing at `info`, of info_len bytes.
+    unsafe { bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as u32, &mut attr) }.context("link info")?;
     Ok(())
 }
 
@@ -154,7 +139,9 @@ fn c_str(buf: &[u8]) -> String {
 pub fn kernel_link(id: u32) -> Result<KernelLink> {
     let mut attr = zeroed_attr();
     attr.__bindgen_anon_6.__bindgen_anon_1.link_id = id;
-    let fd = owned_fd(sys_bpf(bpf_cmd::BPF_LINK_GET_FD_BY_ID, &mut attr).context("link fd by id")?);
+    // SAFETY: a BPF_LINK_GET_FD_BY_ID attr of integers only.
+    let fd = unsafe { bpf_fd(bpf_cmd::BPF_LINK_GET_FD_BY_ID as u32, &mut attr) }
+        .context("link fd by id")?;
     // SAFETY: plain integer structs and unions.
     let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
     get_link_info(fd.as_fd(), &mut info)?;

@@ -6,7 +6,9 @@
 use std::{collections::BTreeSet, path::PathBuf, process::Command, time::Duration};
 
 use aya::maps::HashMap;
-use e2e_tests::{exporter_binary, have_root, Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG};
+use e2e_tests::{
+    child::ChildGuard, exporter_binary, have_root, Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG,
+};
 use serde_json::{json, Value};
 
 // A crate root's `mod x;` looks beside it; tests/tests/support/ belongs to other tests.
@@ -377,33 +379,32 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     let report_path = work.join("report.txt");
     let report = std::fs::File::create(&report_path).expect("report file");
     // About 700 requests in ~30 s on this host; the deadline only catches a hang.
-    let mut child = Command::new(&schemathesis)
-        .args([
-            "run",
-            &format!("http://{}/api/v1/openapi.json", server.address),
-        ])
-        .args(["--checks", "all", "--max-examples", "30", "--workers", "2"])
-        .args([
-            "--request-timeout",
-            "20",
-            "--no-color",
-            "--generation-database",
-            "none",
-        ])
-        .current_dir(&work)
-        .stdout(report.try_clone().expect("report file"))
-        .stderr(report)
-        .spawn()
-        .expect("run schemathesis");
+    let mut child = ChildGuard::spawn(
+        Command::new(&schemathesis)
+            .args([
+                "run",
+                &format!("http://{}/api/v1/openapi.json", server.address),
+            ])
+            .args(["--checks", "all", "--max-examples", "30", "--workers", "2"])
+            .args([
+                "--request-timeout",
+                "20",
+                "--no-color",
+                "--generation-database",
+                "none",
+            ])
+            .current_dir(&work)
+            .stdout(report.try_clone().expect("report file"))
+            .stderr(report),
+    )
+    .expect("run schemathesis");
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break Some(status);
         }
         if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
+            break None; // the guard kills it
         }
         std::thread::sleep(Duration::from_millis(200));
     }

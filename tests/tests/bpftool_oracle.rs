@@ -36,6 +36,7 @@ use e2e_tests::{
         ensure_tracefs, kernel_link, link_create, load_program, load_trivial_program,
         map_iter_link, prog_id, temp_cgroup, Netns, TempDir, Veth,
     },
+    oracle::{assert_map_matches, assert_program_matches, bpftool_u64 as u},
     Fixture,
 };
 use serde_json::Value;
@@ -58,12 +59,6 @@ fn stable_objects(kind: &str, between: &mut dyn FnMut()) -> HashMap<u64, Value> 
         .into_iter()
         .filter(|(id, _)| after.contains_key(id))
         .collect()
-}
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("bpftool field {key} in {v}"))
 }
 
 #[test]
@@ -100,32 +95,7 @@ fn inventory_matches_bpftool() {
             .unwrap_or_else(|| panic!("prog {id} missing"));
         let ctx = format!("prog {id} {}", p.name);
         assert_eq!(p.prog_type, bpftool_type(bt, names::prog_type), "{ctx}");
-        assert_eq!(p.name, bt["name"].as_str().unwrap(), "{ctx}");
-        assert_eq!(p.tag, bt["tag"].as_str().unwrap(), "{ctx}");
-        assert_eq!(
-            p.gpl_compatible,
-            bt["gpl_compatible"].as_bool().unwrap(),
-            "{ctx}"
-        );
-        assert_eq!(p.uid.map(u64::from), Some(u(bt, "uid")), "{ctx}");
-        assert_eq!(u64::from(p.xlated_bytes), u(bt, "bytes_xlated"), "{ctx}");
-        assert_eq!(u64::from(p.jited_bytes), u(bt, "bytes_jited"), "{ctx}");
-        assert_eq!(p.memory_bytes, u(bt, "bytes_memlock"), "{ctx}");
-        assert_eq!(p.btf_id.map(u64::from), bt["btf_id"].as_u64(), "{ctx}");
-        let bt_maps: Vec<u64> = bt["map_ids"]
-            .as_array()
-            .map(|a| a.iter().map(|v| v.as_u64().unwrap()).collect())
-            .unwrap_or_default();
-        let ours: Vec<u64> = p.map_ids.iter().map(|&m| u64::from(m)).collect();
-        assert_eq!(ours, bt_maps, "{ctx}");
-        let loaded = p.loaded_at.timestamp();
-        assert!(
-            (loaded - bt["loaded_at"].as_i64().unwrap()).abs() <= 1,
-            "{ctx}"
-        );
-        if let Some(v) = bt.get("verified_insns") {
-            assert_eq!(p.verified_insns.map(u64::from), v.as_u64(), "{ctx}");
-        }
+        assert_program_matches(p, bt, &ctx);
     }
 
     assert!(maps.len() >= 6, "fixture and exporter maps: {}", maps.len());
@@ -134,14 +104,7 @@ fn inventory_matches_bpftool() {
             .map(*id as u32)
             .unwrap_or_else(|| panic!("map {id} missing"));
         let ctx = format!("map {id} {}", m.name);
-        assert_eq!(m.map_type, bt["type"].as_str().unwrap(), "{ctx}");
-        assert_eq!(m.name, bt["name"].as_str().unwrap(), "{ctx}");
-        assert_eq!(u64::from(m.key_size), u(bt, "bytes_key"), "{ctx}");
-        assert_eq!(u64::from(m.value_size), u(bt, "bytes_value"), "{ctx}");
-        assert_eq!(u64::from(m.max_entries), u(bt, "max_entries"), "{ctx}");
-        assert_eq!(u64::from(m.flags), u(bt, "flags"), "{ctx}");
-        assert_eq!(m.memory_bytes, Some(u(bt, "bytes_memlock")), "{ctx}");
-        assert_eq!(m.frozen, Some(u(bt, "frozen") != 0), "{ctx}");
+        assert_map_matches(m, bt, &ctx);
         // Listing all maps, bpftool reuses one bpf_map_info and Linux 6.18
         // copies it in before filling it: a map without BTF shows the previous
         // map's btf_id. Ask for this map alone (unless another test's map
@@ -182,7 +145,6 @@ fn run_statistics_match_bpftool() {
     if !have_root("run_statistics_match_bpftool") {
         return;
     }
-    use std::io::Read;
 
     let mut fx = Fixture::load().expect("load fixture");
     let mut source = KernelSource::open(&Options {
@@ -190,17 +152,7 @@ fn run_statistics_match_bpftool() {
         ..Options::default()
     })
     .expect("open source");
-    let prog: &mut aya::programs::Iter = fx
-        .ebpf
-        .program_mut(e2e_tests::FIXTURE_PROG)
-        .unwrap()
-        .try_into()
-        .unwrap();
-    for _ in 0..3 {
-        let link = prog.attach().unwrap();
-        let mut file = prog.take_link(link).unwrap().into_file().unwrap();
-        file.read_to_end(&mut Vec::new()).unwrap();
-    }
+    fx.run_program(3);
     let id = fx.program_id(e2e_tests::FIXTURE_PROG);
     let inv = source.collect();
     assert!(inv.bpf_stats_enabled);

@@ -12,7 +12,7 @@ use std::{
 };
 
 use e2e_tests::have_root;
-use support::Server;
+use support::{wait_until, Server, STARTUP};
 
 /// Whether the server closed `stream` (EOF, reset, or an error answer).
 fn closed_by_server(stream: &mut TcpStream) -> bool {
@@ -25,6 +25,23 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
     };
     stream.set_nonblocking(false).expect("blocking");
     closed
+}
+
+/// Connections the kernel completed that the listener on 127.0.0.1:`port` has
+/// not accepted yet: the accept queue, a LISTEN socket's rx_queue in /proc/net/tcp.
+fn not_yet_accepted(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+        .map(|fields| {
+            let (_, rx_queue) = fields[4].split_once(':').expect("tx_queue:rx_queue");
+            usize::from_str_radix(rx_queue, 16).expect("hex rx_queue")
+        })
+        .sum()
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -115,8 +132,10 @@ fn idle_connections_under_nofile_1024_do_not_lock_out_scrapes() {
     let mut idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(server.address).expect("connect"))
         .collect();
-    // Let the server accept them all.
-    std::thread::sleep(Duration::from_secs(1));
+    wait_until("the server accepted them all", STARTUP, || {
+        not_yet_accepted(server.address.port()) == 0
+    })
+    .unwrap();
     for path in ["/healthz", "/metrics", "/healthz"] {
         let asked = Instant::now();
         let reply = server.get(path, &[]).unwrap();

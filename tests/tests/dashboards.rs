@@ -189,13 +189,7 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
         return;
     }
     let mut fixture = Fixture::load().unwrap();
-    {
-        let map = fixture.ebpf.map_mut("fixture_hash").unwrap();
-        let mut full: HashMap<_, u32, u64> = HashMap::try_from(map).unwrap();
-        for key in 0..NEARLY_FULL {
-            full.insert(key, 1, 0).unwrap();
-        }
-    }
+    fixture.fill_hash(0..NEARLY_FULL);
     let pod_owner = owners::PodOwner::start(&fixture);
     // A 1 s refresh: bpf_exporter_map_memory_age_seconds (the fleet health
     // panel) exists only once the background refresh has run.

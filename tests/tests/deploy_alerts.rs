@@ -7,7 +7,6 @@ mod support;
 
 use std::{fs, process::Command, thread, time::Duration};
 
-use aya::maps::HashMap;
 use bpf_inventory_exporter::render::families::FAMILIES;
 use e2e_tests::{
     deploy::{installed, k8s_py, repo_path, yaml_documents, PYTHON},
@@ -207,12 +206,8 @@ fn prometheus_fires_map_nearly_full_for_a_map_filled_past_90_percent() {
     }
     let mut fixture = Fixture::load().unwrap();
     let map_id = fixture.map_id("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> =
-        HashMap::try_from(fixture.ebpf.map_mut("fixture_hash").unwrap()).unwrap();
     // 900 of 1000: exactly the threshold, which does not fire.
-    for key in 0..900 {
-        hash.insert(key, 1, 0).unwrap();
-    }
+    fixture.fill_hash(0..900);
     let server = Server::start(&[]).unwrap();
     server.wait_ready().unwrap();
     let config = format!(
@@ -236,9 +231,7 @@ fn prometheus_fires_map_nearly_full_for_a_map_filled_past_90_percent() {
     thread::sleep(Duration::from_secs(5));
     assert_eq!(prometheus.query(&alert).unwrap(), vec![], "at exactly 90 %");
 
-    for key in 900..950 {
-        hash.insert(key, 1, 0).unwrap();
-    }
+    fixture.fill_hash(900..950);
     prometheus
         .wait_until("BPFMapNearlyFull firing", |p| {
             let firing = format!(

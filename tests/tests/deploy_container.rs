@@ -16,7 +16,6 @@ use std::{
     process::Command,
 };
 
-use aya::maps::HashMap;
 use e2e_tests::{deploy::repo_path, have_root, Fixture};
 use support::{sample, Server};
 
@@ -189,11 +188,7 @@ fn image_holds_only_the_static_binary_which_serves_metrics_with_two_capabilities
 
     let mut fixture = Fixture::load().unwrap();
     let map_id = fixture.map_id("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> =
-        HashMap::try_from(fixture.ebpf.map_mut("fixture_hash").unwrap()).unwrap();
-    for key in 0..7 {
-        hash.insert(key, 1, 0).unwrap();
-    }
+    fixture.fill_hash(0..7);
     let root = tempfile::tempdir().unwrap();
     let command = chrooted_exporter(&image.0.join("bpf-inventory-exporter"), root.path());
     let server = Server::spawn(command, &[]).unwrap();

@@ -15,7 +15,6 @@ use std::{
     process::Command,
 };
 
-use aya::maps::HashMap;
 use e2e_tests::{deploy::repo_path, exporter_binary, have_root, Fixture};
 use support::{sample, Server};
 
@@ -160,11 +159,7 @@ fn exporter_serves_under_the_units_capabilities_syscall_filter_and_address_famil
 
     let mut fixture = Fixture::load().unwrap();
     let map_id = fixture.map_id("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> =
-        HashMap::try_from(fixture.ebpf.map_mut("fixture_hash").unwrap()).unwrap();
-    for key in 0..11 {
-        hash.insert(key, 1, 0).unwrap();
-    }
+    fixture.fill_hash(0..11);
 
     // strace runs as the unprivileged user too (it traces its own child).
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,9 @@ use std::{collections::BTreeMap, path::Path, process::Command};
 
 use bpf_inventory_exporter::inventory::{Collector, HeldBy, Inventory, LinkTarget};
 use e2e_tests::{
-    exporter_binary, fixture_core_object, have_root, FIXTURE_PROG, FIXTURE_SHORT_PROG,
+    exporter_binary, fixture_core_object, have_root,
+    oracle::{assert_map_matches, assert_program_matches, bpftool_u64 as u},
+    FIXTURE_PROG, FIXTURE_SHORT_PROG,
 };
 use serde_json::Value;
 
@@ -84,12 +86,6 @@ impl Guest {
     }
 }
 
-fn u(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("bpftool field {key} in {v}"))
-}
-
 /// Every program, map and link bpftool lists is in the inventory with the
 /// same values, and every object of the inventory that is not the exporter's
 /// own (gone by the time bpftool runs) is in bpftool's lists.
@@ -103,33 +99,9 @@ fn compare_with_bpftool(guest: &Guest, inv: &Inventory, release: &str) {
             .unwrap_or_else(|| panic!("prog {id} missing: {bt}"));
         let ctx = format!("{release} prog {id} {}", p.name);
         assert_eq!(p.prog_type, bt["type"].as_str().unwrap(), "{ctx}");
-        assert_eq!(p.name, bt["name"].as_str().unwrap(), "{ctx}");
-        assert_eq!(p.tag, bt["tag"].as_str().unwrap(), "{ctx}");
-        assert_eq!(
-            p.gpl_compatible,
-            bt["gpl_compatible"].as_bool().unwrap(),
-            "{ctx}"
-        );
-        assert_eq!(p.uid.map(u64::from), Some(u(bt, "uid")), "{ctx}");
-        assert_eq!(u64::from(p.xlated_bytes), u(bt, "bytes_xlated"), "{ctx}");
-        assert_eq!(u64::from(p.jited_bytes), u(bt, "bytes_jited"), "{ctx}");
-        assert_eq!(p.memory_bytes, u(bt, "bytes_memlock"), "{ctx}");
-        assert_eq!(p.btf_id.map(u64::from), bt["btf_id"].as_u64(), "{ctx}");
-        let bt_maps: Vec<u64> = bt["map_ids"]
-            .as_array()
-            .map(|a| a.iter().map(|v| v.as_u64().unwrap()).collect())
-            .unwrap_or_default();
-        let ours: Vec<u64> = p.map_ids.iter().map(|&m| u64::from(m)).collect();
-        assert_eq!(ours, bt_maps, "{ctx}");
-        assert!(
-            (p.loaded_at.timestamp() - bt["loaded_at"].as_i64().unwrap()).abs() <= 1,
-            "{ctx}"
-        );
-        // Since 5.16. Debian's bpftool 7.1 does not print it: compare where
-        // a bpftool does, else only the rule.
-        if let Some(v) = bt.get("verified_insns") {
-            assert_eq!(p.verified_insns.map(u64::from), v.as_u64(), "{ctx}");
-        }
+        assert_program_matches(p, bt, &ctx);
+        // Since 5.16: compared above where the guest's bpftool prints it, and
+        // always the rule.
         assert_eq!(
             p.verified_insns.is_some(),
             (major, minor) >= (5, 16),
@@ -182,14 +154,7 @@ fn compare_with_bpftool(guest: &Guest, inv: &Inventory, release: &str) {
             .map(id)
             .unwrap_or_else(|| panic!("map {id} missing: {bt}"));
         let ctx = format!("{release} map {id} {}", m.name);
-        assert_eq!(m.map_type, bt["type"].as_str().unwrap(), "{ctx}");
-        assert_eq!(m.name, bt["name"].as_str().unwrap(), "{ctx}");
-        assert_eq!(u64::from(m.key_size), u(bt, "bytes_key"), "{ctx}");
-        assert_eq!(u64::from(m.value_size), u(bt, "bytes_value"), "{ctx}");
-        assert_eq!(u64::from(m.max_entries), u(bt, "max_entries"), "{ctx}");
-        assert_eq!(u64::from(m.flags), u(bt, "flags"), "{ctx}");
-        assert_eq!(m.memory_bytes, Some(u(bt, "bytes_memlock")), "{ctx}");
-        assert_eq!(m.frozen, Some(u(bt, "frozen") != 0), "{ctx}");
+        assert_map_matches(m, bt, &ctx);
         assert_eq!(m.btf_id.map(u64::from), bt["btf_id"].as_u64(), "{ctx}");
     }
     let listed: Vec<u32> = maps.iter().map(|bt| u(bt, "id") as u32).collect();

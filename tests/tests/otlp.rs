@@ -10,9 +10,7 @@ mod common;
 mod receiver;
 mod support;
 
-use std::io::Read;
-
-use aya::maps::{HashMap, Map, MapData};
+use aya::maps::{Map, MapData};
 use common::{exports, wait_exports, WAIT};
 use e2e_tests::{bpftool, have_root, Fixture, FIXTURE_PROG};
 use opentelemetry_proto::tonic::{
@@ -30,25 +28,8 @@ const ENTRIES: u32 = 37;
 
 fn fixture_with_entries() -> Fixture {
     let mut fixture = Fixture::load().expect("load fixture");
-    let map = fixture.ebpf.map_mut("fixture_hash").expect("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> = HashMap::try_from(map).expect("hash map");
-    for key in 0..ENTRIES {
-        hash.insert(key, u64::from(key) * 10, 0).expect("insert");
-    }
+    fixture.fill_hash(0..ENTRIES);
     fixture
-}
-
-/// Runs the fixture's iterator program once (one read of its iterator).
-fn run_fixture_program(fixture: &mut Fixture) {
-    let prog: &mut aya::programs::Iter = fixture
-        .ebpf
-        .program_mut(FIXTURE_PROG)
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let link = prog.attach().unwrap();
-    let mut file = prog.take_link(link).unwrap().into_file().unwrap();
-    file.read_to_end(&mut Vec::new()).unwrap();
 }
 
 fn bpftool_prog(id: u32) -> serde_json::Value {
@@ -100,7 +81,7 @@ fn http_and_grpc_pushes_carry_the_fixture_values() {
         // Runs while the exporter holds BPF_ENABLE_STATS; then the export
         // that carries them.
         for _ in 0..3 {
-            run_fixture_program(&mut fixture);
+            fixture.run_program(1);
         }
         let bt = bpftool_prog(prog);
         let run_cnt = bt["run_cnt"].as_u64().unwrap_or(0);
@@ -220,7 +201,7 @@ fn delta_temporality_sends_the_difference() {
         return;
     }
     let mut fixture = fixture_with_entries();
-    run_fixture_program(&mut fixture);
+    fixture.run_program(1);
     let prog = fixture.program_id(FIXTURE_PROG);
     let receiver = Receiver::start(Answer::Ok).unwrap();
     let server = Server::start_with_env(
@@ -243,7 +224,7 @@ fn delta_temporality_sends_the_difference() {
         .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
     // bpftool leaves run_cnt out while it is 0.
     let before = bpftool_prog(prog)["run_cnt"].as_u64().unwrap_or(0);
-    run_fixture_program(&mut fixture);
+    fixture.run_program(1);
     let after = bpftool_prog(prog)["run_cnt"].as_u64().unwrap();
     let difference = (after - before) as f64;
     let seen = first.len();

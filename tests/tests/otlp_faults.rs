@@ -17,7 +17,7 @@ use std::{
 };
 
 use common::{exports, wait_exports, WAIT};
-use e2e_tests::{exporter_binary, have_root};
+use e2e_tests::{child::ChildGuard, exporter_binary, have_root};
 use receiver::{Answer, Receiver};
 use support::{sample, Server};
 
@@ -316,14 +316,15 @@ fn push_only_opens_no_port_and_flushes_on_sigterm() {
         return;
     }
     let receiver = Receiver::start(Answer::Ok).unwrap();
-    let mut child = Command::new(exporter_binary())
-        .args(["serve", "--no-http", "--log-format", "json"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_url())
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "600000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = ChildGuard::spawn(
+        Command::new(exporter_binary())
+            .args(["serve", "--no-http", "--log-format", "json"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_url())
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "600000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
     let stderr = child.stderr.take().unwrap();
     let logs = thread::spawn(move || {
         BufReader::new(stderr)
@@ -331,11 +332,9 @@ fn push_only_opens_no_port_and_flushes_on_sigterm() {
             .map_while(Result::ok)
             .collect::<Vec<_>>()
     });
-    let first = receiver.wait_for("the first export", WAIT, |r| !r.is_empty());
-    if first.is_err() {
-        let _ = child.kill();
-    }
-    first.unwrap();
+    receiver
+        .wait_for("the first export", WAIT, |r| !r.is_empty())
+        .unwrap();
     assert_eq!(listening_sockets(child.id()), Vec::<String>::new());
 
     let sent = Instant::now();

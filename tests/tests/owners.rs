@@ -17,7 +17,7 @@ use bpf_inventory_exporter::{
     inventory::{HeldBy, Inventory, Owner},
 };
 use e2e_tests::{
-    exporter_binary, have_root,
+    bpftool_pinned_array, exporter_binary, have_root,
     holders::{kid_binary, kid_holding, make_cgroup, spawn_holding, wait_for_comm, Cleanup, KID},
     Fixture, FIXTURE_PROG,
 };
@@ -101,7 +101,7 @@ fn a_child_holding_map_program_and_link_is_their_owner_until_it_exits() {
     let _unpin = Cleanup(vec![pin.clone()]);
     let (map_id, prog_id, link_id, link_fd) = fixture_fds(&mut fx, &pin);
     let kid = kid_holding(&kid_bin, &raw_fds(&fx, &link_fd));
-    let kid_pid = kid.0.id();
+    let kid_pid = kid.id();
     let me = std::process::id();
     let mut source = source();
 
@@ -177,7 +177,7 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
     for (path, container) in [(&systemd, &systemd_id), (&cgroupfs, &cgroupfs_id)] {
         let dir = make_cgroup(&root, path, &mut cleanup);
         let kid = kid_holding(&kid_bin, &[map_fd]);
-        fs::write(dir.join("cgroup.procs"), kid.0.id().to_string()).expect("move child");
+        fs::write(dir.join("cgroup.procs"), kid.id().to_string()).expect("move child");
         kids.push((kid, format!("/{path}"), container.clone()));
     }
 
@@ -186,7 +186,7 @@ fn kubelet_cgroup_names_give_pod_uid_and_container_id() {
     for (kid, path, container) in &kids {
         let owner = owners
             .iter()
-            .find(|o| o.pid == kid.0.id())
+            .find(|o| o.pid == kid.id())
             .unwrap_or_else(|| panic!("{path}: child missing in {owners:?}"));
         assert_eq!(&*owner.comm, KID);
         assert_eq!(owner.cgroup.as_deref(), Some(path.as_str()));
@@ -222,14 +222,16 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
     let map_fd = fx.map_data("fixture_hash").fd().as_fd().as_raw_fd();
     let mut command = Command::new("unshare");
     command
-        .args(["--pid", "--fork", "--"])
+        // --kill-child: killing unshare (the guard) must not leave its child,
+        // pid 1 of the new namespace, reparented to init and holding the map.
+        .args(["--pid", "--fork", "--kill-child", "--"])
         .arg(&kid_bin)
         .arg("300");
     let unshare = spawn_holding(command, &[map_fd]);
     // unshare forks the child that is pid 1 in the new namespace.
     let deadline = Instant::now() + Duration::from_secs(5);
     let host_pid = loop {
-        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.0.id()))
+        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
             .unwrap_or_default();
         if let Some(pid) = children.split_whitespace().next() {
             break pid.parse::<u32>().unwrap();
@@ -250,7 +252,7 @@ fn a_process_in_a_new_pid_namespace_is_reported_with_its_host_pid() {
     assert_eq!(kid.pid, host_pid);
     assert!(owners
         .iter()
-        .any(|o| o.pid == unshare.0.id() && &*o.comm == "unshare"));
+        .any(|o| o.pid == unshare.id() && &*o.comm == "unshare"));
 }
 
 #[test]
@@ -262,24 +264,7 @@ fn pinned_map_without_holder_and_program_held_only_by_a_link() {
     let map_pin = PathBuf::from(format!("/sys/fs/bpf/owners_test_map_{me}"));
     let link_pin = PathBuf::from(format!("/sys/fs/bpf/owners_test_link_{me}"));
     let _unpin = Cleanup(vec![map_pin.clone(), link_pin.clone()]);
-    let status = Command::new("bpftool")
-        .args(["map", "create"])
-        .arg(&map_pin)
-        .args([
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "4",
-            "entries",
-            "1",
-            "name",
-            "owners_pin",
-        ])
-        .status()
-        .expect("bpftool");
-    assert!(status.success());
+    bpftool_pinned_array(&map_pin, "owners_pin").unwrap();
     let (_, map_id) = identify(&map_pin).unwrap().expect("a map");
     // The fixture program attached by a pinned link; every fd of ours closed.
     let (prog_id, link_id) = {
@@ -374,7 +359,7 @@ fn owners_with_only_cap_bpf_and_cap_perfmon() {
         assert!(
             owners
                 .iter()
-                .any(|o| o["pid"] == kid.0.id() && o["comm"] == KID),
+                .any(|o| o["pid"] == kid.id() && o["comm"] == KID),
             "uid {uid}: {owners:?}"
         );
         if pins_readable {
@@ -420,7 +405,7 @@ fn owners_min_interval_reuses_the_walk_and_no_owners_switches_it_off() {
     assert_eq!(pids(&owners_of(&reusing.collect(), "map", map_id)), [me]);
     // A source walking every collection sees it.
     let fresh = source().collect();
-    let mut both = vec![me, kid.0.id()];
+    let mut both = vec![me, kid.id()];
     both.sort_unstable();
     assert_eq!(pids(&owners_of(&fresh, "map", map_id)), both);
     let inv = off.collect();

@@ -70,7 +70,7 @@ fn a_map_created_after_the_walk_has_unknown_owners_not_none() {
     let fresh = KernelSource::open(&Options::default())
         .expect("open source")
         .collect();
-    assert_eq!(pids(&fresh, new_map), Some(vec![kid.0.id()]));
+    assert_eq!(pids(&fresh, new_map), Some(vec![kid.id()]));
 }
 
 #[test]
@@ -92,11 +92,11 @@ fn an_fd_opened_to_read_map_memory_is_not_an_owner() {
     // Open through the whole walk, as a map memory read could be.
     let reading = TransientFd::open(|| Ok((map_fd_by_id(map_id)?, OWNER_KIND_MAP, map_id)))
         .expect("open the map by id");
-    assert_eq!(pids(&source.collect(), map_id), Some(vec![kid.0.id()]));
+    assert_eq!(pids(&source.collect(), map_id), Some(vec![kid.id()]));
 
     // The same process holding a plain fd is an owner.
     let held = map_fd_by_id(map_id).expect("open the map by id");
-    let mut both = vec![std::process::id(), kid.0.id()];
+    let mut both = vec![std::process::id(), kid.id()];
     both.sort_unstable();
     assert_eq!(pids(&source.collect(), map_id), Some(both));
     drop((reading, held));

@@ -17,13 +17,13 @@ use std::{
     time::Duration,
 };
 
-use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
+use bpf_inventory_exporter::{collect::cgroup::cgroup2_mount, testing::promtool_check_metrics};
 use e2e_tests::{
     have_root,
     holders::{kid_binary, kid_holding, make_cgroup, Cleanup, KID},
     Fixture,
 };
-use support::{prometheus::Prometheus, promtool_check, sample, Server};
+use support::{prometheus::Prometheus, sample, Server};
 
 /// docs/owners.md's join, verbatim (the test fails if the page says otherwise).
 const JOIN: &str = r#"bpf_map_owner_info
@@ -98,12 +98,12 @@ fn owner_series_pass_promtool_and_join_kube_pod_info() {
     let mut cleanup = Cleanup(vec![]);
     let dir = make_cgroup(&root, &path, &mut cleanup);
     let kid = kid_holding(&kid_binary(tmp.path()), &[map_fd]);
-    fs::write(dir.join("cgroup.procs"), kid.0.id().to_string()).expect("move child");
+    fs::write(dir.join("cgroup.procs"), kid.id().to_string()).expect("move child");
 
     let server = Server::start(&[]).unwrap();
     server.wait_ready().unwrap();
     let page = server.metrics().unwrap();
-    let report = promtool_check(&page).unwrap();
+    let report = promtool_check_metrics(&page).unwrap();
     assert!(report.trim().is_empty(), "promtool: {report}");
     let series = format!(
         "bpf_map_owner_info{{id=\"{map_id}\",comm=\"{KID}\",container_id=\"{container}\",pod_uid=\"{uid}\"}}"

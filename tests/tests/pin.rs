@@ -14,10 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::HashMap;
 use bpf_inventory_exporter::{bpf::pin::FILES, inventory::Inventory};
 use e2e_tests::{
-    bpftool, exporter_binary, have_root,
+    bpftool, bpftool_pinned_array, exporter_binary, have_root,
     pinned::{map_line, prog_line, rows},
     Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG,
 };
@@ -105,24 +104,9 @@ fn assert_gone(kind: &str, id: u32) {
 const HASH_ENTRIES: u32 = 23;
 
 fn fixture_with_entries_and_runs() -> Fixture {
-    use std::io::Read;
     let mut fx = Fixture::load().expect("load fixture");
-    let map = fx.ebpf.map_mut("fixture_hash").expect("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> = HashMap::try_from(map).expect("hash");
-    for key in 0..HASH_ENTRIES {
-        hash.insert(key, 1, 0).expect("insert");
-    }
-    let prog: &mut aya::programs::Iter = fx
-        .ebpf
-        .program_mut(FIXTURE_PROG)
-        .unwrap()
-        .try_into()
-        .unwrap();
-    for _ in 0..3 {
-        let link = prog.attach().unwrap();
-        let mut file = prog.take_link(link).unwrap().into_file().unwrap();
-        file.read_to_end(&mut Vec::new()).unwrap();
-    }
+    fx.fill_hash(0..HASH_ENTRIES);
+    fx.run_program(3);
     fx
 }
 
@@ -342,24 +326,7 @@ fn pin_twice_leaves_one_set_and_unpin_removes_exactly_it() {
     std::fs::create_dir(&dir).unwrap();
     // Something of someone else's in the directory.
     let keep = dir.join("keep");
-    run_ok(
-        "bpftool",
-        &[
-            "map",
-            "create",
-            keep.to_str().unwrap(),
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "4",
-            "entries",
-            "1",
-            "name",
-            "keep",
-        ],
-    );
+    bpftool_pinned_array(&keep, "keep").unwrap();
 
     pin(&dir, &[]);
     let first = pinned_prog_ids(&dir);
@@ -445,24 +412,7 @@ fn bad_directories_are_one_line_errors() {
     std::fs::create_dir(&foreign).unwrap();
     std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o000)).unwrap();
     let path = foreign.join("maps.debug");
-    run_ok(
-        "bpftool",
-        &[
-            "map",
-            "create",
-            path.to_str().unwrap(),
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "4",
-            "entries",
-            "1",
-            "name",
-            "foreign",
-        ],
-    );
+    bpftool_pinned_array(&path, "foreign").unwrap();
     std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
     for (args, message) in [
         (

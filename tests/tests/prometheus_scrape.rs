@@ -3,7 +3,6 @@
 //! object destroyed between scrapes must disappear.
 mod support;
 
-use aya::maps::HashMap;
 use e2e_tests::{have_root, Fixture};
 use support::{prometheus::Prometheus, Server};
 
@@ -15,11 +14,7 @@ fn prometheus_scrapes_true_values_and_sees_objects_go() {
         return;
     }
     let mut kept = Fixture::load().unwrap();
-    let map = kept.ebpf.map_mut("fixture_hash").unwrap();
-    let mut hash: HashMap<_, u32, u64> = HashMap::try_from(map).unwrap();
-    for key in 0..ENTRIES {
-        hash.insert(key, 1, 0).unwrap();
-    }
+    kept.fill_hash(0..ENTRIES);
     let kept_id = kept.map_id("fixture_hash");
     let doomed = Fixture::load().unwrap();
     let doomed_id = doomed.map_id("fixture_hash");

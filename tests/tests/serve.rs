@@ -10,20 +10,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::HashMap;
-use bpf_inventory_exporter::render::families::{FAMILIES, SERVER_FAMILIES};
+use bpf_inventory_exporter::{
+    render::families::{FAMILIES, SERVER_FAMILIES},
+    testing::promtool_check_metrics,
+};
 use e2e_tests::{bpftool, have_root, Fixture, FIXTURE_PROG};
-use support::{promtool_check, sample, Server};
+use support::{sample, Server};
 
 const ENTRIES: u32 = 37;
 
 fn fixture_with_entries() -> Fixture {
     let mut fixture = Fixture::load().expect("load fixture");
-    let map = fixture.ebpf.map_mut("fixture_hash").expect("fixture_hash");
-    let mut hash: HashMap<_, u32, u64> = HashMap::try_from(map).expect("hash map");
-    for key in 0..ENTRIES {
-        hash.insert(key, u64::from(key) * 10, 0).expect("insert");
-    }
+    fixture.fill_hash(0..ENTRIES);
     fixture
 }
 
@@ -37,7 +35,7 @@ fn live_page_passes_promtool_and_has_the_fixture_values() {
     server.wait_ready().unwrap();
     let page = server.metrics().unwrap();
 
-    let report = promtool_check(&page).unwrap();
+    let report = promtool_check_metrics(&page).unwrap();
     assert!(report.trim().is_empty(), "promtool: {report}");
 
     let hash = format!(

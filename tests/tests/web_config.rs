@@ -8,44 +8,27 @@ mod support;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     thread,
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use e2e_tests::{exporter_binary, have_root};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+use support::{
+    http_get,
+    https::basic_auth as basic,
+    pki::{TestCa, Usage},
+    prometheus::Prometheus,
+    wait_until, Server, STARTUP,
 };
-use support::{free_port, http_get, https::basic_auth as basic, Server, STARTUP};
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
 fn make_pki(dir: &Path) -> Result<()> {
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.distinguished_name
-        .push(DnType::CommonName, "bpf-exporter test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let ca = TestCa::new()?;
     fs::write(dir.join("ca.pem"), ca.pem())?;
-    for (name, san, usage) in [
-        ("server", "127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth),
-        ("client", "prometheus", ExtendedKeyUsagePurpose::ClientAuth),
-    ] {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![san.to_owned()])?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        let cert = params.signed_by(&key, &ca)?;
-        fs::write(dir.join(format!("{name}.pem")), cert.pem())?;
-        fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem())?;
-    }
-    Ok(())
+    ca.write(dir, "server", "127.0.0.1", Usage::ServerAuth)?;
+    ca.write(dir, "client", "prometheus", Usage::ClientAuth)
 }
 
 fn bcrypt_hash(password: &str) -> String {
@@ -53,100 +36,12 @@ fn bcrypt_hash(password: &str) -> String {
     bcrypt::hash(password, 4).unwrap()
 }
 
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _storage: tempfile::TempDir,
-}
-
-impl Prometheus {
-    /// Prometheus scraping `jobs` (YAML list items of scrape_configs) every second.
-    fn start(jobs: &str) -> Result<Self> {
-        let storage = tempfile::tempdir()?;
-        let config = storage.path().join("prometheus.yml");
-        fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
-            ),
-        )?;
-        let port = free_port()?;
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                storage.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting prometheus (apt-get install prometheus)")?;
-        Ok(Prometheus {
-            child,
-            port,
-            _storage: storage,
-        })
-    }
-
-    fn api(&self, path: &str) -> Result<serde_json::Value> {
-        let url = format!("http://127.0.0.1:{}{path}", self.port);
-        Ok(serde_json::from_str(&http_get(&url, &[])?.body)?)
-    }
-
-    /// The health and last error of each job's target, once every job was scraped.
-    fn target_health(&self, jobs: usize) -> Result<Vec<(String, String, String)>> {
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let targets = self.api("/api/v1/targets").unwrap_or_default();
-            let health: Vec<(String, String, String)> = targets["data"]["activeTargets"]
-                .as_array()
-                .map(|targets| {
-                    targets
-                        .iter()
-                        .map(|t| {
-                            let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
-                            (
-                                t["labels"]["job"].as_str().unwrap_or_default().to_owned(),
-                                s("health"),
-                                s("lastError"),
-                            )
-                        })
-                        .filter(|(_, health, _)| health != "unknown")
-                        .collect()
-                })
-                .unwrap_or_default();
-            if health.len() == jobs {
-                return Ok(health);
-            }
-            if Instant::now() > deadline {
-                bail!("targets never all scraped: {targets}");
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn query_value(&self, promql: &str) -> Result<Option<f64>> {
-        let url = format!(
-            "/api/v1/query?query={}",
-            promql
-                .replace('{', "%7B")
-                .replace('}', "%7D")
-                .replace('"', "%22")
-                .replace('=', "%3D")
-        );
-        let body = self.api(&url)?;
-        Ok(body["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse().ok()))
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A real Prometheus scraping `jobs` (YAML list items of scrape_configs) every second.
+fn prometheus_scraping(jobs: &str) -> Result<Prometheus> {
+    Prometheus::start(
+        &format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"),
+        |_| Ok(()),
+    )
 }
 
 fn job(name: &str, target: &str, extra: &str) -> String {
@@ -184,7 +79,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let target = server.address.to_string();
     let ca = dir.path().join("ca.pem");
     let tls = format!("    tls_config:\n      ca_file: {}\n", ca.display());
-    let prometheus = Prometheus::start(&format!(
+    let prometheus = prometheus_scraping(&format!(
         "{}{}{}",
         job(
             "good",
@@ -210,7 +105,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let wait_for = |promql: &str, want: &dyn Fn(f64) -> bool| {
         let deadline = Instant::now() + STARTUP;
         loop {
-            match prometheus.query_value(promql).unwrap() {
+            match prometheus.value(promql).unwrap() {
                 Some(v) if want(v) => return v,
                 other if Instant::now() > deadline => panic!("{promql}: {other:?}"),
                 _ => thread::sleep(Duration::from_millis(200)),
@@ -244,7 +139,7 @@ fn client_certificates_with_require_and_verify() {
     let server = Server::start(&["--web.config.file", web.to_str().unwrap()]).unwrap();
     let target = server.address.to_string();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    let prometheus = Prometheus::start(&format!(
+    let prometheus = prometheus_scraping(&format!(
         "{}{}",
         job(
             "with_cert",
@@ -305,15 +200,11 @@ fn new_credentials_apply_on_sighup_and_on_file_change() {
     users_file(&web, "two");
     // SAFETY: kill has no memory-safety preconditions; pid is our child.
     assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGHUP) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while status_with(&server, "two") != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP did not apply: {}",
-            server.logs()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("SIGHUP applied", Duration::from_secs(5), || {
+        status_with(&server, "two") == 200
+    })
+    .with_context(|| server.logs())
+    .unwrap();
     assert_eq!(status_with(&server, "one"), 401);
     assert!(
         server.logs().contains("web config reloaded"),
@@ -321,28 +212,31 @@ fn new_credentials_apply_on_sighup_and_on_file_change() {
         server.logs()
     );
 
-    // No signal: the file's change is noticed (polled every second).
-    thread::sleep(Duration::from_millis(1100));
+    // No signal: the file's change is noticed (polled every second) by its
+    // modification time, set apart from the last one's whatever the clock's
+    // granularity.
+    let before = fs::metadata(&web).unwrap().modified().unwrap();
     users_file(&web, "three");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while status_with(&server, "three") != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "file change did not apply: {}",
-            server.logs()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    fs::File::options()
+        .write(true)
+        .open(&web)
+        .unwrap()
+        .set_modified(before + Duration::from_secs(2))
+        .unwrap();
+    wait_until("the file change applied", Duration::from_secs(5), || {
+        status_with(&server, "three") == 200
+    })
+    .with_context(|| server.logs())
+    .unwrap();
     // A broken file keeps the credentials in force.
     fs::write(&web, "basic_auth_users: [not, a, map]\n").unwrap();
     assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGHUP) }, 0);
-    thread::sleep(Duration::from_millis(500));
+    wait_until("the failed reload logged", Duration::from_secs(5), || {
+        server.logs().contains("web config reload failed")
+    })
+    .with_context(|| server.logs())
+    .unwrap();
     assert_eq!(status_with(&server, "three"), 200);
-    assert!(
-        server.logs().contains("web config reload failed"),
-        "{}",
-        server.logs()
-    );
 }
 
 #[test]

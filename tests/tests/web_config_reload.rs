@@ -12,12 +12,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bpf_inventory_exporter::testing::promtool_check_metrics;
 use e2e_tests::have_root;
 use support::{
     http_get,
     https::{basic_auth, https_get},
     pki::server_pki,
-    promtool_check, sample, Server, STARTUP,
+    sample, Server, STARTUP,
 };
 
 const FAILURES: &str = "bpf_exporter_web_config_reloads_total{result=\"failure\"}";
@@ -205,7 +206,7 @@ fn an_empty_file_at_start_is_no_tls_and_no_auth_with_a_warning() {
     );
     let page = server.metrics().unwrap();
     assert_eq!(
-        promtool_check(&page).unwrap(),
+        promtool_check_metrics(&page).unwrap(),
         "",
         "the reload families lint clean"
     );

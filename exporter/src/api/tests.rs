@@ -3,7 +3,10 @@
 //! Bodies are compared with the reviewed golden document of that inventory
 //! (tests/golden/inventory.json), not with the serialiser the handlers use;
 //! type names with the running kernel's uapi enums.
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use axum::{
     body::Body,
@@ -379,8 +382,13 @@ async fn api_and_metrics_share_one_collection() {
         let state = state.clone();
         tokio::spawn(async move { get(&state, uri).await.0 })
     });
-    // Let every request join the flight before the collection may finish.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every request holds its place in flight, waiting on the one collection
+    // (the only await on their way that pends), before it may finish.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.collecting().requests_in_flight() < requests.len() {
+        assert!(Instant::now() < deadline, "the requests never all started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     release.send(()).unwrap();
     for request in requests {
         assert_eq!(request.await.unwrap(), StatusCode::OK);

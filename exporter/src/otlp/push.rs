@@ -246,10 +246,7 @@ impl Pusher {
         flight: &Arc<SingleFlight>,
         budget: Duration,
     ) -> Result<usize, ExportError> {
-        let collection = flight
-            .collect(budget)
-            .await
-            .map_err(ExportError::Collect)?;
+        let collection = flight.collect(budget).await.map_err(ExportError::Collect)?;
         let (pinned, reader) = (Arc::clone(&self.pinned), self.reader.clone());
         // The callbacks walk the whole inventory: off the async threads (a
         // blocking thread that takes the capability drop first).

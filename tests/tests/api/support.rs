@@ -6,16 +6,17 @@
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+use e2e_tests::child::ChildGuard;
 use serde_json::Value;
 
 /// A running `serve`, killed (and reaped) when dropped, even on a failed assert.
 pub struct Server {
-    child: Child,
+    child: ChildGuard,
     pub address: SocketAddr,
 }
 
@@ -27,13 +28,14 @@ impl Server {
             .local_addr()?
             .port();
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let child = Command::new(e2e_tests::exporter_binary())
-            .args(["serve", "--listen", &address.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .context("starting the exporter")?;
+        let child = ChildGuard::spawn(
+            Command::new(e2e_tests::exporter_binary())
+                .args(["serve", "--listen", &address.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .env("RUST_LOG", "warn"),
+        )
+        .context("starting the exporter")?;
         let mut server = Server { child, address };
         server.wait_ready(Duration::from_secs(20))?;
         Ok(server)
@@ -79,13 +81,6 @@ impl Server {
         let reply = self.request("GET", path).expect(path);
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());
         reply.json()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

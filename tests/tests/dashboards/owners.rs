@@ -68,7 +68,7 @@ impl PodOwner {
         ];
         let binary_dir = tempfile::tempdir().unwrap();
         let kid = kid_holding(&kid_binary(binary_dir.path()), &fds);
-        fs::write(dir.join("cgroup.procs"), kid.0.id().to_string()).expect("move child");
+        fs::write(dir.join("cgroup.procs"), kid.id().to_string()).expect("move child");
         Self {
             _kid: kid,
             _link: link,

@@ -251,16 +251,13 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn generate() -> Result<Self> {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
-        let key = KeyPair::generate()?;
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &*ca)?;
+        use crate::support::pki::{TestCa, Usage};
+        let ca = TestCa::new()?;
+        let server = ca.issue("receiver", "127.0.0.1", Usage::ServerAuth)?;
         Ok(Self {
             ca_pem: ca.pem(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            cert_pem: server.cert_pem,
+            key_pem: server.key_pem,
         })
     }
 

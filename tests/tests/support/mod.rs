@@ -1,6 +1,6 @@
 //! The exporter's `serve` as a child process for end-to-end tests: started on
 //! 127.0.0.1 with a port the kernel picks (read back from its JSON "listening"
-//! log line), killed on drop, plus a small HTTP client and page helpers.
+//! log line), killed and reaped on drop, plus a small HTTP client and page helpers.
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
@@ -11,20 +11,20 @@ pub mod prometheus;
 use std::{
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, ExitStatus, Stdio},
     sync::{mpsc, Arc, Mutex},
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context, Result};
-use e2e_tests::exporter_binary;
+use e2e_tests::{child::ChildGuard, exporter_binary};
 
 /// Upper bound of waits for a process to come up; not a performance assertion.
 pub const STARTUP: Duration = Duration::from_secs(60);
 
 pub struct Server {
-    child: Child,
+    child: ChildGuard,
     pub address: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
 }
@@ -64,13 +64,14 @@ impl Server {
     /// Starts `command` (the exporter, or a wrapper that ends in it) with
     /// `serve` on 127.0.0.1 and a free port, then `args`.
     pub fn spawn(mut command: Command, args: &[&str]) -> Result<Self> {
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the exporter")?;
+        let mut child = ChildGuard::spawn(
+            command
+                .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .context("starting the exporter")?;
         let stderr = child.stderr.take().context("stderr pipe")?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
@@ -161,13 +162,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn listening_address(line: &str) -> Option<SocketAddr> {
     let log: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = log.get("fields")?;
@@ -209,31 +203,16 @@ pub fn sample(page: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
-/// `promtool check metrics` on `page`: its report, empty when clean.
-pub fn promtool_check(page: &str) -> Result<String> {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running promtool (apt-get install prometheus)")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(page.as_bytes())?;
-    let out = child.wait_with_output()?;
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() && report.trim().is_empty() {
-        bail!("promtool failed without a report: {}", out.status);
+/// Polls `done` every 10 ms until it holds; an error naming `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("not within {limit:?}: {what}");
+        }
+        thread::sleep(Duration::from_millis(10));
     }
-    Ok(report)
+    Ok(())
 }
 
 /// A TCP port free right now on 127.0.0.1, for programs that cannot report

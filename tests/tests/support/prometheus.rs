@@ -4,12 +4,13 @@
 use std::{
     fs,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+use e2e_tests::child::ChildGuard;
 use serde_json::Value;
 
 use super::{free_port, http_get, STARTUP};
@@ -18,7 +19,7 @@ use super::{free_port, http_get, STARTUP};
 pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Prometheus {
-    child: Child,
+    child: ChildGuard,
     port: u16,
     pub dir: tempfile::TempDir,
 }
@@ -43,18 +44,19 @@ impl Prometheus {
         let config_path = dir.path().join("prometheus.yml");
         fs::write(&config_path, config)?;
         let port = free_port()?;
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting prometheus (apt-get install prometheus)")?;
+        let child = ChildGuard::spawn(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config_path.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .context("starting prometheus (apt-get install prometheus)")?;
         let prometheus = Prometheus { child, port, dir };
         prometheus.wait_until("Prometheus ready", |p| {
             Ok(http_get(&p.url("/-/ready"), &[])?.status == 200)
@@ -128,7 +130,7 @@ impl Prometheus {
         &self,
         what: &str,
         limit: Duration,
-        done: impl Fn(&Self) -> Result<bool>,
+        mut done: impl FnMut(&Self) -> Result<bool>,
     ) -> Result<()> {
         let deadline = Instant::now() + limit;
         loop {
@@ -142,15 +144,33 @@ impl Prometheus {
         }
     }
 
-    /// `wait_for` with the start-up limit.
-    pub fn wait_until(&self, what: &str, done: impl Fn(&Self) -> Result<bool>) -> Result<()> {
-        self.wait_for(what, STARTUP, done)
+    /// The (job, health, last error) of each target, once all `jobs` were scraped.
+    pub fn target_health(&self, jobs: usize) -> Result<Vec<(String, String, String)>> {
+        let mut health = Vec::new();
+        let scraped = self.wait_until("every target scraped", |p| {
+            let targets = p.api("/api/v1/targets", &[])?;
+            health = targets["activeTargets"]
+                .as_array()
+                .context("activeTargets")?
+                .iter()
+                .map(|t| {
+                    let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+                    (
+                        t["labels"]["job"].as_str().unwrap_or_default().to_owned(),
+                        s("health"),
+                        s("lastError"),
+                    )
+                })
+                .filter(|(_, health, _)| health != "unknown")
+                .collect();
+            Ok(health.len() == jobs)
+        });
+        scraped.with_context(|| format!("targets scraped: {health:?}"))?;
+        Ok(health)
     }
-}
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// `wait_for` with the start-up limit.
+    pub fn wait_until(&self, what: &str, done: impl FnMut(&Self) -> Result<bool>) -> Result<()> {
+        self.wait_for(what, STARTUP, done)
     }
 }
