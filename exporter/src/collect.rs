@@ -30,6 +30,8 @@ pub use export_stats::{ExportCounters, ExportStats};
 mod map_memory_refresh;
 pub use map_memory_refresh::refresh_map_memory_every;
 mod owners;
+mod posture;
+pub use posture::{PostureError, PostureReader};
 mod single_flight;
 mod walk_thread;
 pub use single_flight::{
@@ -60,6 +62,7 @@ pub struct KernelSource {
     map_memory: Option<Arc<MapMemory>>,
     stats: Option<stats::StatsGuard>,
     node: Node,
+    posture: PostureReader,
     filter: NameFilter,
     owners: Option<WalkThread>,
 }
@@ -113,15 +116,23 @@ impl KernelSource {
             owners = owners.is_some(),
             "collection source ready"
         );
+        let node = read_node();
+        let posture = PostureReader::open(&node.kernel_release);
         Ok(Self {
             iterators,
             map_memory: (sys_admin && !options.without_map_memory)
                 .then(|| Arc::new(MapMemory::default())),
             stats,
-            node: read_node(),
+            node,
+            posture,
             filter: options.filter.clone(),
             owners,
         })
+    }
+
+    /// The node posture sources that could not be read at start.
+    pub fn posture_unreadable(&self) -> &[PostureError] {
+        self.posture.unreadable()
     }
 
     pub fn support(&self) -> &bpf::KernelSupport {
@@ -165,6 +176,12 @@ impl KernelSource {
             mut links,
             errors,
         } = objects;
+        // Before the name filters: the JIT limit counts every program.
+        let jited_bytes = errors
+            .failed
+            .iter()
+            .all(|e| e.collector != Collector::Programs)
+            .then(|| programs.iter().map(|p| u64::from(p.jited_bytes)).sum());
         filter.retain(&mut programs, &mut maps, &mut links);
         if let Some(cache) = map_memory {
             let bytes = cache.lookup(maps.iter().map(|m| m.id));
@@ -179,9 +196,11 @@ impl KernelSource {
             .ok()
         });
         owners::apply(snapshot, &mut programs, &mut maps, &mut links);
+        let mut node = self.node.clone();
+        node.posture = self.posture.read(jited_bytes);
         Inventory {
             collected_at: clock.now,
-            node: self.node.clone(),
+            node,
             bpf_stats_enabled: self.stats.is_some() || stats::kernel_stats_enabled(),
             programs,
             maps,
@@ -284,5 +303,6 @@ fn read_node() -> Node {
     Node {
         hostname: read("/proc/sys/kernel/hostname"),
         kernel_release: read("/proc/sys/kernel/osrelease"),
+        posture: Default::default(),
     }
 }

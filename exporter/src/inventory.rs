@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 pub mod json;
 pub mod names;
 mod owner_groups;
+mod posture;
 pub use owner_groups::OwnerGroup;
+pub use posture::{BpfFsMount, KernelConfigOption, Posture, KERNEL_CONFIG_OPTIONS};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Inventory {
@@ -34,6 +36,8 @@ pub struct Inventory {
 pub struct Node {
     pub hostname: String,
     pub kernel_release: String,
+    /// Whether BPF on this node is locked down, and how much JIT room is left.
+    pub posture: Posture,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -304,6 +304,10 @@ fn check() -> anyhow::Result<()> {
     for missing in support.unavailable() {
         println!("unavailable: {missing}");
     }
+    print!("{}", render::table::render_posture(&inventory.node.posture));
+    for error in source.posture_unreadable() {
+        println!("posture unavailable: {error}");
+    }
     for e in &inventory.errors {
         println!("failed: {} collector: {}", e.collector.as_str(), e.message);
     }

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     collect::{CollectionStats, InventorySource},
     inventory::{
-        Collector, CollectorError, HeldBy, Holders, Inventory, Link, LinkTarget, Map, Node, Owner,
-        Program,
+        BpfFsMount, Collector, CollectorError, HeldBy, Holders, Inventory, KernelConfigOption,
+        Link, LinkTarget, Map, Node, Owner, Posture, Program,
     },
 };
 
@@ -167,6 +167,7 @@ pub fn sample_inventory() -> Inventory {
         node: Node {
             hostname: "node-1".into(),
             kernel_release: "6.18.0-test".into(),
+            posture: sample_posture(),
         },
         bpf_stats_enabled: true,
         unsupported: Vec::new(),
@@ -204,6 +205,48 @@ pub fn sample_inventory() -> Inventory {
             },
         ],
         errors: vec![],
+    }
+}
+
+/// A posture with every field known: a node that allows unprivileged BPF
+/// and has a bpffs delegating commands.
+pub fn sample_posture() -> Posture {
+    let config = [("CONFIG_BPF_JIT_ALWAYS_ON", "n"), ("CONFIG_BPF_LSM", "y")];
+    Posture {
+        unprivileged_bpf_disabled: Some(0),
+        stats_enabled: Some(1),
+        jit_enabled: Some(1),
+        jit_harden: Some(0),
+        jit_kallsyms: Some(1),
+        jit_limit_bytes: Some(1 << 20),
+        jited_bytes: Some(3 << 18),
+        lsm: Some(vec!["capability".into(), "bpf".into()]),
+        lockdown: Some("integrity".into()),
+        kernel_config: Some(
+            config
+                .iter()
+                .map(|(option, value)| KernelConfigOption {
+                    option: (*option).into(),
+                    value: (*value).into(),
+                })
+                .collect(),
+        ),
+        bpf_fs: Some(vec![
+            BpfFsMount {
+                mountpoint: "/sys/fs/bpf".into(),
+                delegate_cmds: None,
+                delegate_maps: None,
+                delegate_progs: None,
+                delegate_attachs: None,
+            },
+            BpfFsMount {
+                mountpoint: "/run/tenant \"a\"".into(),
+                delegate_cmds: Some("any".into()),
+                delegate_maps: Some("hash:array".into()),
+                delegate_progs: None,
+                delegate_attachs: None,
+            },
+        ]),
     }
 }
 

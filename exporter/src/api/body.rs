@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::inventory::{CollectorError, Link, Map, OwnerGroup, Program};
+use crate::inventory::{CollectorError, Link, Map, Node, OwnerGroup, Program};
 
 /// One page of a list, in id order.
 // `Page_<T>` in the OpenAPI document, as before the rename.
@@ -65,5 +65,15 @@ pub struct Owners {
     /// `--no-owners`): `items` is then empty for want of data.
     pub owners_known: bool,
     pub items: Vec<OwnerGroup>,
+    pub errors: Vec<CollectorError>,
+}
+
+/// The node and its BPF posture: the `node` of the inventory. The sysctls and
+/// bpffs mounts are read in this collection; `posture.jited_bytes` is null
+/// when the program collector failed (then named in `errors`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeDetail {
+    pub collected_at: DateTime<Utc>,
+    pub node: Node,
     pub errors: Vec<CollectorError>,
 }

@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::{
-    body::{LinkDetail, MapDetail, Owners, Paged, ProgramDetail},
+    body::{LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail},
     error::{ApiError, ErrorBody},
     query::{
         parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
@@ -83,6 +83,29 @@ pub async fn inventory(
         .await
         .map_err(|e| HttpError::Internal(Box::new(e)))?;
     respond_json(collected_at, json)
+}
+
+/// The node and its BPF posture, read in this collection.
+#[utoipa::path(get, path = "/api/v1/node", tag = "node",
+    responses(
+        (status = 200, description = "The node and its posture", body = NodeDetail),
+        (status = 400, description = "A query parameter was given", body = ErrorBody),
+        (status = 503, description = "Not ready or the collection failed", body = ErrorBody),
+    ))]
+pub async fn node(
+    State(state): State<CollectState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    parse_no_query(raw.as_deref())?;
+    let collection = state.collect(&headers).await?;
+    let inv = &collection.inventory;
+    let detail = NodeDetail {
+        collected_at: inv.collected_at,
+        node: inv.node.clone(),
+        errors: inv.errors.clone(),
+    };
+    respond(inv.collected_at, &detail)
 }
 
 /// Programs, filtered and paged, in id order.

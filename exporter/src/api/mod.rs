@@ -28,7 +28,7 @@ mod handlers;
 mod openapi;
 mod query;
 
-pub use body::{LinkDetail, MapDetail, Owners, Paged, ProgramDetail};
+pub use body::{LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::openapi;
 pub use query::{ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
@@ -50,6 +50,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: CollectState) -> Router<S
         .route("/api/v1/links", only_get(get(handlers::links)))
         .route("/api/v1/links/{id}", only_get(get(handlers::link)))
         .route("/api/v1/owners", only_get(get(handlers::owners)))
+        .route("/api/v1/node", only_get(get(handlers::node)))
         .route("/api/v1/openapi.json", only_get(get(openapi::document)))
         .route("/api/v1", any(route_not_found))
         .route("/api/v1/", any(route_not_found))

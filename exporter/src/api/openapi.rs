@@ -37,6 +37,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         handlers::links,
         handlers::link,
         handlers::owners,
+        handlers::node,
     ),
     tags(
         (name = "inventory", description = "The whole snapshot"),
@@ -44,6 +45,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         (name = "maps", description = "BPF maps"),
         (name = "links", description = "BPF links"),
         (name = "owners", description = "Processes, containers and pods holding BPF objects"),
+        (name = "node", description = "The node's BPF posture: sysctls, LSMs, lockdown, kernel config, bpffs mounts"),
     )
 )]
 struct ApiDoc;

@@ -417,6 +417,7 @@ async fn openapi_document_describes_every_route_and_the_real_field_names() {
             "/api/v1/links/{id}",
             "/api/v1/maps",
             "/api/v1/maps/{id}",
+            "/api/v1/node",
             "/api/v1/owners",
             "/api/v1/programs",
             "/api/v1/programs/{id}"
@@ -431,6 +432,9 @@ async fn openapi_document_describes_every_route_and_the_real_field_names() {
         ("Map", &golden["maps"][0]),
         ("Link", &golden["links"][0]),
         ("Inventory", &golden),
+        ("Node", &golden["node"]),
+        ("Posture", &golden["node"]["posture"]),
+        ("BpfFsMount", &golden["node"]["posture"]["bpf_fs"][0]),
     ] {
         assert_eq!(
             keys(&schemas[schema]["properties"]),
@@ -441,6 +445,9 @@ async fn openapi_document_describes_every_route_and_the_real_field_names() {
     let codes = &schemas["ErrorCode"]["enum"];
     assert_eq!(codes[0], "unknown_parameter");
 }
+
+#[path = "tests_node.rs"]
+mod node;
 
 fn keys(object: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = object

@@ -117,7 +117,7 @@ pub fn bpffs_mounts(mountinfo: &str) -> Vec<PathBuf> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> PathBuf {
+pub(super) fn unescape(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(field.len());
     let bytes = field.as_bytes();
     let mut i = 0;

@@ -155,6 +155,30 @@ families! {
     OWNER_MAPS_MEMORY = "bpf_owner_maps_memory_bytes", Gauge, Bytes, OWNER_GROUP,
         "bpf.owner.maps.memory.usage", "By", "Memory of the maps the owner group holds; absent while any of them is unknown.";
 
+    // The node's BPF posture: sysctls, securityfs, kernel config, bpffs mounts.
+    NODE_UNPRIVILEGED_BPF_DISABLED = "bpf_node_unprivileged_bpf_disabled", Gauge, None, &[],
+        "bpf.node.unprivileged_bpf_disabled", "1", "The kernel.unprivileged_bpf_disabled sysctl: 0 unprivileged BPF allowed, 1 disabled until reboot, 2 disabled (an admin may set 0).";
+    NODE_JIT_ENABLED = "bpf_node_jit_enabled", Gauge, None, &[],
+        "bpf.node.jit.enabled", "1", "The net.core.bpf_jit_enable sysctl: 0 interpreter only, 1 JIT, 2 JIT with debug output.";
+    NODE_JIT_HARDEN = "bpf_node_jit_harden", Gauge, None, &[],
+        "bpf.node.jit.harden", "1", "The net.core.bpf_jit_harden sysctl: 0 off, 1 for unprivileged loads, 2 for all loads.";
+    NODE_JIT_KALLSYMS = "bpf_node_jit_kallsyms", Gauge, None, &[],
+        "bpf.node.jit.kallsyms", "1", "The net.core.bpf_jit_kallsyms sysctl: whether JIT images are listed in /proc/kallsyms (1) or not (0).";
+    NODE_JIT_LIMIT = "bpf_node_jit_limit_bytes", Gauge, Bytes, &[],
+        "bpf.node.jit.limit", "By", "The net.core.bpf_jit_limit sysctl: bytes of JIT images unprivileged loads may take in all.";
+    NODE_JIT_USED = "bpf_node_jit_used_ratio", Gauge, None, &[],
+        "bpf.node.jit.utilization", "1", "Sum of the programs' JIT image sizes as a fraction of net.core.bpf_jit_limit.";
+    NODE_STATS_ENABLED = "bpf_node_stats_enabled", Gauge, None, &[],
+        "bpf.node.stats.enabled", "1", "The kernel.bpf_stats_enabled sysctl: whether the kernel counts program run time and runs for everyone (1) or not (0).";
+    NODE_LSM = "bpf_node_lsm_info", Info, None, &["lsm"],
+        "bpf.node.lsm.info", "1", "An active Linux security module, from securityfs; bpf when BPF LSM is on (value 1).";
+    NODE_LOCKDOWN = "bpf_node_lockdown_info", Info, None, &["mode"],
+        "bpf.node.lockdown.info", "1", "The kernel lockdown mode in effect, from securityfs (value 1).";
+    NODE_KERNEL_CONFIG = "bpf_node_kernel_config_info", Info, None, &["option", "value"],
+        "bpf.node.kernel_config.info", "1", "A BPF option of the running kernel's config and its value, n when not set (value 1).";
+    FS_INFO = "bpf_fs_info", Info, None, &["mountpoint", "delegate_cmds", "delegate_maps", "delegate_progs", "delegate_attachs"],
+        "bpf.fs.info", "1", "A bpffs mount and the BPF token delegation options it carries, each absent when not set (value 1).";
+
     // The exporter itself.
     BUILD_INFO = "bpf_exporter_build_info", Info, None, &["version", "revision", "rustc_version"],
         "bpf_exporter.build.info", "1", "Version, git revision and rustc version of the exporter (value 1).";

@@ -3,6 +3,7 @@ mod aggregate;
 pub mod families;
 pub mod fragments;
 mod labels;
+pub mod node;
 pub mod otlp;
 pub mod prometheus;
 pub mod server_stats;

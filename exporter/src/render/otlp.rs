@@ -9,6 +9,7 @@ use opentelemetry::KeyValue;
 use super::{
     aggregate::{by_type, OWNER_GROUP_VALUES},
     families::{self as f, Family, Kind},
+    node::{is_node_family, node_points},
     prometheus::RenderOptions,
 };
 use crate::{
@@ -24,8 +25,9 @@ pub enum Point {
 }
 
 /// Families whose values are fractional; the others are exact integers.
-const FLOAT_FAMILIES: [Family; 5] = [
+const FLOAT_FAMILIES: [Family; 6] = [
     f::PROG_LOADED,
+    f::NODE_JIT_USED,
     f::PROG_RUN_SECONDS,
     f::SCRAPE_DURATION,
     f::MAP_MEMORY_AGE,
@@ -59,6 +61,14 @@ pub fn data_points(
         type_points(family, inventory, emit);
     } else if family.labels == f::OWNER_PROGS.labels {
         owner_group_points(family, inventory, emit);
+    } else if is_node_family(family) {
+        node_points(family, &inventory.node.posture, &mut |point, labels| {
+            let attributes: Vec<KeyValue> = labels
+                .iter()
+                .map(|&(key, value)| KeyValue::new(key, value.to_owned()))
+                .collect();
+            emit(point, &attributes);
+        });
     } else {
         exporter_points(family, inventory, stats, options, emit);
     }

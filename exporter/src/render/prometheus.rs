@@ -116,6 +116,7 @@ pub fn render_page_with(
     }
     page.aggregates(inventory);
     page.owner_groups(inventory);
+    page.node(&inventory.node.posture);
     page.exporter(inventory, stats, options);
     if let Some(server) = server {
         page.server(server);
@@ -474,6 +475,9 @@ impl PageWriter {
 
 #[path = "prometheus_owners.rs"]
 mod owners;
+
+#[path = "prometheus_node.rs"]
+mod node;
 
 #[cfg(test)]
 #[path = "prometheus_tests.rs"]

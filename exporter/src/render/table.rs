@@ -1,7 +1,7 @@
 //! A readable listing of an `Inventory` for humans (`dump --format table`).
 use std::fmt::Write;
 
-use crate::inventory::{HeldBy, Inventory, Owners};
+use crate::inventory::{HeldBy, Inventory, Owners, Posture};
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".to_owned(), T::to_string)
@@ -27,6 +27,81 @@ fn owners(owners: &Option<Owners>, held_by: &Option<Vec<HeldBy>>) -> String {
     }
 }
 
+/// The node's BPF posture in five lines (`-`: could not be read): the
+/// header of the table and what `check` prints.
+pub fn render_posture(posture: &Posture) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_posture(&mut out, posture);
+    out
+}
+
+fn write_posture(out: &mut String, p: &Posture) -> std::fmt::Result {
+    let ratio = p
+        .jit_used_ratio()
+        .map_or_else(|| "-".to_owned(), |r| format!("{:.4}%", r * 100.0));
+    writeln!(
+        out,
+        "posture: unprivileged_bpf_disabled {}, bpf_stats_enabled {}, jit_enable {}, jit_harden {}, jit_kallsyms {}",
+        opt(&p.unprivileged_bpf_disabled),
+        opt(&p.stats_enabled),
+        opt(&p.jit_enabled),
+        opt(&p.jit_harden),
+        opt(&p.jit_kallsyms)
+    )?;
+    writeln!(
+        out,
+        "jit: {} of {} bytes used ({ratio})",
+        opt(&p.jited_bytes),
+        opt(&p.jit_limit_bytes)
+    )?;
+    writeln!(
+        out,
+        "lsm: {}, lockdown: {}",
+        p.lsm
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |l| l.join(",")),
+        opt(&p.lockdown)
+    )?;
+    let config = p.kernel_config.as_ref().map_or_else(
+        || "-".to_owned(),
+        |options| {
+            let set: Vec<String> = options
+                .iter()
+                .map(|o| format!("{}={}", o.option, o.value))
+                .collect();
+            set.join(" ")
+        },
+    );
+    writeln!(out, "kernel config: {config}")?;
+    let mounts = p.bpf_fs.as_ref().map_or_else(
+        || "-".to_owned(),
+        |mounts| {
+            let shown: Vec<String> = mounts
+                .iter()
+                .map(|m| {
+                    let delegates: Vec<String> = [
+                        ("delegate_cmds", &m.delegate_cmds),
+                        ("delegate_maps", &m.delegate_maps),
+                        ("delegate_progs", &m.delegate_progs),
+                        ("delegate_attachs", &m.delegate_attachs),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name}={v}")))
+                    .collect();
+                    if delegates.is_empty() {
+                        m.mountpoint.clone()
+                    } else {
+                        format!("{} ({})", m.mountpoint, delegates.join(","))
+                    }
+                })
+                .collect();
+            shown.join(", ")
+        },
+    );
+    writeln!(out, "bpffs: {mounts}")
+}
+
 /// Renders programs, maps and links as three aligned tables.
 pub fn render_table(inv: &Inventory) -> String {
     let mut out = String::new();
@@ -44,6 +119,7 @@ fn write_tables(out: &mut String, inv: &Inventory) -> std::fmt::Result {
         inv.collected_at.to_rfc3339(),
         if inv.bpf_stats_enabled { "on" } else { "off" }
     )?;
+    out.push_str(&render_posture(&inv.node.posture));
     for e in &inv.errors {
         writeln!(
             out,
