@@ -13,7 +13,6 @@ use e2e_tests::{exporter_binary, have_root};
 use serde_json::{json, Value};
 
 // Shared with api.rs; this test uses the server and its replies, not headers.
-#[allow(dead_code)]
 #[path = "api/support.rs"]
 mod api_support;
 use api_support::Server;
