@@ -96,6 +96,7 @@ pub fn sample_stats() -> CollectionStats {
             failed: 2,
             last_duration: Some(std::time::Duration::from_millis(40)),
         }),
+        events: None,
     }
 }
 
