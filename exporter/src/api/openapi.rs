@@ -30,6 +30,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         handlers::links,
         handlers::link,
         handlers::owners,
+        handlers::events,
     ),
     tags(
         (name = "inventory", description = "The whole snapshot"),
@@ -37,6 +38,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         (name = "maps", description = "BPF maps"),
         (name = "links", description = "BPF links"),
         (name = "owners", description = "Processes, containers and pods holding BPF objects"),
+        (name = "events", description = "BPF program loads and unloads as they happened, with who did it"),
     )
 )]
 struct ApiDoc;
