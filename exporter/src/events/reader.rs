@@ -7,6 +7,7 @@ use std::{
     os::fd::{AsRawFd, RawFd},
     path::PathBuf,
     sync::Arc,
+    time::Duration,
 };
 
 use chrono::DateTime;
@@ -117,6 +118,8 @@ pub struct Reader {
     decoder: Decoder,
     log: Arc<EventLog>,
     proc_root: PathBuf,
+    /// Read but newer than the last read's cutoff, in time order.
+    held: Vec<Decoded>,
 }
 
 impl AsRawFd for Reader {
@@ -132,23 +135,37 @@ impl Reader {
             decoder: Decoder::default(),
             log,
             proc_root: PathBuf::from("/proc"),
+            held: Vec::new(),
         }
     }
 
-    /// Reads everything now in the rings into the log; returns the number of events.
+    /// Reads everything now in the rings, resolves each event's process at
+    /// once, and appends to the log, in time order, the events up to shortly
+    /// before this read began; later ones wait for the next read (a ring read
+    /// earlier in this pass may still get an older record). Returns the
+    /// number of events appended.
     pub fn drain_once(&mut self) -> usize {
+        let cutoff = boot_ns().saturating_sub(REORDER_WINDOW_NS);
         self.rings.clear_wakeups();
         let records = self.rings.drain();
-        let decoded = self.decoder.decode(records, boot_epoch_ns());
+        let mut decoded = self.decoder.decode(records, boot_epoch_ns());
+        for item in &mut decoded {
+            if let Decoded::Event { event, .. } = item {
+                let process = resolve(&self.proc_root, event.pid);
+                event.comm = process.comm;
+                event.cgroup = process.cgroup;
+                event.container_id = process.container_id;
+                event.pod_uid = process.pod_uid;
+            }
+        }
+        self.held.append(&mut decoded);
+        self.held.sort_by_key(Decoded::boot_ns);
+        let later = self.held.partition_point(|d| d.boot_ns() <= cutoff);
+        let ready: Vec<Decoded> = self.held.drain(..later).collect();
         let mut events = 0;
-        for item in decoded {
+        for item in ready {
             match item {
-                Decoded::Event { mut event, .. } => {
-                    let process = resolve(&self.proc_root, event.pid);
-                    event.comm = process.comm;
-                    event.cgroup = process.cgroup;
-                    event.container_id = process.container_id;
-                    event.pod_uid = process.pod_uid;
+                Decoded::Event { event, .. } => {
                     self.log.append(event);
                     events += 1;
                 }
@@ -160,7 +177,16 @@ impl Reader {
         }
         events
     }
+
+    /// Whether events wait for a later read.
+    pub fn holds_events(&self) -> bool {
+        !self.held.is_empty()
+    }
 }
+
+/// How far behind the start of a read an event must be to be appended: a
+/// record is stamped before it is published in its ring.
+const REORDER_WINDOW_NS: u64 = 2_000_000;
 
 /// Runs the reader on the runtime until the process ends.
 pub fn spawn_reader(reader: Reader) -> std::io::Result<JoinHandle<()>> {
@@ -172,19 +198,35 @@ pub fn spawn_reader(reader: Reader) -> std::io::Result<JoinHandle<()>> {
         // Records written before the task started wake nobody: read them now.
         fd.get_mut().drain_once();
         loop {
-            let mut guard = match fd.readable_mut().await {
-                Ok(guard) => guard,
-                Err(error) => {
+            // Held events are appended by the next read even if no record comes.
+            let wait = if fd.get_ref().holds_events() {
+                REORDER_WINDOW
+            } else {
+                Duration::MAX
+            };
+            match tokio::time::timeout(wait, fd.readable_mut()).await {
+                Ok(Ok(mut guard)) => {
+                    // Cleared before draining: a record written meanwhile wakes us again.
+                    guard.clear_ready();
+                }
+                Ok(Err(error)) => {
                     warn!(%error, "waiting for BPF events failed: events stop here");
                     return;
                 }
-            };
-            // Cleared before draining: a record written meanwhile wakes us again.
-            guard.clear_ready();
-            let read = guard.get_inner_mut().drain_once();
+                Err(_elapsed) => {}
+            }
+            let read = fd.get_mut().drain_once();
             debug!(read, "BPF events read");
         }
     }))
+}
+
+const REORDER_WINDOW: Duration = Duration::from_nanos(REORDER_WINDOW_NS);
+
+fn boot_ns() -> u64 {
+    let ts = clock_gettime(ClockId::Boottime);
+    u64::try_from(ts.tv_sec).unwrap_or_default() * 1_000_000_000
+        + u64::try_from(ts.tv_nsec).unwrap_or_default()
 }
 
 /// Wall time minus boot time, now: converts perf's CLOCK_BOOTTIME stamps.
