@@ -44,7 +44,8 @@ impl EventKind {
 pub struct Event {
     /// Sequence number in this exporter process, from 1; give it as `since` to resume.
     pub seq: u64,
-    /// When the kernel emitted the event (RFC 3339, nanoseconds).
+    /// When the kernel emitted the event (RFC 3339, nanoseconds); when the
+    /// kernel wrote no time stamp, when the exporter read it.
     pub time: DateTime<Utc>,
     pub kind: EventKind,
     pub prog_id: u32,
@@ -58,9 +59,10 @@ pub struct Event {
     pub prog_type: Option<String>,
     /// The process (thread group) in whose context the kernel emitted the
     /// event: the loader; for an unload, whoever dropped the last reference
-    /// (often the loader closing its fd; can be a kernel thread).
-    pub pid: u32,
-    pub tid: u32,
+    /// (often the loader closing its fd; can be a kernel thread). Null when
+    /// the kernel wrote no sample id (see docs/events.md).
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
     pub comm: Option<String>,
     /// The process' cgroup v2 path, as in /proc/<pid>/cgroup.
     pub cgroup: Option<String>,
@@ -72,6 +74,7 @@ impl Event {
     /// One line for a terminal, in the spirit of auditd's BPF records.
     pub fn text_line(&self) -> String {
         let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let id_or_dash = |v: Option<u32>| v.map_or_else(|| "-".into(), |v| v.to_string());
         format!(
             "{} seq={} op={} prog-id={} tag={} name={} type={} pid={} tid={} comm={} container={} pod={}",
             self.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
@@ -81,8 +84,8 @@ impl Event {
             self.tag,
             or_dash(&self.name),
             or_dash(&self.prog_type),
-            self.pid,
-            self.tid,
+            id_or_dash(self.pid),
+            id_or_dash(self.tid),
             or_dash(&self.comm),
             or_dash(&self.container_id),
             or_dash(&self.pod_uid),

@@ -42,12 +42,19 @@ impl Decoded {
 #[derive(Default)]
 pub struct Decoder {
     pending_symbols: Vec<Vec<([u8; 8], Option<String>)>>,
+    warned_no_sample_id: bool,
 }
 
 impl Decoder {
     /// Events of every CPU (`per_cpu[i]`: CPU i's records, in order), merged
     /// by time; `boot_epoch_ns` converts the boot-time clock to wall time.
-    pub fn decode(&mut self, per_cpu: Vec<Vec<Vec<u8>>>, boot_epoch_ns: i128) -> Vec<Decoded> {
+    /// `read_boot_ns` stamps records the kernel wrote without a sample id.
+    pub fn decode(
+        &mut self,
+        per_cpu: Vec<Vec<Vec<u8>>>,
+        boot_epoch_ns: i128,
+        read_boot_ns: u64,
+    ) -> Vec<Decoded> {
         self.pending_symbols.resize_with(per_cpu.len(), Vec::new);
         let mut out = Vec::new();
         for (records, pending) in per_cpu.into_iter().zip(&mut self.pending_symbols) {
@@ -72,7 +79,15 @@ impl Decoder {
                             .find(|(t, _)| *t == tag)
                             .or(symbols.first())
                             .and_then(|(_, n)| n.clone());
-                        let time = i128::from(sample.time_ns) + boot_epoch_ns;
+                        // With another consumer of these records opened after
+                        // ours, the kernel (6.18 at least) zeroes our copy's
+                        // sample id: no pid, tid or time (a real stamp is never 0).
+                        let known = sample.time_ns != 0;
+                        if !known && !std::mem::replace(&mut self.warned_no_sample_id, true) {
+                            warn!("BPF events arrive without pid and time: another perf consumer of BPF events started after the exporter; pid, tid, comm, cgroup, container_id and pod_uid are null while it runs");
+                        }
+                        let boot_ns = if known { sample.time_ns } else { read_boot_ns };
+                        let time = i128::from(boot_ns) + boot_epoch_ns;
                         out.push(Decoded::Event {
                             event: Event {
                                 seq: 0,
@@ -87,19 +102,23 @@ impl Decoder {
                                 tag: tag.iter().map(|b| format!("{b:02x}")).collect(),
                                 name,
                                 prog_type: None,
-                                pid: sample.pid,
-                                tid: sample.tid,
+                                pid: known.then_some(sample.pid),
+                                tid: known.then_some(sample.tid),
                                 comm: None,
                                 cgroup: None,
                                 container_id: None,
                                 pod_uid: None,
                             },
-                            boot_ns: sample.time_ns,
+                            boot_ns,
                         });
                     }
                     Ok(PerfRecord::Lost { count, sample }) => out.push(Decoded::Lost {
                         count,
-                        boot_ns: sample.time_ns,
+                        boot_ns: if sample.time_ns != 0 {
+                            sample.time_ns
+                        } else {
+                            read_boot_ns
+                        },
                     }),
                     Ok(PerfRecord::Other) => {}
                     Err(error) => warn!(%error, "skipping a malformed perf record"),
@@ -145,13 +164,17 @@ impl Reader {
     /// earlier in this pass may still get an older record). Returns the
     /// number of events appended.
     pub fn drain_once(&mut self) -> usize {
-        let cutoff = boot_ns().saturating_sub(REORDER_WINDOW_NS);
+        let now = boot_ns();
+        let cutoff = now.saturating_sub(REORDER_WINDOW_NS);
         self.rings.clear_wakeups();
         let records = self.rings.drain();
-        let mut decoded = self.decoder.decode(records, boot_epoch_ns());
+        let mut decoded = self.decoder.decode(records, boot_epoch_ns(), now);
         for item in &mut decoded {
             if let Decoded::Event { event, .. } = item {
-                let process = resolve(&self.proc_root, event.pid);
+                let Some(pid) = event.pid else {
+                    continue;
+                };
+                let process = resolve(&self.proc_root, pid);
                 event.comm = process.comm;
                 event.cgroup = process.cgroup;
                 event.container_id = process.container_id;
@@ -237,3 +260,7 @@ fn boot_epoch_ns() -> i128 {
     };
     ns(ClockId::Realtime) - ns(ClockId::Boottime)
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
