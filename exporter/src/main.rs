@@ -288,28 +288,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(Command::Events { format }) => follow_events(format == EventsFormat::Json),
+        Some(Command::Events { format }) => {
+            Ok(events::follow_until_signal(format == EventsFormat::Json)?)
+        }
     }
-}
-
-fn follow_events(json: bool) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("installing the SIGTERM handler")?;
-        let stop = async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        };
-        let ready = || tracing::info!("following BPF program loads and unloads");
-        Ok(events::follow(json, std::io::stdout().lock(), ready, stop).await?)
-    })
 }
 
 fn check() -> anyhow::Result<()> {

@@ -19,6 +19,28 @@ pub enum FollowError {
     Write(std::io::Error),
     #[error("encoding an event failed: {0}")]
     Encode(serde_json::Error),
+    #[error("starting the runtime or the signal handlers failed: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// [`follow`] on stdout, on a runtime of its own, until SIGINT or SIGTERM.
+pub fn follow_until_signal(json: bool) -> Result<(), FollowError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(FollowError::Runtime)?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).map_err(FollowError::Runtime)?;
+        let stop = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        };
+        let ready = || tracing::info!("following BPF program loads and unloads");
+        follow(json, std::io::stdout().lock(), ready, stop).await
+    })
 }
 
 /// Opens the rings (needs CAP_PERFMON) and writes every event to `out` until

@@ -24,7 +24,8 @@ use crate::bpf::{
 /// What one drain of the rings gave, before processes are resolved.
 #[derive(Debug, PartialEq)]
 pub enum Decoded {
-    Event { event: Event, boot_ns: u64 },
+    // Boxed: events are moved through sorting and holding; losses are rare.
+    Event { event: Box<Event>, boot_ns: u64 },
     Lost { count: u64, boot_ns: u64 },
 }
 
@@ -89,7 +90,7 @@ impl Decoder {
                         let boot_ns = if known { sample.time_ns } else { read_boot_ns };
                         let time = i128::from(boot_ns) + boot_epoch_ns;
                         out.push(Decoded::Event {
-                            event: Event {
+                            event: Box::new(Event {
                                 seq: 0,
                                 time: DateTime::from_timestamp_nanos(
                                     i64::try_from(time).unwrap_or(i64::MAX),
@@ -108,7 +109,7 @@ impl Decoder {
                                 cgroup: None,
                                 container_id: None,
                                 pod_uid: None,
-                            },
+                            }),
                             boot_ns,
                         });
                     }
@@ -189,7 +190,7 @@ impl Reader {
         for item in ready {
             match item {
                 Decoded::Event { event, .. } => {
-                    self.log.append(event);
+                    self.log.append(*event);
                     events += 1;
                 }
                 Decoded::Lost { count, .. } => {

@@ -32,7 +32,10 @@ fn prog(kind: u16, id: u32, tag: [u8; 8], pid: u32, time_ns: u64) -> Vec<u8> {
     record(18, &body, pid, time_ns)
 }
 
-fn summary(decoded: &[Decoded]) -> Vec<(EventKind, u32, Option<String>, Option<u32>, u64)> {
+/// Kind, program id, name, pid and boot time of each event.
+type Summary = (EventKind, u32, Option<String>, Option<u32>, u64);
+
+fn summary(decoded: &[Decoded]) -> Vec<Summary> {
     decoded
         .iter()
         .filter_map(|d| match d {

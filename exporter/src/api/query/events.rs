@@ -58,13 +58,16 @@ impl EventsQuery {
     }
 }
 
+/// A sequence number: up to i64::MAX, the largest an OpenAPI int64 holds.
 fn parse_u64(name: &'static str, value: &str) -> Result<u64, ApiError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(name, value, "expected a decimal integer"));
     }
     value
-        .parse()
-        .map_err(|_| invalid(name, value, format!("expected at most {}", u64::MAX)))
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| invalid(name, value, format!("expected at most {}", i64::MAX)))
 }
 
 /// OpenAPI description of the events parameters.
@@ -83,7 +86,10 @@ impl IntoParams for EventsParams {
             param(
                 "since",
                 "Only events with a greater sequence number (the `next_since` of the previous answer); 0 for the oldest kept.",
-                int64().default(Some(0.into())).into(),
+                int64()
+                    .maximum(Some(i64::MAX))
+                    .default(Some(0.into()))
+                    .into(),
             ),
             param(
                 "limit",
@@ -138,6 +144,10 @@ mod tests {
         for (raw, message) in [
             ("kind=loaded", "invalid value \"loaded\" for `kind`: expected load or unload"),
             ("since=-1", "invalid value \"-1\" for `since`: expected a decimal integer"),
+            (
+                "since=9223372036854775808",
+                "invalid value \"9223372036854775808\" for `since`: expected at most 9223372036854775807",
+            ),
             ("limit=0", "invalid value \"0\" for `limit`: expected an integer from 1 to 1000"),
             ("pid=1", "unknown query parameter `pid`: this endpoint accepts since, limit, kind, comm, pod_uid, container_id"),
             ("since=1&since=2", "query parameter `since` is given more than once: give it once"),
