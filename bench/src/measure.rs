@@ -129,6 +129,7 @@ fn render_stats() -> CollectionStats {
         collector_errors_total: Collector::ALL.map(|c| (c, 0)),
         map_memory_age: None,
         otlp: None,
+        events: None,
     }
 }
 

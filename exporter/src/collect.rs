@@ -24,8 +24,10 @@ use crate::{
 
 pub mod cgroup;
 mod convert;
+mod event_stats;
 mod export_stats;
 use convert::{decode_all, link, map, program, sort_dedup, Clock};
+pub use event_stats::{EventObserver, EventStats, LoaderLabels};
 pub use export_stats::{ExportCounters, ExportStats};
 mod map_memory_refresh;
 pub use map_memory_refresh::refresh_map_memory_every;

@@ -17,7 +17,10 @@ use axum::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::collect::{CollectError, Collection, SingleFlight};
+use crate::{
+    collect::{CollectError, Collection, SingleFlight},
+    events::EventLog,
+};
 
 pub mod malformed;
 pub mod rejections;
@@ -39,6 +42,7 @@ struct Shared {
     max_requests_in_flight: usize,
     in_flight: Arc<Semaphore>,
     source: OnceLock<Arc<SingleFlight>>,
+    events: OnceLock<Arc<EventLog>>,
 }
 
 impl CollectState {
@@ -48,12 +52,23 @@ impl CollectState {
             max_requests_in_flight,
             in_flight: Arc::new(Semaphore::new(max_requests_in_flight)),
             source: OnceLock::new(),
+            events: OnceLock::new(),
         }))
     }
 
     /// Makes the loaded source available; later calls are ignored.
     pub fn set_source(&self, source: Arc<SingleFlight>) {
         let _ = self.0.source.set(source);
+    }
+
+    /// Makes the BPF events log available; later calls are ignored.
+    pub fn set_events(&self, events: Arc<EventLog>) {
+        let _ = self.0.events.set(events);
+    }
+
+    /// The BPF events log, once the reader runs (never with `--no-events`).
+    pub fn events(&self) -> Option<&Arc<EventLog>> {
+        self.0.events.get()
     }
 
     /// The single flight, once loaded.

@@ -5,6 +5,7 @@ pub mod allocator;
 pub mod api;
 pub mod bpf;
 pub mod collect;
+pub mod events;
 pub mod filter;
 pub mod http;
 pub mod inventory;

@@ -11,7 +11,7 @@ use anyhow::Context;
 use bpf_inventory_exporter::{
     allocator,
     bpf::{self, Availability},
-    collect,
+    collect, events,
     filter::{self, NameFilter},
     otlp, privileges,
     render::{self, prometheus::RenderOptions},
@@ -74,6 +74,11 @@ enum Command {
     Unpin {
         #[command(flatten)]
         dir: PinDir,
+    },
+    /// Follow BPF program loads and unloads live: one line per event on stdout, until SIGINT/SIGTERM.
+    Events {
+        #[arg(long, value_enum, default_value_t = EventsFormat::Text)]
+        format: EventsFormat,
     },
 }
 
@@ -161,12 +166,25 @@ struct ServeArgs {
     /// Pin the text iterators into this bpffs directory at start-up (mode 0400) and unpin them on exit.
     #[arg(long, env = "BPF_EXPORTER_PIN", value_name = "DIR")]
     pin: Option<PathBuf>,
+    /// No BPF load/unload events: no /api/v1/events, no bpf_prog_loads_total and the like.
+    #[arg(long, env = "BPF_EXPORTER_NO_EVENTS")]
+    no_events: bool,
+    /// Events kept for /api/v1/events (older ones are dropped, and counted in the answer).
+    #[arg(long, env = "BPF_EXPORTER_EVENTS_BUFFER", default_value_t = events::DEFAULT_BUFFER as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    events_buffer: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum DumpFormat {
     Json,
     Table,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EventsFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -270,6 +288,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Events { format }) => {
+            Ok(events::follow_until_signal(format == EventsFormat::Json)?)
+        }
     }
 }
 
@@ -295,6 +316,10 @@ fn check() -> anyhow::Result<()> {
     match support.percpu_cpus {
         Some(cpus) => println!("per-CPU counters: yes ({cpus} CPUs)"),
         None => println!("per-CPU counters: no"),
+    }
+    match bpf::perf_events::ProgEventRings::open(bpf::perf_events::DEFAULT_DATA_PAGES) {
+        Ok(_) => println!("load/unload events: yes"),
+        Err(e) => println!("load/unload events: no ({e})"),
     }
     if inventory.owners_known() {
         println!("owners walk: yes");
@@ -464,6 +489,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         map_memory_refresh: (!args.map_memory_refresh.is_zero()).then_some(args.map_memory_refresh),
         http: !args.no_http,
         otlp,
+        events_buffer: (!args.no_events).then_some(args.events_buffer as usize),
     };
     let pinned = match &args.pin {
         Some(dir) => {

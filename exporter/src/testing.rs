@@ -104,6 +104,32 @@ pub fn sample_stats() -> CollectionStats {
             failed: 2,
             last_duration: Some(std::time::Duration::from_millis(40)),
         }),
+        events: Some(crate::collect::EventStats {
+            loads: vec![
+                (
+                    crate::collect::LoaderLabels {
+                        comm: Some("bpftool".into()),
+                        container_id: None,
+                        pod_uid: None,
+                    },
+                    3,
+                ),
+                (
+                    crate::collect::LoaderLabels {
+                        comm: Some("agent".into()),
+                        container_id: Some(
+                            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                                .into(),
+                        ),
+                        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+                    },
+                    2,
+                ),
+            ],
+            unloads: vec![(crate::collect::LoaderLabels::default(), 1)],
+            short_lived: 1,
+            lost: 0,
+        }),
     }
 }
 

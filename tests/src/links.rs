@@ -101,6 +101,11 @@ pub fn map_iter_link(prog: BorrowedFd<'_>, map_fd: BorrowedFd<'_>) -> Result<Own
 }
 
 pub fn prog_id(fd: BorrowedFd<'_>) -> Result<u32> {
+    Ok(prog_id_and_tag(fd)?.0)
+}
+
+/// The program's id and tag, as the kernel reports them.
+pub fn prog_id_and_tag(fd: BorrowedFd<'_>) -> Result<(u32, [u8; 8])> {
     // SAFETY: plain integer struct.
     let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
     let mut attr = zeroed_attr();
@@ -109,7 +114,7 @@ pub fn prog_id(fd: BorrowedFd<'_>) -> Result<u32> {
     attr.info.info = &mut info as *mut _ as u64;
     // SAFETY: a BPF_OBJ_GET_INFO_BY_FD attr pointing at `info`, of info_len bytes.
     unsafe { bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as u32, &mut attr) }.context("prog info")?;
-    Ok(info.id)
+    Ok((info.id, info.tag))
 }
 
 /// What the kernel reports for link `id` (its `*_fill_link_info`), as the

@@ -1,10 +1,15 @@
 //! Least privilege: with exactly CAP_BPF + CAP_PERFMON (as uid 65534) the
 //! exporter serves everything but what needs CAP_SYS_ADMIN; with neither it
 //! exits non-zero with one line naming what is missing.
-use std::process::{Command, Output};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 use aya::maps::HashMap;
-use e2e_tests::{exporter_binary, have_root, Fixture};
+use e2e_tests::{exporter_binary, have_root, holders::Kid, Fixture, FIXTURE_PROG};
 use serde_json::Value;
 
 fn dump_as_nobody(caps: &str) -> Output {
@@ -12,7 +17,14 @@ fn dump_as_nobody(caps: &str) -> Output {
 }
 
 fn run_as_nobody(caps: &str, args: &[&str], log_level: &str) -> Output {
-    Command::new("setpriv")
+    as_nobody(caps, args, log_level)
+        .output()
+        .expect("run setpriv (util-linux)")
+}
+
+fn as_nobody(caps: &str, args: &[&str], log_level: &str) -> Command {
+    let mut command = Command::new("setpriv");
+    command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(format!("--inh-caps=-all{caps}"))
         .arg(format!("--ambient-caps=-all{caps}"))
@@ -20,9 +32,8 @@ fn run_as_nobody(caps: &str, args: &[&str], log_level: &str) -> Output {
         .arg("--")
         .arg(exporter_binary())
         .args(args)
-        .env("RUST_LOG", log_level)
-        .output()
-        .expect("run setpriv (util-linux)")
+        .env("RUST_LOG", log_level);
+    command
 }
 
 #[test]
@@ -84,4 +95,61 @@ fn missing_capabilities_are_named_in_one_line() {
         assert!(lines[0].contains("CAP_BPF and CAP_PERFMON"), "{stderr}");
         assert!(out.stdout.is_empty());
     }
+}
+
+/// Lines of a child's stream, read on a thread.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn load_events_need_only_cap_perfmon() {
+    if !have_root("load_events_need_only_cap_perfmon") {
+        return;
+    }
+    let out = run_as_nobody(",+bpf,+perfmon", &["check"], "warn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l == "load/unload events: yes"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The CLI as uid 65534 sees a program this test loads afterwards.
+    let mut cli = Kid::spawn(
+        as_nobody(",+perfmon", &["events", "--format", "json"], "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .expect("run setpriv (util-linux)");
+    let lines = lines_of(cli.stdout.take().expect("stdout"));
+    let log = lines_of(cli.stderr.take().expect("stderr"));
+    let ready = log
+        .iter()
+        .find(|l| l.contains("following BPF program loads"));
+    assert!(ready.is_some(), "the events CLI did not start as uid 65534");
+    let fx = Fixture::load().expect("load fixture");
+    let id = u64::from(fx.program_id(FIXTURE_PROG));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let load = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("the fixture's load event");
+        let event: Value = serde_json::from_str(&line).expect("a JSON event");
+        if event["prog_id"] == id {
+            break event;
+        }
+    };
+    assert_eq!(load["kind"], "load");
+    // The JIT symbol's name: the BTF function name, not the 16-byte one.
+    assert_eq!(load["name"], FIXTURE_PROG);
+    drop(cli);
 }

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::inventory::{CollectorError, Link, Map, Node, OwnerGroup, Program};
+use crate::{
+    events::Event,
+    inventory::{CollectorError, Link, Map, Node, OwnerGroup, Program},
+};
 
 /// One page of a list, in id order.
 // `Page_<T>` in the OpenAPI document, as before the rename.
@@ -76,4 +79,16 @@ pub struct NodeDetail {
     pub collected_at: DateTime<Utc>,
     pub node: Node,
     pub errors: Vec<CollectorError>,
+}
+
+/// Events after `since`, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsPage {
+    pub items: Vec<Event>,
+    /// Give this as `since` to continue after this answer.
+    pub next_since: u64,
+    /// Events after `since` that left the buffer (`--events-buffer`) before this request: missed.
+    pub dropped: u64,
+    /// Events the kernel lost (a ring was full) after event `since` was read: missed too.
+    pub lost: u64,
 }

@@ -85,6 +85,8 @@ pub enum ApiError {
         collector: Collector,
         message: String,
     },
+    #[error("BPF load/unload events are not available: switched off (--no-events), refused by the kernel (see the start-up log), or still starting")]
+    EventsUnavailable,
     #[error(transparent)]
     Malformed(#[from] MalformedRequest),
     #[error(transparent)]
@@ -102,7 +104,9 @@ impl ApiError {
             | ApiError::MalformedQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::CollectorFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::CollectorFailed { .. } | ApiError::EventsUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Malformed(e) => e.status(),
             ApiError::Http(e) => e.status(),
             ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,7 +122,9 @@ impl ApiError {
             ApiError::NotFound { .. } => ErrorCode::NotFound,
             ApiError::RouteNotFound { .. } => ErrorCode::RouteNotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            ApiError::CollectorFailed { .. } => ErrorCode::Unavailable,
+            ApiError::CollectorFailed { .. } | ApiError::EventsUnavailable => {
+                ErrorCode::Unavailable
+            }
             ApiError::Malformed(_) => ErrorCode::MalformedRequest,
             ApiError::Http(_) | ApiError::Encode(_) => match self.status() {
                 StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
@@ -146,6 +152,7 @@ impl IntoResponse for ApiError {
         let reason = match &self {
             ApiError::Http(e) => e.reason(),
             ApiError::CollectorFailed { .. } => Reason::CollectionFailed,
+            ApiError::EventsUnavailable => Reason::NotLoaded,
             ApiError::Encode(_) => Reason::Internal,
             _ => Reason::InvalidRequest,
         };

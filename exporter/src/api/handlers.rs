@@ -4,14 +4,15 @@
 use axum::{
     extract::{rejection::PathRejection, Path, RawQuery, State},
     http::HeaderMap,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 
 use super::{
-    body::{LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail},
+    body::{EventsPage, LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail},
     error::{ApiError, ErrorBody},
     query::{
-        parse_no_query, parse_path_id, LinkListParams, ListQuery, MapListParams, ProgramListParams,
+        parse_no_query, parse_path_id, EventsParams, EventsQuery, LinkListParams, ListQuery,
+        MapListParams, ProgramListParams,
     },
     respond, respond_json,
 };
@@ -316,4 +317,33 @@ pub async fn owners(
         errors: inv.errors.clone(),
     };
     respond(inv.collected_at, &body)
+}
+
+/// BPF program loads and unloads since `since`, oldest first, from the
+/// events buffer (no kernel read): who loaded what, when.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsParams),
+    responses(
+        (status = 200, description = "Events after `since`", body = EventsPage),
+        (status = 400, description = "Unknown or invalid query parameter", body = ErrorBody),
+        (status = 503, description = "Events are off, refused by the kernel or still starting", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(state): State<CollectState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = EventsQuery::parse(raw.as_deref())?;
+    let log = state.events().ok_or(ApiError::EventsUnavailable)?;
+    let page = log.page(query.since, query.limit as usize, &query.filter);
+    let body = EventsPage {
+        items: page.items,
+        next_since: page.next_since,
+        dropped: page.dropped,
+        lost: page.lost,
+    };
+    let json = serde_json::to_vec(&body).map_err(ApiError::Encode)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    )
+        .into_response())
 }

@@ -28,10 +28,10 @@ mod handlers;
 mod openapi;
 mod query;
 
-pub use body::{LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail};
+pub use body::{EventsPage, LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use openapi::openapi;
-pub use query::{ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
+pub use query::{EventsQuery, ListQuery, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// The collection time of the answer, RFC 3339 with milliseconds (UTC).
 pub const COLLECTED_AT_HEADER: &str = "x-collected-at";
@@ -51,6 +51,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: CollectState) -> Router<S
         .route("/api/v1/links/{id}", only_get(get(handlers::link)))
         .route("/api/v1/owners", only_get(get(handlers::owners)))
         .route("/api/v1/node", only_get(get(handlers::node)))
+        .route("/api/v1/events", only_get(get(handlers::events)))
         .route("/api/v1/openapi.json", only_get(get(openapi::document)))
         .route("/api/v1", any(route_not_found))
         .route("/api/v1/", any(route_not_found))
@@ -124,5 +125,7 @@ fn respond_json(
     Ok(response)
 }
 
+#[cfg(test)]
+mod events_tests;
 #[cfg(test)]
 mod tests;

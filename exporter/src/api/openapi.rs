@@ -38,6 +38,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         handlers::link,
         handlers::owners,
         handlers::node,
+        handlers::events,
     ),
     tags(
         (name = "inventory", description = "The whole snapshot"),
@@ -46,6 +47,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         (name = "links", description = "BPF links"),
         (name = "owners", description = "Processes, containers and pods holding BPF objects"),
         (name = "node", description = "The node's BPF posture: sysctls, LSMs, lockdown, kernel config, bpffs mounts"),
+        (name = "events", description = "BPF program loads and unloads as they happened, with who did it"),
     )
 )]
 struct ApiDoc;

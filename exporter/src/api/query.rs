@@ -16,6 +16,9 @@ use utoipa::{
 use super::error::ApiError;
 use crate::inventory::{names, Collector, Owners};
 
+mod events;
+pub use events::{EventsParams, EventsQuery};
+
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Largest accepted `limit`: bounds the work and the size of one answer.

@@ -415,6 +415,13 @@ pub fn possible_cpus() -> std::io::Result<Vec<u32>> {
         .ok_or_else(|| std::io::Error::other(format!("cannot parse {POSSIBLE_CPUS}")))
 }
 
+/// The online CPUs: those a per-CPU perf event can be opened on.
+pub fn online_cpus() -> std::io::Result<Vec<u32>> {
+    const ONLINE_CPUS: &str = "/sys/devices/system/cpu/online";
+    parse_cpu_list(std::fs::read_to_string(ONLINE_CPUS)?.trim())
+        .ok_or_else(|| std::io::Error::other(format!("cannot parse {ONLINE_CPUS}")))
+}
+
 fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
     let mut cpus = Vec::new();
     for range in list.split(',').filter(|r| !r.is_empty()) {

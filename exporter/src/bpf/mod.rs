@@ -4,6 +4,8 @@ pub mod caps;
 pub mod loader;
 pub mod map_memory;
 pub mod owners;
+pub mod perf_events;
+pub mod perf_records;
 pub mod pin;
 pub mod pins;
 pub mod records;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, OnceCell};
 use tracing::{debug, warn};
 
-use super::{ExportCounters, ExportStats, KernelSource};
+use super::{EventObserver, EventStats, ExportCounters, ExportStats, KernelSource};
 use crate::{
     bpf::{map_memory::MapMemory, Availability},
     inventory::{Collector, Inventory},
@@ -155,6 +155,8 @@ pub struct CollectionStats {
     pub map_memory_age: Option<Duration>,
     /// The OTLP push's counters, when it is configured.
     pub otlp: Option<ExportStats>,
+    /// The BPF events' counters, when events are on.
+    pub events: Option<EventStats>,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -185,6 +187,7 @@ pub struct SingleFlight {
     last_failed: Mutex<Option<Vec<Collector>>>,
     release_hook: OnceLock<ReleaseFn>,
     export_counters: OnceLock<Arc<ExportCounters>>,
+    events: OnceLock<Arc<dyn EventObserver>>,
 }
 
 impl SingleFlight {
@@ -199,6 +202,7 @@ impl SingleFlight {
             last_failed: Mutex::new(None),
             release_hook: OnceLock::new(),
             export_counters: OnceLock::new(),
+            events: OnceLock::new(),
         })
     }
 
@@ -213,6 +217,12 @@ impl SingleFlight {
     /// calls are ignored.
     pub fn set_export_counters(&self, counters: Arc<ExportCounters>) {
         let _ = self.export_counters.set(counters);
+    }
+
+    /// Makes every later collection tell `events` its programs and carry
+    /// the events' counters. Later calls are ignored.
+    pub fn set_event_observer(&self, events: Arc<dyn EventObserver>) {
+        let _ = self.events.set(events);
     }
 
     /// Joins the collection in flight or starts one, and waits at most `timeout`.
@@ -274,6 +284,7 @@ impl SingleFlight {
             "collected"
         );
         *lock(&self.last_failed) = Some(inventory.errors.iter().map(|e| e.collector).collect());
+        let events = self.events.get().map(|e| e.observe(&inventory.programs));
         Arc::new(Collection {
             inventory,
             stats: CollectionStats {
@@ -282,6 +293,7 @@ impl SingleFlight {
                 collector_errors_total,
                 map_memory_age: self.map_memory.as_ref().and_then(|m| m.age()),
                 otlp: self.export_counters.get().map(|c| c.snapshot()),
+                events,
             },
             inventory_json: OnceCell::new(),
             _released: ReleaseHook(self.release_hook.get().cloned(), collections_total),

@@ -67,6 +67,8 @@ const BY_TYPE: &[&str] = &["type"];
 /// `pid` only with `--owner-pid-label`; `container_id` and `pod_uid` only where the cgroup names them.
 const OWNER: &[&str] = &["id", "comm", "container_id", "pod_uid", "pid"];
 const OWNER_GROUP: &[&str] = &["comm", "container_id", "pod_uid"];
+/// The process of a load or unload event; each only where known.
+const LOADER: &[&str] = &["comm", "container_id", "pod_uid"];
 
 macro_rules! families {
     ($(#[$list_doc:meta])* $list:ident: $($(#[$doc:meta])* $id:ident = $name:literal, $kind:ident, $unit:ident, $labels:expr,
@@ -201,7 +203,19 @@ families! {
         "bpf_exporter.otlp.exports", "{export}", "OTLP exports finished, by result (success or failure; retries are part of one export).";
     OTLP_EXPORT_DURATION = "bpf_exporter_otlp_export_duration_seconds", Gauge, Seconds, &[],
         "bpf_exporter.otlp.export.duration", "s", "Time the latest finished OTLP export took: collection, encoding and sending with retries.";
+    // Load and unload events, counted since the exporter started (samples only when events are on).
+    PROG_LOADS = "bpf_prog_loads_total", Counter, None, LOADER,
+        "bpf.prog.loads", "{load}", "Programs loaded since the exporter started, by loading process (comm, container_id, pod_uid where known).";
+    PROG_UNLOADS = "bpf_prog_unloads_total", Counter, None, LOADER,
+        "bpf.prog.unloads", "{unload}", "Programs freed since the exporter started, by the process that dropped the last reference.";
+    PROG_SHORT_LIVED = "bpf_prog_short_lived_total", Counter, None, &[],
+        "bpf.prog.short_lived", "{program}", "Programs loaded and unloaded since the exporter started without any collection seeing them.";
+    EVENTS_LOST = "bpf_exporter_events_lost_total", Counter, None, &[],
+        "bpf_exporter.events.lost", "{record}", "Load and unload event records the kernel dropped because a ring was full.";
 }
+
+/// The families of the load and unload events.
+pub const EVENT_FAMILIES: [Family; 4] = [PROG_LOADS, PROG_UNLOADS, PROG_SHORT_LIVED, EVENTS_LOST];
 
 families! {
     /// The families `serve` adds to the page: its process (named as every

@@ -59,6 +59,8 @@ pub fn data_points(
         }
     } else if family.labels == ["type"] {
         type_points(family, inventory, emit);
+    } else if f::EVENT_FAMILIES.contains(family) {
+        event_points(family, stats, emit);
     } else if family.labels == f::OWNER_PROGS.labels {
         owner_group_points(family, inventory, emit);
     } else if is_node_family(family) {
@@ -345,6 +347,34 @@ fn exporter_points(
             }
         }
         _ => {}
+    }
+}
+
+/// The events' counters, when events are on; a loader's attributes only where known.
+fn event_points(
+    family: &Family,
+    stats: &CollectionStats,
+    emit: &mut dyn FnMut(Point, &[KeyValue]),
+) {
+    let Some(events) = &stats.events else {
+        return;
+    };
+    let loaders = match family.name {
+        n if n == f::PROG_LOADS.name => &events.loads,
+        n if n == f::PROG_UNLOADS.name => &events.unloads,
+        n if n == f::PROG_SHORT_LIVED.name => return emit(Point::Int(events.short_lived), &[]),
+        _ => return emit(Point::Int(events.lost), &[]),
+    };
+    for (loader, count) in loaders {
+        let attributes: Vec<KeyValue> = [
+            ("comm", &loader.comm),
+            ("container_id", &loader.container_id),
+            ("pod_uid", &loader.pod_uid),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| KeyValue::new(key, v.to_string())))
+        .collect();
+        emit(Point::Int(*count), &attributes);
     }
 }
 

@@ -413,6 +413,7 @@ impl PageWriter {
                 Value::Float(took.as_secs_f64()),
             );
         }
+        self.events(stats.events.as_ref());
     }
 }
 
@@ -473,6 +474,8 @@ impl PageWriter {
     }
 }
 
+#[path = "prometheus_events.rs"]
+mod events;
 #[path = "prometheus_owners.rs"]
 mod owners;
 

@@ -22,8 +22,12 @@ use super::{
     AppState, ServerConfig,
 };
 use crate::{
-    bpf,
-    collect::{refresh_map_memory_every, KernelSource, Options, SingleFlight},
+    bpf::{
+        self,
+        perf_events::{ProgEventRings, DEFAULT_DATA_PAGES},
+    },
+    collect::{refresh_map_memory_every, EventObserver, KernelSource, Options, SingleFlight},
+    events::{spawn_reader, EventLog, Reader},
     otlp::{PushConfig, PushError, Pusher},
     privileges,
 };
@@ -46,6 +50,8 @@ pub struct RunOptions {
     pub http: bool,
     /// Push OTLP metrics, when configured.
     pub otlp: Option<PushConfig>,
+    /// Events kept for the API (`--events-buffer`); None: no events (`--no-events`).
+    pub events_buffer: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +269,38 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
+/// The BPF events rings, or None with one line saying why.
+fn open_event_rings() -> Option<ProgEventRings> {
+    match ProgEventRings::open(DEFAULT_DATA_PAGES) {
+        Ok(rings) => Some(rings),
+        Err(error) => {
+            warn!(%error, "BPF load/unload events unavailable: /api/v1/events answers 503, the rest works");
+            None
+        }
+    }
+}
+
+/// Starts the events reader and hands its log to the collections (counters)
+/// and the API.
+fn start_events(
+    rings: ProgEventRings,
+    capacity: usize,
+    flight: &Arc<SingleFlight>,
+    state: &AppState,
+) {
+    let log = EventLog::new(capacity);
+    match spawn_reader(Reader::new(rings, Arc::clone(&log))) {
+        Ok(_reader) => {
+            flight.set_event_observer(Arc::clone(&log) as Arc<dyn EventObserver>);
+            state.collecting().set_events(log);
+            info!(buffer = capacity, "BPF load/unload events on");
+        }
+        Err(error) => {
+            warn!(%error, "BPF load/unload events unavailable: registering the rings failed")
+        }
+    }
+}
+
 /// Loads the iterators, drops the capabilities collections do not use, hands
 /// the source to the push (`loaded`), runs a first collection, starts the
 /// refresher. On failure the server is told to stop and the error is returned.
@@ -276,8 +314,11 @@ async fn load(
     let keep_sys_admin = !source_options.without_map_memory;
     // Opened, then the capabilities dropped, on one blocking thread (so no
     // thread that held them is left idle in the pool).
+    let events_buffer = options.events_buffer;
     let opened = privileges::spawn_blocking(move || {
         let source = KernelSource::open(&source_options)?;
+        // CAP_PERFMON is needed to open the rings only: before the drop.
+        let rings = events_buffer.and_then(|_| open_event_rings());
         let keep = privileges::needed(keep_sys_admin);
         privileges::drop_to(keep.clone())?;
         let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();
@@ -286,11 +327,11 @@ async fn load(
             kept = kept.join(","),
             "capabilities dropped to what collections use; NoNewPrivs set"
         );
-        Ok::<_, ServeError>(source)
+        Ok::<_, ServeError>((source, rings))
     })
     .await;
-    let source = match opened {
-        Ok(Ok(source)) => source,
+    let (source, rings) = match opened {
+        Ok(Ok(opened)) => opened,
         Ok(Err(error)) => {
             stop.send_replace(true);
             return Err(error);
@@ -301,6 +342,9 @@ async fn load(
         }
     };
     let flight = SingleFlight::new(Box::new(source));
+    if let (Some(rings), Some(capacity)) = (rings, events_buffer) {
+        start_events(rings, capacity, &flight, &state);
+    }
     // Memory freed with a collection (its inventory, pages) goes back to the system.
     tokio::spawn(state.trim_memory());
     state.set_source(Arc::clone(&flight));

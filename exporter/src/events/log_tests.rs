@@ -1,0 +1,88 @@
+use super::*;
+use crate::{events::EventKind, testing};
+
+fn event(kind: EventKind, prog_id: u32, comm: &str) -> Event {
+    Event {
+        seq: 0,
+        time: chrono::DateTime::from_timestamp_nanos(1_765_152_000_123_456_789),
+        kind,
+        prog_id,
+        tag: "59f4a931744dcdc6".into(),
+        name: Some("p".into()),
+        prog_type: None,
+        pid: Some(42),
+        tid: Some(42),
+        comm: Some(comm.into()),
+        cgroup: None,
+        container_id: None,
+        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+    }
+}
+
+fn labels(comm: &str) -> LoaderLabels {
+    LoaderLabels {
+        comm: Some(comm.into()),
+        container_id: None,
+        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+    }
+}
+
+#[test]
+fn pages_are_numbered_filtered_and_say_what_was_dropped() {
+    let log = EventLog::new(3);
+    for id in 1..=4 {
+        log.append(event(EventKind::Load, id, "a"));
+    }
+    log.append(event(EventKind::Unload, 4, "b"));
+    // Capacity 3: seq 1 and 2 left the buffer.
+    let all = log.page(0, 10, &EventFilter::default());
+    let seqs: Vec<u64> = all.items.iter().map(|e| e.seq).collect();
+    assert_eq!((seqs, all.dropped, all.next_since), (vec![3, 4, 5], 2, 5));
+    let page = log.page(3, 1, &EventFilter::default());
+    assert_eq!(
+        (page.items[0].seq, page.dropped, page.next_since),
+        (4, 0, 4)
+    );
+    let unloads = EventFilter {
+        kind: Some(EventKind::Unload),
+        ..EventFilter::default()
+    };
+    let page = log.page(0, 10, &unloads);
+    assert_eq!((page.items.len(), page.items[0].prog_id), (1, 4));
+    let by_comm = EventFilter {
+        comm: Some("a".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(log.page(0, 10, &by_comm).items.len(), 2);
+    assert_eq!(log.page(5, 10, &EventFilter::default()).items, vec![]);
+    assert_eq!(log.page(5, 10, &EventFilter::default()).next_since, 5);
+}
+
+#[test]
+fn counters_short_lived_and_losses() {
+    let log = EventLog::new(10);
+    let inventory = testing::sample_inventory();
+    let seen = inventory.programs[0].id;
+    // A program a collection saw is not short-lived; one it never saw is.
+    log.append(event(EventKind::Load, seen, "a"));
+    log.append(event(EventKind::Load, 90_001, "a"));
+    let stats = log.observe(&inventory.programs);
+    assert_eq!(stats.short_lived, 0);
+    assert_eq!(
+        log.page(0, 10, &EventFilter::default()).items[0]
+            .prog_type
+            .as_deref(),
+        Some(&*inventory.programs[0].prog_type)
+    );
+    log.lost(3);
+    log.append(event(EventKind::Unload, seen, "b"));
+    log.append(event(EventKind::Unload, 90_001, "b"));
+    let stats = log.stats();
+    assert_eq!(stats.short_lived, 1);
+    assert_eq!(stats.lost, 3);
+    assert_eq!(stats.loads, vec![(labels("a"), 2)]);
+    assert_eq!(stats.unloads, vec![(labels("b"), 2)]);
+    // The loss came after seq 2: a reader resuming after 2 is told, after 3 not.
+    assert_eq!(log.page(2, 10, &EventFilter::default()).lost, 3);
+    assert_eq!(log.page(3, 10, &EventFilter::default()).lost, 0);
+}
