@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::cgroup::unescape;
 use crate::inventory::{BpfFsMount, KernelConfigOption, Posture, KERNEL_CONFIG_OPTIONS};
@@ -62,11 +62,17 @@ pub struct PostureReader {
 }
 
 impl PostureReader {
-    /// Reads every source of the host once; logs each that cannot be read.
+    /// Reads every source of the host once; names those that cannot be read
+    /// in one line (at INFO: securityfs unmounted or no kernel config is a
+    /// host's set-up, not a fault; `check` lists them too).
     pub fn open(kernel_release: &str) -> Self {
         let reader = Self::open_at(Path::new("/"), kernel_release);
-        for error in &reader.unreadable {
-            warn!(%error, "node posture: this part is absent (null, no series)");
+        if !reader.unreadable.is_empty() {
+            let absent: Vec<String> = reader.unreadable.iter().map(ToString::to_string).collect();
+            info!(
+                absent = absent.join("; "),
+                "node posture: these parts are absent (null, no series)"
+            );
         }
         reader
     }
