@@ -97,23 +97,23 @@ pub enum PinError {
         "{0} is not a file pinned by bpf-inventory-exporter pin: left alone; choose another --dir"
     )]
     NotOurs(PathBuf),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("kernel BTF unavailable: {0}")]
+    #[error("kernel BTF unavailable")]
     Btf(#[source] aya::BtfError),
-    #[error("loading the pin object failed: {0}")]
+    #[error("loading the pin object failed")]
     Object(#[source] aya::EbpfError),
-    #[error("loading {program} failed: {source}")]
+    #[error("loading {program} failed")]
     Program {
         program: &'static str,
         #[source]
         source: ProgramError,
     },
-    #[error("writing the pin object's configuration failed: {0}")]
+    #[error("writing the pin object's configuration failed")]
     Config(#[source] MapError),
     #[error("pinning {path} failed: {message}")]
     Pin { path: PathBuf, message: String },
@@ -276,17 +276,9 @@ pub fn pin(
 /// renames it over the final name (a bpffs rename replaces atomically).
 fn pin_one(ebpf: &mut Ebpf, dir: &Path, f: &PinnedFile, mode: u32) -> Result<PathBuf, PinError> {
     // aya's errors keep the errno in their source: say both.
-    let pin_error = |path: &Path, e: &dyn std::error::Error| {
-        let mut message = e.to_string();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            message = format!("{message}: {cause}");
-            source = cause.source();
-        }
-        PinError::Pin {
-            path: path.to_owned(),
-            message,
-        }
+    let pin_error = |path: &Path, e: &(dyn std::error::Error + 'static)| PinError::Pin {
+        path: path.to_owned(),
+        message: super::Chain(e).to_string(),
     };
     let path = dir.join(f.file);
     // No dot in it: bpffs refuses user-made names with dots (see rename_in).

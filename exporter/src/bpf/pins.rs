@@ -22,11 +22,11 @@ const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 pub type Pins = HashMap<(u32, u32), Vec<String>>;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the pin {path}: {source} (pins need uid 0 or the pins' owner)")]
+#[error("cannot open the pin {path}: {cause} (pins need uid 0 or the pins' owner)")]
 pub struct PinsUnreadable {
     pub path: String,
-    #[source]
-    pub source: io::Error,
+    /// In the message (only ever logged as one line), so not a `#[source]`.
+    pub cause: io::Error,
 }
 
 /// Walks every bpffs mount. A pin this process may not open makes the whole
@@ -57,9 +57,9 @@ fn read_only(entry: &std::fs::DirEntry) -> bool {
 }
 
 fn walk(dir: &Path, pins: &mut Pins) -> Result<(), PinsUnreadable> {
-    let unreadable = |path: &Path, source| PinsUnreadable {
+    let unreadable = |path: &Path, cause| PinsUnreadable {
         path: path.display().to_string(),
-        source,
+        cause,
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
