@@ -16,6 +16,7 @@
  */
 #include "kernel.h"
 #include "records.h"
+#include "helpers.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
@@ -161,24 +162,6 @@ int calibrate_percpu_local(struct bpf_iter__bpf_map *ctx)
 	return 0;
 }
 
-/* Sums a per-CPU s64/u64 counter over every possible CPU into *sum; false
- * if per-CPU values are unknown here or a read failed (never a partial sum). */
-static __always_inline _Bool sum_percpu(__u64 pcpu, __s64 *sum)
-{
-	__u32 cpu, n = nr_cpus;
-	__s64 v;
-
-	if (!n)
-		return 0;
-	*sum = 0;
-	for (cpu = 0; cpu < MAX_CPUS && cpu < n; cpu++) {
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(pcpu + percpu_offset[cpu])))
-			return 0;
-		*sum += v;
-	}
-	return 1;
-}
-
 SEC("iter/bpf_map")
 int dump_maps(struct bpf_iter__bpf_map *ctx)
 {
@@ -213,33 +196,11 @@ int dump_maps(struct bpf_iter__bpf_map *ctx)
 		__u64 counter = (__u64)map->elem_count;
 
 		/* Only maps that keep the counter (the hash family) allocate it. */
-		if (counter && sum_percpu(counter, &r->elem_count))
+		if (sum_percpu(counter, percpu_offset, nr_cpus, &r->elem_count))
 			r->known |= MAP_KNOWN_ELEM_COUNT;
 	}
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
-}
-
-static __always_inline void read_func_name(struct bpf_prog_aux *aux, char *dst)
-{
-	struct btf *btf = aux->btf;
-	struct bpf_func_info *info = aux->func_info;
-	struct btf_type **types, *t = 0;
-	__u32 type_id, start_id = 0, name_off;
-
-	if (!btf || !info || !aux->func_info_cnt)
-		return;
-	type_id = info->type_id;
-	if (bpf_core_field_exists(btf->start_id))
-		start_id = btf->start_id;
-	if (type_id < start_id || type_id - start_id >= btf->nr_types)
-		return;
-	types = BPF_CORE_READ(btf, types);
-	bpf_probe_read_kernel(&t, sizeof(t), types + (type_id - start_id));
-	if (!t)
-		return;
-	name_off = BPF_CORE_READ(t, name_off);
-	bpf_probe_read_kernel_str(dst, FUNC_NAME_LEN, BPF_CORE_READ(btf, strings) + name_off);
 }
 
 /* What bpf_prog_info.jited_prog_len reports: the sum over the func_cnt
@@ -357,7 +318,7 @@ int dump_progs(struct bpf_iter__bpf_prog *ctx)
 	__builtin_memcpy(r->tag, prog->tag, sizeof(r->tag));
 	r->load_time_ns = aux->load_time;
 	__builtin_memcpy(r->name, aux->name, sizeof(r->name));
-	read_func_name(aux, r->func_name);
+	btf_func_name(aux, r->func_name);
 	btf = aux->btf;
 	if (btf)
 		r->btf_id = btf->id;

@@ -18,6 +18,7 @@
  */
 #include "kernel.h"
 #include "records.h"
+#include "helpers.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
@@ -59,24 +60,6 @@ static __always_inline __u64 type_name(char (*table)[TYPE_NAME_LEN], __u32 type)
 	return addr_of(table[type & (TYPE_NAMES - 1)]);
 }
 
-/* Sums a per-CPU s64/u64 at pcpu + offset over every possible CPU; false if
- * per-CPU values are unknown here or a read failed. */
-static __always_inline _Bool sum_percpu(__u64 pcpu, __s64 *sum)
-{
-	__u32 cpu, n = config.nr_cpus;
-	__s64 v;
-
-	if (!n || !pcpu)
-		return 0;
-	*sum = 0;
-	for (cpu = 0; cpu < MAX_CPUS && cpu < n; cpu++) {
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(pcpu + config.percpu_offset[cpu])))
-			return 0;
-		*sum += v;
-	}
-	return 1;
-}
-
 SEC("iter/bpf_map")
 int maps_debug(struct bpf_iter__bpf_map *ctx)
 {
@@ -98,7 +81,7 @@ int maps_debug(struct bpf_iter__bpf_map *ctx)
 	if (bpf_core_field_exists(map->elem_count)) {
 		__u64 counter = (__u64)map->elem_count;
 
-		counted = counter && sum_percpu(counter, &count);
+		counted = sum_percpu(counter, config.percpu_offset, config.nr_cpus, &count);
 		cur_known = !counter || counted;
 	}
 	if (cur_known)
@@ -128,29 +111,10 @@ int maps_debug(struct bpf_iter__bpf_map *ctx)
  * 16-byte name. Copied to dst; returns its length. */
 static __always_inline int prog_name(struct bpf_prog_aux *aux, char *dst)
 {
-	struct btf *btf = aux->btf;
-	struct bpf_func_info *info = aux->func_info;
-	struct btf_type **types, *t = 0;
-	__u32 type_id, start_id = 0, name_off;
-	int len;
+	int len = btf_func_name(aux, dst);
 
-	if (btf && info) {
-		type_id = info->type_id;
-		if (bpf_core_field_exists(btf->start_id))
-			start_id = btf->start_id;
-		types = BPF_CORE_READ(btf, types);
-		if (type_id >= start_id)
-			bpf_probe_read_kernel(&t, sizeof(t), types + (type_id - start_id));
-		if (t) {
-			name_off = BPF_CORE_READ(t, name_off);
-			if (name_off < BPF_CORE_READ(btf, hdr.str_len)) {
-				len = bpf_probe_read_kernel_str(dst, FUNC_NAME_LEN,
-								BPF_CORE_READ(btf, strings) + name_off);
-				if (len > 0)
-					return len - 1;
-			}
-		}
-	}
+	if (len >= 0)
+		return len;
 	len = bpf_probe_read_kernel_str(dst, OBJ_NAME_LEN, aux->name);
 	return len > 0 ? len - 1 : 0;
 }
@@ -200,7 +164,8 @@ static __always_inline _Bool prog_stats(struct bpf_prog *prog, __s64 *runs, __s6
 		STATS_LAYOUT(struct bpf_prog_stats___u64);
 	else
 		return 0;
-	return stats && sum_percpu(stats + cnt_off, runs) && sum_percpu(stats + nsecs_off, nsecs);
+	return stats && sum_percpu(stats + cnt_off, config.percpu_offset, config.nr_cpus, runs) &&
+	       sum_percpu(stats + nsecs_off, config.percpu_offset, config.nr_cpus, nsecs);
 }
 
 /* Stack buffers for one line's strings (no per-CPU scratch: two readers can

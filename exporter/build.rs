@@ -33,6 +33,8 @@ fn main() {
         .file(tables)
         .include(EBPF_DIR)
         .compile("record_tables");
+    // The directory, so every .bpf.c and each header they include (kernel.h,
+    // records.h, helpers.h): cargo reruns on a change to any file in it.
     println!("cargo:rerun-if-changed={EBPF_DIR}");
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-env-changed=CLANG");

@@ -1,6 +1,6 @@
-//! Scrape-cost benchmark (issue 5): fills the kernel with N maps and M
-//! programs and times our iterator collection against the peers' syscall walk
-//! and bpftool, plus `serve` end to end, its memory and a load test.
+//! Scrape-cost benchmark: fills the kernel with N maps and M programs and
+//! times our iterator collection against the peers' syscall walk and bpftool,
+//! plus `serve` end to end, its memory and a load test.
 //! Needs root on a BPF host; see docs/performance.md.
 mod baseline;
 mod http;

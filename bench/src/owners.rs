@@ -1,6 +1,6 @@
-//! Cost of the owners walk (iter/task_file, issue 9): PROCS child processes
-//! each holding FDS fds of one array map; the raw walk is timed with and
-//! without them, and the difference divided by the fds they add. The same
+//! Cost of the owners walk (iter/task_file): PROCS child processes each
+//! holding FDS fds of one array map; the raw walk is timed with and without
+//! them, and the difference divided by the fds they add. The same
 //! walk, pinned, is also read by a plain C loop (`walk_loop.c`, built with
 //! clang at run time) to compare against what owners add to a collection.
 use std::{

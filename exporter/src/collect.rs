@@ -96,7 +96,7 @@ impl KernelSource {
             None
         } else {
             owners::OwnerSource::open(options.owners_min_interval)
-                .inspect_err(|error| warn!(%error, "owners walk unavailable (iter/task_file, Linux 5.8+): owners, pins and held_by are null"))
+                .inspect_err(|error| warn!(error = %bpf::Chain(error), "owners walk unavailable (iter/task_file, Linux 5.8+): owners, pins and held_by are null"))
                 .ok()
                 .map(|mut source| {
                     if !source.marks_exact() {
@@ -193,7 +193,7 @@ impl KernelSource {
         }
         let snapshot = snapshot.and_then(|s| {
             s.inspect_err(
-                |error| error!(%error, "owners walk failed: owners are null in this collection"),
+                |error| error!(error = %bpf::Chain(error), "owners walk failed: owners are null in this collection"),
             )
             .ok()
         });
@@ -282,15 +282,13 @@ struct Errors {
 }
 
 impl Errors {
-    fn fail<T>(&mut self, collector: Collector, e: bpf::Error) -> Vec<T> {
-        if let bpf::Error::Unsupported(_) = e {
+    fn fail<T>(&mut self, collector: Collector, e: bpf::ReadError) -> Vec<T> {
+        if let bpf::ReadError::Unsupported { .. } = e {
             self.unsupported.push(collector);
         } else {
-            error!(collector = collector.as_str(), error = %e, "collector failed");
-            self.failed.push(CollectorError {
-                collector,
-                message: e.to_string(),
-            });
+            let message = bpf::Chain(&e).to_string();
+            error!(collector = collector.as_str(), error = %message, "collector failed");
+            self.failed.push(CollectorError { collector, message });
         }
         Vec::new()
     }

@@ -78,7 +78,6 @@ fn map(id: u32, name: &str, map_type: &'static str, max_entries: u32, entries: O
     }
 }
 
-/// The collection counters the golden pages and render tests use.
 /// Waits (up to 10 s) until `done` holds: a dropped collection is released
 /// on a blocking thread, shortly after its last user let go.
 pub async fn released(what: &str, done: impl Fn() -> bool) {
@@ -89,6 +88,7 @@ pub async fn released(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// The collection counters the golden pages and render tests use.
 pub fn sample_stats() -> CollectionStats {
     CollectionStats {
         duration: std::time::Duration::from_micros(2_500),

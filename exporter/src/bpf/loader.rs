@@ -5,17 +5,14 @@
 use std::{fs::File, io::Read};
 
 use aya::{
-    maps::{Array, Map, MapError},
+    maps::Array,
     programs::{Iter, ProgramError},
     Btf, Ebpf, EbpfLoader,
 };
-use rustix::{
-    process::{setrlimit, Resource, Rlimit},
-    thread::{sched_getaffinity, sched_setaffinity, CpuSet},
-};
+use rustix::process::{setrlimit, Resource, Rlimit};
 use tracing::{debug, error, info, warn};
 
-use super::{records::*, Error};
+use super::{calibrate::calibrate, records::*, Chain, Error, LoadError, ReadError};
 use crate::inventory::Collector;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/iterators.bpf.o"));
@@ -44,10 +41,7 @@ impl Collector {
     }
 }
 
-const CALIBRATE: &str = "calibrate_percpu";
-const CALIBRATE_LOCAL: &str = "calibrate_percpu_local";
 const PROBE: &str = "probe_features";
-const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
 
 /// Whether an iterator could be loaded on this kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,23 +131,23 @@ impl Iterators {
     /// three collectors' iterators loads; a collector the kernel lacks, one
     /// that failed to load and missing per-CPU support are logged once and
     /// reported in [`KernelSupport`].
-    pub fn load() -> Result<Self, Error> {
+    pub fn load() -> Result<Self, LoadError> {
         raise_memlock_limit();
-        let btf = Btf::from_sys_fs().map_err(Error::Btf)?;
+        let btf = Btf::from_sys_fs().map_err(LoadError::Btf)?;
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .load(OBJECT)
-            .map_err(Error::Object)?;
+            .map_err(LoadError::Object)?;
         let mut first_error = None;
         let iterators = Collector::LOAD_ORDER.map(|it| {
             let availability = match load_iter(&mut ebpf, &btf, it.program(), it.target()) {
                 Ok(()) => Availability::Loaded,
-                Err(Error::Load { ref source, .. }) if target_missing(source) => {
+                Err(LoadError::Program { ref source, .. }) if target_missing(source) => {
                     Availability::Unsupported
                 }
                 Err(e) => {
-                    error!(error = %e, "iterator failed to load: its collector fails every collection");
-                    let message = shorten(&e.to_string());
+                    error!(error = %Chain(&e), "iterator failed to load: its collector fails every collection");
+                    let message = shorten(&Chain(&e).to_string());
                     first_error.get_or_insert(e);
                     Availability::Failed(message)
                 }
@@ -161,13 +155,13 @@ impl Iterators {
             (it, availability)
         });
         if !iterators.iter().any(|(_, a)| *a == Availability::Loaded) {
-            return Err(first_error.unwrap_or(Error::Unavailable("map, program and link")));
+            return Err(first_error.unwrap_or(LoadError::NoIterator));
         }
         let features = probe_features(&mut ebpf, &btf)
-            .inspect_err(|error| warn!(%error, "feature probe failed: optional fields are unknown"))
+            .inspect_err(|error| warn!(error = %Chain(error), "feature probe failed: optional fields are unknown"))
             .unwrap_or(0);
         let percpu_cpus = calibrate(&mut ebpf, &btf)
-            .inspect_err(|error| debug!(%error, "per-CPU calibration failed"))
+            .inspect_err(|error| debug!(error = %Chain(error), "per-CPU calibration failed"))
             .ok();
         let self_prog_ids = ebpf
             .programs()
@@ -213,12 +207,16 @@ impl Iterators {
 
     /// Runs one iterator to EOF and returns its raw output (valid until the
     /// next call).
-    pub fn read(&mut self, it: Collector) -> Result<&[u8], Error> {
+    pub fn read(&mut self, it: Collector) -> Result<&[u8], ReadError> {
         match self.support.availability(it) {
             Availability::Loaded => {}
-            Availability::Unsupported => return Err(Error::Unsupported(it.target())),
+            Availability::Unsupported => {
+                return Err(ReadError::Unsupported {
+                    target: it.target(),
+                })
+            }
             Availability::Failed(message) => {
-                return Err(Error::NotLoaded {
+                return Err(ReadError::NotLoaded {
                     program: it.program(),
                     message: message.clone(),
                 })
@@ -229,15 +227,10 @@ impl Iterators {
     }
 }
 
-pub(super) fn iter_mut<'a>(
-    ebpf: &'a mut Ebpf,
-    program: &'static str,
-) -> Result<&'a mut Iter, Error> {
-    let prog = ebpf
-        .program_mut(program)
-        .ok_or(Error::MissingProgram { program })?;
-    prog.try_into()
-        .map_err(|_: ProgramError| Error::MissingProgram { program })
+/// The object's iterator program of that name; None if it has none (each
+/// caller says so in its own error).
+pub(super) fn iter_mut<'a>(ebpf: &'a mut Ebpf, program: &str) -> Option<&'a mut Iter> {
+    ebpf.program_mut(program)?.try_into().ok()
 }
 
 pub(super) fn load_iter(
@@ -245,10 +238,11 @@ pub(super) fn load_iter(
     btf: &Btf,
     program: &'static str,
     target: &'static str,
-) -> Result<(), Error> {
-    iter_mut(ebpf, program)?
+) -> Result<(), LoadError> {
+    iter_mut(ebpf, program)
+        .ok_or(LoadError::MissingProgram { program })?
         .load(target, btf)
-        .map_err(|source| Error::Load {
+        .map_err(|source| LoadError::Program {
             program,
             target,
             source,
@@ -262,16 +256,16 @@ pub(super) fn target_missing(error: &ProgramError) -> bool {
     matches!(error, ProgramError::Btf(_))
 }
 
-pub(super) fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, Error> {
-    let iter = iter_mut(ebpf, program)?;
+pub(super) fn open_iter(ebpf: &mut Ebpf, program: &'static str) -> Result<File, ReadError> {
+    let iter = iter_mut(ebpf, program).ok_or(ReadError::MissingProgram { program })?;
     let link_id = iter
         .attach()
-        .map_err(|source| Error::Attach { program, source })?;
+        .map_err(|source| ReadError::Attach { program, source })?;
     let link = iter
         .take_link(link_id)
-        .map_err(|source| Error::Attach { program, source })?;
+        .map_err(|source| ReadError::Attach { program, source })?;
     link.into_file()
-        .map_err(|source| Error::Create { program, source })
+        .map_err(|source| ReadError::Create { program, source })
 }
 
 /// Runs the feature probe once: a bitmask of the optional fields CO-RE found.
@@ -279,14 +273,18 @@ fn probe_features(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
     load_iter(ebpf, btf, PROBE, "bpf_map")?;
     let out = run_once(ebpf, PROBE)?;
     let record: Vec<SupportRecord> = decode(&out)
-        .map_err(|source| Error::Decode {
+        .map_err(|source| ReadError::Decode {
             program: PROBE,
             source,
         })?
         .collect();
     match record.as_slice() {
         [record] => Ok(record.features),
-        _ => Err(Error::Unavailable("feature probe")),
+        _ => Err(ReadError::RecordCount {
+            program: PROBE,
+            count: record.len(),
+        }
+        .into()),
     }
 }
 
@@ -296,89 +294,20 @@ pub(super) fn read_into(
     ebpf: &mut Ebpf,
     program: &'static str,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), ReadError> {
     out.clear();
     open_iter(ebpf, program)?
         .read_to_end(out)
-        .map_err(|source| Error::Read { program, source })?;
+        .map_err(|source| ReadError::Read { program, source })?;
     Ok(())
 }
 
 /// [`read_into`] a new buffer, for iterators run once (probe, calibration,
 /// the owners walk).
-pub(super) fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, Error> {
+pub(super) fn run_once(ebpf: &mut Ebpf, program: &'static str) -> Result<Vec<u8>, ReadError> {
     let mut out = Vec::new();
     read_into(ebpf, program, &mut out)?;
     Ok(out)
-}
-
-/// Learns every possible CPU's per-CPU offset into the object's .bss, then
-/// enables the per-CPU sums for that many CPUs. 5.19+ does it in one run;
-/// older kernels run a second program once per CPU, pinned to that CPU (an
-/// offline possible CPU cannot be visited there: the sums stay unknown).
-fn calibrate(ebpf: &mut Ebpf, btf: &Btf) -> Result<u32, Error> {
-    let cpus = possible_cpus().map_err(Error::PossibleCpus)?;
-    if cpus.is_empty() || cpus.len() > MAX_CPUS {
-        return Err(Error::Unavailable("per-CPU calibration for this many CPUs"));
-    }
-    let mut setup = Calibration {
-        probe_id: map_id(ebpf, "percpu_probe").map_err(Error::Calibration)?,
-        nr_possible: cpus.len() as u32,
-        local_index: 0,
-        pad: 0,
-        cpus: [0; MAX_CPUS],
-    };
-    setup.cpus[..cpus.len()].copy_from_slice(&cpus);
-    set_calibration(ebpf, &setup)?;
-    let calibrated = match load_iter(ebpf, btf, CALIBRATE, "bpf_map") {
-        Ok(()) => read_u32(&run_once(ebpf, CALIBRATE)?) == Some(setup.nr_possible),
-        Err(error) => {
-            debug!(%error, "bpf_map_lookup_percpu_elem unavailable (Linux < 5.19): calibrating CPU by CPU");
-            calibrate_cpu_by_cpu(ebpf, btf, &mut setup)?
-        }
-    };
-    if !calibrated {
-        return Err(Error::Unavailable(
-            "per-CPU calibration of every possible CPU",
-        ));
-    }
-    let section = ebpf
-        .map_mut(".data.cpus")
-        .ok_or(Error::MissingSection(".data.cpus"))?;
-    Array::<_, u32>::try_from(section)
-        .and_then(|mut a| a.set(0, setup.nr_possible, 0))
-        .map_err(Error::Calibration)?;
-    Ok(setup.nr_possible)
-}
-
-/// Runs calibrate_percpu_local once per possible CPU with this thread pinned
-/// to it; restores the thread's affinity. False if a CPU could not be visited.
-fn calibrate_cpu_by_cpu(
-    ebpf: &mut Ebpf,
-    btf: &Btf,
-    setup: &mut Calibration,
-) -> Result<bool, Error> {
-    load_iter(ebpf, btf, CALIBRATE_LOCAL, "bpf_map")?;
-    let original = sched_getaffinity(None).map_err(|e| Error::Affinity(e.into()))?;
-    let mut all = true;
-    for index in 0..setup.nr_possible {
-        let cpu = setup.cpus[index as usize];
-        let mut only = CpuSet::new();
-        only.set(cpu as usize);
-        if let Err(error) = sched_setaffinity(None, &only) {
-            debug!(cpu, %error, "cannot run on a possible CPU (offline?)");
-            all = false;
-            break;
-        }
-        setup.local_index = index;
-        set_calibration(ebpf, setup)?;
-        if read_u32(&run_once(ebpf, CALIBRATE_LOCAL)?) != Some(index) {
-            all = false;
-            break;
-        }
-    }
-    sched_setaffinity(None, &original).map_err(|e| Error::Affinity(e.into()))?;
-    Ok(all)
 }
 
 /// An error for the inventory and `check`: a verifier log is thousands of
@@ -394,57 +323,6 @@ fn shorten(message: &str) -> String {
     }
 }
 
-fn read_u32(out: &[u8]) -> Option<u32> {
-    <[u8; 4]>::try_from(out).ok().map(u32::from_ne_bytes)
-}
-
-/// Writes what the calibration iterators read.
-fn set_calibration(ebpf: &mut Ebpf, setup: &Calibration) -> Result<(), Error> {
-    let section = ebpf
-        .map_mut(".data.calibration")
-        .ok_or(Error::MissingSection(".data.calibration"))?;
-    Array::<_, Calibration>::try_from(section)
-        .and_then(|mut a| a.set(0, setup, 0))
-        .map_err(Error::Calibration)
-}
-
-/// The possible CPUs (`0-3`, `0,2-5`): the ids per-CPU data exists for,
-/// which can be sparse and more than are online.
-pub fn possible_cpus() -> std::io::Result<Vec<u32>> {
-    parse_cpu_list(std::fs::read_to_string(POSSIBLE_CPUS)?.trim())
-        .ok_or_else(|| std::io::Error::other(format!("cannot parse {POSSIBLE_CPUS}")))
-}
-
-/// The online CPUs: those a per-CPU perf event can be opened on.
-pub fn online_cpus() -> std::io::Result<Vec<u32>> {
-    const ONLINE_CPUS: &str = "/sys/devices/system/cpu/online";
-    parse_cpu_list(std::fs::read_to_string(ONLINE_CPUS)?.trim())
-        .ok_or_else(|| std::io::Error::other(format!("cannot parse {ONLINE_CPUS}")))
-}
-
-fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
-    let mut cpus = Vec::new();
-    for range in list.split(',').filter(|r| !r.is_empty()) {
-        let (first, last): (u32, u32) = match range.split_once('-') {
-            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
-            None => (range.parse().ok()?, range.parse().ok()?),
-        };
-        if first > last {
-            return None;
-        }
-        cpus.extend(first..=last);
-    }
-    Some(cpus)
-}
-
-fn map_id(ebpf: &Ebpf, name: &str) -> Result<u32, MapError> {
-    let data = match ebpf.map(name) {
-        Some(Map::PerCpuArray(data)) => data,
-        _ => return Err(MapError::InvalidName { name: name.into() }),
-    };
-    Ok(data.info()?.id())
-}
-
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 fn raise_memlock_limit() {
     let unlimited = Rlimit {
@@ -453,19 +331,5 @@ fn raise_memlock_limit() {
     };
     if let Err(errno) = setrlimit(Resource::Memlock, unlimited) {
         debug!(error = %std::io::Error::from(errno), "could not raise RLIMIT_MEMLOCK");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_cpu_list;
-
-    #[test]
-    fn cpu_lists_can_be_sparse() {
-        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
-        assert_eq!(parse_cpu_list("0-3"), Some(vec![0, 1, 2, 3]));
-        assert_eq!(parse_cpu_list("0,2-3,8"), Some(vec![0, 2, 3, 8]));
-        assert_eq!(parse_cpu_list("3-1"), None);
-        assert_eq!(parse_cpu_list("x"), None);
     }
 }

@@ -4,7 +4,7 @@
 //! reports every fd whose file has one of them, but the exporter's own
 //! transient fds (`bpf::transient`), and the highest id of each kind that
 //! existed when it began ([`IdMarks`]).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aya::{programs::links::FdLink, Btf, Ebpf, EbpfLoader};
 use tracing::{debug, info};
@@ -17,10 +17,27 @@ use super::{
     },
     syscall,
     transient::{FdKey, Recording},
-    Error,
+    LoadError, ReadError,
 };
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/owners.bpf.o"));
+
+/// Why the owners walk cannot run (owners are then unknown) or be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnersError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("the owners walk could not learn the file operations of BPF {kinds} files")]
+    NotLearnt { kinds: String },
+    #[error("pinning the owners walk at {path} failed")]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: aya::pin::PinError,
+    },
+}
 
 const LEARN: &str = "learn_fops";
 const WALK: &str = "walk_owners";
@@ -95,12 +112,12 @@ pub struct OwnerWalk {
 impl OwnerWalk {
     /// Loads both programs and learns the file operations of map, program and
     /// link files. An error means owners are unknown on this kernel.
-    pub fn load() -> Result<Self, Error> {
-        let btf = Btf::from_sys_fs().map_err(Error::Btf)?;
+    pub fn load() -> Result<Self, OwnersError> {
+        let btf = Btf::from_sys_fs().map_err(LoadError::Btf)?;
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .load(OBJECT)
-            .map_err(Error::Object)?;
+            .map_err(LoadError::Object)?;
         load_iter(&mut ebpf, &btf, LEARN, TARGET)?;
         load_iter(&mut ebpf, &btf, WALK, TARGET)?;
         let (learnt, self_tgid) = learn(&mut ebpf)?;
@@ -114,7 +131,9 @@ impl OwnerWalk {
         .map(|(_, name)| name)
         .collect();
         if !missing.is_empty() {
-            return Err(Error::OwnersNotLearnt(missing.join(", ")));
+            return Err(OwnersError::NotLearnt {
+                kinds: missing.join(", "),
+            });
         }
         debug!(
             ?learnt,
@@ -178,7 +197,7 @@ impl OwnerWalk {
     /// whole (4 MB at 100 000 fds) and what is decoded is still in cache.
     /// The exporter's own records come last, without its transient fds.
     /// Returns the marks taken just before the walk began.
-    pub fn walk(&mut self, mut each: impl FnMut(OwnerRecord)) -> Result<IdMarks, Error> {
+    pub fn walk(&mut self, mut each: impl FnMut(OwnerRecord)) -> Result<IdMarks, ReadError> {
         let marks = self.marks();
         let recording = Recording::start();
         let file = open_iter(&mut self.ebpf, WALK)?;
@@ -192,11 +211,11 @@ impl OwnerWalk {
             }
         })
         .map_err(|error| match error {
-            StreamError::Read(source) => Error::Read {
+            StreamError::Read(source) => ReadError::Read {
                 program: WALK,
                 source,
             },
-            StreamError::Truncated(source) => Error::Decode {
+            StreamError::Truncated(source) => ReadError::Decode {
                 program: WALK,
                 source,
             },
@@ -211,27 +230,28 @@ impl OwnerWalk {
     /// Pins a link of the walk at `path` (on a bpffs): every open() of the
     /// file runs a walk, so another program can read the same iterator (the
     /// bench's C loop). Removing the file releases the link.
-    pub fn pin(&mut self, path: &Path) -> Result<(), Error> {
-        let iter = iter_mut(&mut self.ebpf, WALK)?;
-        let attach = |source| Error::Attach {
+    pub fn pin(&mut self, path: &Path) -> Result<(), OwnersError> {
+        let iter =
+            iter_mut(&mut self.ebpf, WALK).ok_or(ReadError::MissingProgram { program: WALK })?;
+        let attach = |source| ReadError::Attach {
             program: WALK,
             source,
         };
         let id = iter.attach().map_err(attach)?;
         let link = iter.take_link(id).map_err(attach)?;
-        let link: FdLink = link.try_into().map_err(|source| Error::Create {
+        let link: FdLink = link.try_into().map_err(|source| ReadError::Create {
             program: WALK,
             source,
         })?;
-        link.pin(path).map_err(|source| Error::Pin {
-            program: WALK,
+        link.pin(path).map_err(|source| OwnersError::Pin {
+            path: path.to_owned(),
             source,
         })?;
         Ok(())
     }
 
     /// The walk's output, not decoded (valid until the next read).
-    pub fn read_raw(&mut self) -> Result<&[u8], Error> {
+    pub fn read_raw(&mut self) -> Result<&[u8], ReadError> {
         read_into(&mut self.ebpf, WALK, &mut self.buffer)?;
         Ok(&self.buffer)
     }
@@ -249,23 +269,25 @@ fn is_transient(record: &OwnerRecord, transient: &[FdKey]) -> bool {
 /// this process' tgid as the walk reports it. aya 0.14's `into_file` closes
 /// the link fd it takes, so a second attached link is held (not taken)
 /// during the read: our own link file to learn from.
-fn learn(ebpf: &mut Ebpf) -> Result<(Vec<u32>, u32), Error> {
-    let held = iter_mut(ebpf, LEARN)?
+fn learn(ebpf: &mut Ebpf) -> Result<(Vec<u32>, u32), ReadError> {
+    let held = iter_mut(ebpf, LEARN)
+        .ok_or(ReadError::MissingProgram { program: LEARN })?
         .attach()
-        .map_err(|source| Error::Attach {
+        .map_err(|source| ReadError::Attach {
             program: LEARN,
             source,
         })?;
     let out = run_once(ebpf, LEARN);
-    iter_mut(ebpf, LEARN)?
+    iter_mut(ebpf, LEARN)
+        .ok_or(ReadError::MissingProgram { program: LEARN })?
         .detach(held)
-        .map_err(|source| Error::Attach {
+        .map_err(|source| ReadError::Attach {
             program: LEARN,
             source,
         })?;
     let out = out?;
     let learnt: Vec<OwnerRecord> = decode(&out)
-        .map_err(|source| Error::Decode {
+        .map_err(|source| ReadError::Decode {
             program: LEARN,
             source,
         })?

@@ -139,7 +139,7 @@ impl ProgEventRings {
         let epoll =
             epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| EventsError::Epoll(e.into()))?;
         let mut rings = Vec::new();
-        for cpu in super::loader::online_cpus().map_err(EventsError::Cpus)? {
+        for cpu in super::calibrate::online_cpus().map_err(EventsError::Cpus)? {
             let ring = open_ring(cpu, data_pages)?;
             epoll::add(
                 &epoll,

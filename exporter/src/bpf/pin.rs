@@ -97,19 +97,24 @@ pub enum PinError {
         "{0} is not a file pinned by bpf-inventory-exporter pin: left alone; choose another --dir"
     )]
     NotOurs(PathBuf),
-    #[error("{path}: {cause}")]
-    Io { path: PathBuf, cause: io::Error },
-    #[error("kernel BTF unavailable: {0}")]
-    Btf(aya::BtfError),
-    #[error("loading the pin object failed: {0}")]
-    Object(aya::EbpfError),
-    #[error("loading {program} failed: {cause}")]
+    #[error("{path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("kernel BTF unavailable")]
+    Btf(#[source] aya::BtfError),
+    #[error("loading the pin object failed")]
+    Object(#[source] aya::EbpfError),
+    #[error("loading {program} failed")]
     Program {
         program: &'static str,
-        cause: ProgramError,
+        #[source]
+        source: ProgramError,
     },
-    #[error("writing the pin object's configuration failed: {0}")]
-    Config(MapError),
+    #[error("writing the pin object's configuration failed")]
+    Config(#[source] MapError),
     #[error("pinning {path} failed: {message}")]
     Pin { path: PathBuf, message: String },
     #[error("{0}: its first read did not start with the expected header")]
@@ -117,9 +122,9 @@ pub enum PinError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PinError + '_ {
-    move |cause| PinError::Io {
+    move |source| PinError::Io {
         path: path.to_owned(),
-        cause,
+        source,
     }
 }
 
@@ -183,7 +188,7 @@ fn iter_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut
         .and_then(|p| p.try_into().ok())
         .ok_or(PinError::Program {
             program,
-            cause: ProgramError::NotLoaded,
+            source: ProgramError::NotLoaded,
         })
 }
 
@@ -255,10 +260,10 @@ pub fn pin(
                 );
                 continue;
             }
-            Err(cause) => {
+            Err(source) => {
                 return Err(PinError::Program {
                     program: f.program,
-                    cause,
+                    source,
                 })
             }
         }
@@ -271,17 +276,9 @@ pub fn pin(
 /// renames it over the final name (a bpffs rename replaces atomically).
 fn pin_one(ebpf: &mut Ebpf, dir: &Path, f: &PinnedFile, mode: u32) -> Result<PathBuf, PinError> {
     // aya's errors keep the errno in their source: say both.
-    let pin_error = |path: &Path, e: &dyn std::error::Error| {
-        let mut message = e.to_string();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            message = format!("{message}: {cause}");
-            source = cause.source();
-        }
-        PinError::Pin {
-            path: path.to_owned(),
-            message,
-        }
+    let pin_error = |path: &Path, e: &(dyn std::error::Error + 'static)| PinError::Pin {
+        path: path.to_owned(),
+        message: super::Chain(e).to_string(),
     };
     let path = dir.join(f.file);
     // No dot in it: bpffs refuses user-made names with dots (see rename_in).

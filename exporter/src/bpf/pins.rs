@@ -22,6 +22,7 @@ pub type Pins = HashMap<(u32, u32), Vec<String>>;
 #[error("cannot open the pin {path}: {cause} (pins need uid 0 or the pins' owner)")]
 pub struct PinsUnreadable {
     pub path: String,
+    /// In the message (only ever logged as one line), so not a `#[source]`.
     pub cause: io::Error,
 }
 

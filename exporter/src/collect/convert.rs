@@ -15,8 +15,8 @@ pub(super) fn decode_all<R: Record, T>(
     bytes: &[u8],
     it: Collector,
     convert: impl FnMut(R) -> T,
-) -> Result<Vec<T>, bpf::Error> {
-    let records = decode::<R>(bytes).map_err(|source| bpf::Error::Decode {
+) -> Result<Vec<T>, bpf::ReadError> {
+    let records = decode::<R>(bytes).map_err(|source| bpf::ReadError::Decode {
         program: it.program(),
         source,
     })?;
