@@ -5,9 +5,15 @@
 # where the kernel has links), fills its hash map, runs the iterator twice
 # with run statistics on, then prints, each between markers,
 # `bpf-inventory-exporter dump --format json`, `bpftool -j prog|map|link show`
-# `bpf-inventory-exporter check`, `pin` and `cat` of the pinned files.
+# `bpf-inventory-exporter check`, `pin` and `cat` of the pinned files, and the
+# node's posture as the guest reads it (sysctls, mountinfo, securityfs, the
+# package's kernel config copied to /boot; a bpffs mounted with
+# delegate_cmds=any, which kernels before 6.9 accept and ignore).
+# With POSTURE_SWITCH=1 in the environment, the guest also runs `serve`,
+# switches kernel.unprivileged_bpf_disabled between 2 and 0 (never to 1: that
+# holds until reboot) and prints /metrics before and after.
 # tests/tests/older_kernels.rs compares them.
-#   boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
+#   [POSTURE_SWITCH=1] boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
 # SERIES 5.10 picks the newest linux-image-5.10.0-N-cloud-amd64-unsigned of
 # Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
 # as they are), 6.1 the newest linux-image-6.1.0-N-cloud-amd64-unsigned and
@@ -47,9 +53,13 @@ vmlinuz=$(ls kernel/boot/vmlinuz-*)
 
 root=$(mktemp -d "$work/initramfs.XXXX")
 trap 'rm -rf "$root" "$root.gz"' EXIT
-mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+mkdir -p "$root"/{bin,boot,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
-for tool in sh mount mkdir cat echo poweroff sleep ls; do ln -s busybox "$root/bin/$tool"; done
+for tool in sh mount mkdir cat echo poweroff sleep ls grep uname ip wget kill; do ln -s busybox "$root/bin/$tool"; done
+# The kernel config where the exporter looks when there is no /proc/config.gz
+# (Debian's kernels have none).
+cp kernel/boot/config-* "$root/boot/"
+if [ -n "${POSTURE_SWITCH:-}" ]; then touch "$root/posture-switch"; fi
 cp "$fixture" "$root/fixture.bpf.o"
 # The binaries and every shared library they load, at the same paths.
 for bin in "$exporter" "$(command -v bpftool)"; do
@@ -66,6 +76,8 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t securityfs securityfs /sys/kernel/security
+mkdir -p /tmp/tokenfs
 echo 1 > /proc/sys/kernel/bpf_stats_enabled
 section() {
   name=$1; shift
@@ -86,8 +98,17 @@ load_fixture() (
   cat /sys/fs/bpf/fxiter /sys/fs/bpf/fxiter
 )
 section fixture load_fixture
+section tokenfs mount -t bpf -o delegate_cmds=any bpf /tmp/tokenfs
 section cpus cat /sys/devices/system/cpu/possible /sys/devices/system/cpu/online
 section dump bpf-inventory-exporter dump --format json
+# The posture as the guest reads it, in the state the dump saw.
+section sysctls cat /proc/sys/kernel/unprivileged_bpf_disabled /proc/sys/kernel/bpf_stats_enabled \
+  /proc/sys/net/core/bpf_jit_enable /proc/sys/net/core/bpf_jit_harden /proc/sys/net/core/bpf_jit_kallsyms \
+  /proc/sys/net/core/bpf_jit_limit
+section mountinfo cat /proc/self/mountinfo
+section lsm cat /sys/kernel/security/lsm
+section lockdown cat /sys/kernel/security/lockdown
+section kconfig grep -E '^(# )?CONFIG_(BPF_JIT_ALWAYS_ON|BPF_UNPRIV_DEFAULT_OFF|BPF_LSM|DEBUG_INFO_BTF|BPF_PRELOAD|BPF_SYSCALL|BPF_JIT)[= ]' "/boot/config-$(uname -r)"
 section prog bpftool -j prog show
 section map bpftool -j map show
 section link bpftool -j link show
@@ -97,6 +118,38 @@ section pin bpf-inventory-exporter pin --dir /sys/fs/bpf/inventory
 section pinned_files ls -1 /sys/fs/bpf/inventory
 section pinned_maps cat /sys/fs/bpf/inventory/maps.debug
 section pinned_progs cat /sys/fs/bpf/inventory/progs.debug
+if [ -e /posture-switch ]; then
+  ip link set lo up
+  bpf-inventory-exporter serve --listen 127.0.0.1:10435 2>/tmp/serve.log &
+  serve=$!
+  ready() (
+    for i in $(seq 1 120); do
+      wget -q -O /dev/null http://127.0.0.1:10435/readyz && exit 0
+      sleep 1
+    done
+    cat /tmp/serve.log >&2
+    exit 1
+  )
+  # 2 -> 0 or 0 -> 2; anything else (1: off until reboot) is left alone.
+  switch() (
+    case $(cat /proc/sys/kernel/unprivileged_bpf_disabled) in
+      2) echo 0 > /proc/sys/kernel/unprivileged_bpf_disabled ;;
+      0) echo 2 > /proc/sys/kernel/unprivileged_bpf_disabled ;;
+      *) echo "unprivileged_bpf_disabled is neither 0 nor 2: not switched" >&2; exit 1 ;;
+    esac
+  )
+  # The node series of one scrape (the whole page is long for a serial console).
+  node_series() {
+    wget -q -O - http://127.0.0.1:10435/metrics | grep -E '^(bpf_node_|bpf_fs_info|process_start_time_seconds)'
+  }
+  section serve_ready ready
+  section unpriv_before cat /proc/sys/kernel/unprivileged_bpf_disabled
+  section metrics_before node_series
+  section unpriv_switch switch
+  section unpriv_after cat /proc/sys/kernel/unprivileged_bpf_disabled
+  section metrics_after node_series
+  kill "$serve"
+fi
 echo "===DONE==="
 poweroff -f
 INIT

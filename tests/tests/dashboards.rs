@@ -2,12 +2,14 @@
 //! every panel query, its template variables substituted as Grafana would, run
 //! against a real Prometheus that scraped the real exporter while the
 //! fixture's objects existed, a child process in a pod's cgroup held some of
-//! them and run-time statistics were on. Every query must parse and return at
+//! them, run-time statistics were on and a bpffs delegated BPF commands. Every query must parse and return at
 //! least one series.
 #[path = "dashboards/grafana.rs"]
 mod grafana;
 #[path = "dashboards/owners.rs"]
 mod owners;
+#[path = "dashboards/posture.rs"]
+mod posture;
 #[path = "dashboards/queries.rs"]
 mod queries;
 #[path = "dashboards/structure.rs"]
@@ -27,7 +29,7 @@ use queries::{check_dashboard, panel_series, Mode};
 use serde_json::Value;
 use support::{
     prometheus::{Prometheus, SCRAPE_INTERVAL},
-    Server, STARTUP,
+    STARTUP,
 };
 
 /// Each dashboard file and its uid, which links and bookmarks depend on.
@@ -193,7 +195,10 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
     let pod_owner = owners::PodOwner::start(&fixture);
     // A 1 s refresh: bpf_exporter_map_memory_age_seconds (the fleet health
     // panel) exists only once the background refresh has run.
-    let server = Server::start(&["--enable-bpf-stats", "--map-memory-refresh", "1s"]).unwrap();
+    // In its own mount namespace with securityfs and a delegating bpffs: the
+    // Posture row then has every series a node can give.
+    let (server, posture_node) =
+        posture::start_server(&["--enable-bpf-stats", "--map-memory-refresh", "1s"]);
     server.wait_ready().unwrap();
     let interval = SCRAPE_INTERVAL.as_secs();
     let config = format!(
@@ -298,6 +303,8 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
             && labels["target"] == "bpf_map"),
         "{links:?}"
     );
+
+    posture_node.check_panels(&prometheus, &load("fleet.json"), &concrete, window);
 
     let owners_dashboard = load("owners.json");
     pod_owner.check_panels(&prometheus, &owners_dashboard, &node, &concrete, window);

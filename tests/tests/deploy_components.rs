@@ -131,7 +131,10 @@ fn all_components_together_build_and_validate() {
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(volumes, ["btf", "cgroup", "bpffs", "web-config"]);
+    assert_eq!(
+        volumes,
+        ["btf", "cgroup", "bpffs", "securityfs", "boot", "web-config"]
+    );
 }
 
 /// web-config: the Secret mounted read-only (0400) and named by

@@ -168,6 +168,8 @@ fn daemonset_has_the_least_privilege_posture() {
     assert_eq!(pod["automountServiceAccountToken"], false);
     // Owners: the walk sees only the exporter's pid namespace (see daemonset.yaml).
     assert_eq!(pod["hostPID"], true);
+    // No hostNetwork: the posture's net.core sysctls are absent in the pod
+    // (daemonset.yaml, docs/security.md), which is not worth the host's network.
     assert_eq!(pod["hostNetwork"], false);
     assert_eq!(pod["hostIPC"], false);
     assert_eq!(pod["priorityClassName"], "system-node-critical");
@@ -222,6 +224,10 @@ fn daemonset_has_the_least_privilege_posture() {
             {"name": "btf", "hostPath": {"path": "/sys/kernel/btf", "type": "Directory"}},
             {"name": "cgroup", "hostPath": {"path": "/sys/fs/cgroup", "type": "Directory"}},
             {"name": "bpffs", "hostPath": {"path": "/sys/fs/bpf", "type": "Directory"}},
+            // The node's posture: LSMs and lockdown; the kernel config
+            // without /proc/config.gz (a node without /boot still starts).
+            {"name": "securityfs", "hostPath": {"path": "/sys/kernel/security", "type": "Directory"}},
+            {"name": "boot", "hostPath": {"path": "/boot", "type": "DirectoryOrCreate"}},
         ])
     );
     assert_eq!(
@@ -230,6 +236,8 @@ fn daemonset_has_the_least_privilege_posture() {
             {"name": "btf", "mountPath": "/sys/kernel/btf", "readOnly": true},
             {"name": "cgroup", "mountPath": "/sys/fs/cgroup", "readOnly": true},
             {"name": "bpffs", "mountPath": "/sys/fs/bpf", "readOnly": true},
+            {"name": "securityfs", "mountPath": "/sys/kernel/security", "readOnly": true},
+            {"name": "boot", "mountPath": "/boot", "readOnly": true},
         ])
     );
 }

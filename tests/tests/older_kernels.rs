@@ -4,6 +4,10 @@
 //! guest's own `bpftool -j prog|map|link show`, object by object, and `check`
 //! must pass. What a kernel cannot give is null (never 0), a collector whose
 //! iterator the kernel lacks is `unsupported`, and one start-up line says so.
+//! The node's posture equals what each guest reads itself (`posture.rs`).
+#[path = "older_kernels/posture.rs"]
+mod posture;
+
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use bpf_inventory_exporter::inventory::{Collector, HeldBy, Inventory, LinkTarget};
@@ -20,8 +24,10 @@ struct Guest {
 }
 
 impl Guest {
-    /// Boots `series` with `smp` (qemu's -smp); None when qemu is missing outside CI.
-    fn boot(series: &str, smp: &str) -> Option<Guest> {
+    /// Boots `series` with `smp` (qemu's -smp); None when qemu is missing
+    /// outside CI. `posture_switch`: the guest also switches
+    /// `kernel.unprivileged_bpf_disabled` under a running `serve`.
+    fn boot(series: &str, smp: &str, posture_switch: bool) -> Option<Guest> {
         if Command::new("qemu-system-x86_64")
             .arg("--version")
             .output()
@@ -37,7 +43,11 @@ impl Guest {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu/boot-guest.sh");
         // One kernel download per series, shared by the boots of that series.
         let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kernel-{series}"));
-        let out = Command::new(script)
+        let mut command = Command::new(script);
+        if posture_switch {
+            command.env("POSTURE_SWITCH", "1");
+        }
+        let out = command
             .arg(series)
             .arg(exporter_binary())
             .arg(fixture_core_object())
@@ -236,12 +246,13 @@ fn kernel_version(release: &str) -> (u32, u32) {
 
 /// Boots `series`, compares everything and checks the start-up line and
 /// `check`; returns the guest for kernel-specific checks.
-fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
-    let guest = Guest::boot(series, "2")?;
+fn guest_agrees_with_bpftool(series: &str, posture_switch: bool) -> Option<(Guest, Inventory)> {
+    let guest = Guest::boot(series, "2", posture_switch)?;
     let inv = guest.inventory();
     let release = inv.node.kernel_release.clone();
     assert!(release.starts_with(&format!("{series}.")), "{release}");
     compare_with_bpftool(&guest, &inv, &release);
+    posture::posture_agrees_with_the_guest(&guest, &inv, &release);
 
     // One start-up line names what is unavailable; nothing else warns.
     let log = &guest.section("dump").2;
@@ -301,16 +312,16 @@ fn guest_agrees_with_bpftool(series: &str) -> Option<(Guest, Inventory)> {
     Some((guest, inv))
 }
 
-fn run(test: &str, series: &str) -> Option<(Guest, Inventory)> {
+fn run(test: &str, series: &str, posture_switch: bool) -> Option<(Guest, Inventory)> {
     if !have_root(test) {
         return None;
     }
-    guest_agrees_with_bpftool(series)
+    guest_agrees_with_bpftool(series, posture_switch)
 }
 
 #[test]
 fn linux_5_10_agrees_with_bpftool() {
-    let Some((guest, inv)) = run("linux_5_10_agrees_with_bpftool", "5.10") else {
+    let Some((guest, inv)) = run("linux_5_10_agrees_with_bpftool", "5.10", false) else {
         return;
     };
     pinned_files_agree_with_dump(&guest, &inv);
@@ -362,12 +373,16 @@ fn pinned_files_agree_with_dump(guest: &Guest, inv: &Inventory) {
 
 #[test]
 fn linux_6_1_agrees_with_bpftool() {
-    run("linux_6_1_agrees_with_bpftool", "6.1");
+    run("linux_6_1_agrees_with_bpftool", "6.1", false);
 }
 
+/// Also the one guest where `kernel.unprivileged_bpf_disabled` is switched
+/// (never on this host: a test may write it only inside a guest).
 #[test]
 fn linux_6_12_agrees_with_bpftool() {
-    run("linux_6_12_agrees_with_bpftool", "6.12");
+    if let Some((guest, _)) = run("linux_6_12_agrees_with_bpftool", "6.12", true) {
+        posture::unprivileged_switch_shows_in_the_next_collection(&guest);
+    }
 }
 
 /// Possible CPUs beyond the online ones (CPU hotplug room, as on many cloud
@@ -381,7 +396,7 @@ fn more_possible_than_online_cpus() {
         return;
     }
     for series in ["6.1", "5.10"] {
-        let Some(guest) = Guest::boot(series, "2,maxcpus=4") else {
+        let Some(guest) = Guest::boot(series, "2,maxcpus=4", false) else {
             return;
         };
         assert_eq!(guest.section("cpus").0, "0-3\n0-1\n", "possible, online");

@@ -205,6 +205,34 @@ pub fn target_series(
         .into_iter()
         .find(|p| p["title"] == title && p["type"] != "stat")
         .unwrap_or_else(|| panic!("no panel {title:?}"));
+    series_at_end(prometheus, dashboard, panel, ref_id, concrete, window)
+}
+
+/// The series of the stat panel titled `title` (a title a table may share),
+/// at the end of the window.
+pub fn stat_series(
+    prometheus: &Prometheus,
+    dashboard: &Value,
+    title: &str,
+    concrete: &BTreeMap<&str, String>,
+    window: Window,
+) -> Vec<(Value, f64)> {
+    let panel = grafana::panels(dashboard)
+        .into_iter()
+        .find(|p| p["title"] == title && p["type"] == "stat")
+        .unwrap_or_else(|| panic!("no stat {title:?}"));
+    series_at_end(prometheus, dashboard, panel, None, concrete, window)
+}
+
+fn series_at_end(
+    prometheus: &Prometheus,
+    dashboard: &Value,
+    panel: &Value,
+    ref_id: Option<&str>,
+    concrete: &BTreeMap<&str, String>,
+    window: Window,
+) -> Vec<(Value, f64)> {
+    let title = panel["title"].as_str().unwrap_or_default();
     let values = variable_values(prometheus, dashboard, Mode::Concrete, concrete, window).unwrap();
     let target = match ref_id {
         Some(ref_id) => grafana::targets(panel)
