@@ -8,12 +8,12 @@ use std::{
     fs,
     io::{BufRead, BufReader, Write},
     process::{Command, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
 use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
 use e2e_tests::{
+    events_cli::follow_events,
     exporter_binary, have_root,
     holders::{make_cgroup, wait_for_comm, Cleanup, Kid},
 };
@@ -41,18 +41,6 @@ fn read_programs(kid: &mut Kid) -> Vec<(u64, String)> {
 }
 
 /// Lines of a child's stream, read on a thread (the child is killed by its guard).
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 /// The events the exporter has of this test's pod, once there are `count`.
 fn pod_events(server: &Server, query: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -205,21 +193,12 @@ fn a_pod_loading_three_programs_and_unloading_one_is_seen_in_order() {
     drop(server);
 
     // The CLI, following live: the same four events of a second child.
-    let mut cli = Kid::spawn(
+    let (cli, cli_lines) = follow_events(
         Command::new(exporter_binary())
             .args(["events", "--format", "json"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )
-    .expect("start the events CLI");
-    let cli_lines = lines_of(cli.stdout.take().expect("CLI stdout"));
-    let cli_log = lines_of(cli.stderr.take().expect("CLI stderr"));
-    let ready = cli_log
-        .iter()
-        .find(|l| l.contains("following BPF program loads and unloads"));
-    assert!(ready.is_some(), "the events CLI did not start");
+            .env("RUST_LOG", "info"),
+        "the events CLI",
+    );
     let (kid, stdin, expected) = pod.load();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut followed = Vec::new();

@@ -2,14 +2,12 @@
 //! exporter serves everything but what needs CAP_SYS_ADMIN; with neither it
 //! exits non-zero with one line naming what is missing.
 use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Output, Stdio},
-    sync::mpsc,
+    process::{Command, Output},
     time::{Duration, Instant},
 };
 
 use aya::maps::HashMap;
-use e2e_tests::{exporter_binary, have_root, holders::Kid, Fixture, FIXTURE_PROG};
+use e2e_tests::{events_cli::follow_events, exporter_binary, have_root, Fixture, FIXTURE_PROG};
 use serde_json::Value;
 
 fn dump_as_nobody(caps: &str) -> Output {
@@ -98,18 +96,6 @@ fn missing_capabilities_are_named_in_one_line() {
 }
 
 /// Lines of a child's stream, read on a thread.
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 #[test]
 fn load_events_need_only_cap_perfmon() {
     if !have_root("load_events_need_only_cap_perfmon") {
@@ -124,19 +110,10 @@ fn load_events_need_only_cap_perfmon() {
     );
 
     // The CLI as uid 65534 sees a program this test loads afterwards.
-    let mut cli = Kid::spawn(
-        as_nobody(",+perfmon", &["events", "--format", "json"], "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )
-    .expect("run setpriv (util-linux)");
-    let lines = lines_of(cli.stdout.take().expect("stdout"));
-    let log = lines_of(cli.stderr.take().expect("stderr"));
-    let ready = log
-        .iter()
-        .find(|l| l.contains("following BPF program loads"));
-    assert!(ready.is_some(), "the events CLI did not start as uid 65534");
+    let (cli, lines) = follow_events(
+        &mut as_nobody(",+perfmon", &["events", "--format", "json"], "info"),
+        "the events CLI as uid 65534",
+    );
     let fx = Fixture::load().expect("load fixture");
     let id = u64::from(fx.program_id(FIXTURE_PROG));
     let deadline = Instant::now() + Duration::from_secs(10);
