@@ -141,7 +141,9 @@ pub type Owners = Arc<[Owner]>;
 /// by every object the process holds.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Owner {
-    /// Process id in the exporter's pid namespace (the host's with hostPID).
+    /// Process id in the initial (host) pid namespace, as the kernel numbers
+    /// the task (`task->tgid`); the walk sees only the processes of the
+    /// exporter's pid namespace, which with hostPID is the host's.
     pub pid: u32,
     #[schema(value_type = String)]
     pub comm: Arc<str>,
