@@ -19,6 +19,17 @@ use bpf_inventory_exporter::{
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[path = "main/errors.rs"]
+mod errors;
+#[path = "main/flags.rs"]
+mod flags;
+
+use errors::one_line;
+use flags::{
+    parse_collection_timeout, parse_duration, parse_listen_address, parse_mode,
+    parse_read_header_timeout, parse_refresh_interval, parse_telemetry_path,
+};
+
 #[derive(Parser)]
 // args_override_self: a flag given twice takes the last value (wrappers and scripts add flags).
 #[command(
@@ -87,15 +98,6 @@ struct PinDir {
     /// A directory of its own in a BPF filesystem (not the mount's root); created if missing.
     #[arg(long, default_value = bpf::pin::DEFAULT_DIR)]
     dir: PathBuf,
-}
-
-fn parse_mode(text: &str) -> Result<u32, String> {
-    match u32::from_str_radix(text, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!(
-            "{text:?} is not an octal file mode such as 0400 or 0444"
-        )),
-    }
 }
 
 #[derive(Args, Clone)]
@@ -224,25 +226,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, each cause once: a cause whose text
-/// is already printed is left out (errors of other crates often repeat their
-/// source in their own message).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        let text = text.trim();
-        if text.is_empty() || line.contains(text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(text);
-    }
-    line
-}
-
 fn init_logging(format: LogFormat, level: LogLevel) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| level.directive().into());
@@ -338,79 +321,6 @@ fn check() -> anyhow::Result<()> {
     }
     anyhow::ensure!(inventory.errors.is_empty(), "collectors failed");
     Ok(())
-}
-
-/// A duration in humantime syntax (500ms, 10s, 1m). Duration flags take
-/// values starting with `-` so that a negative one is refused as a value.
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    if value.starts_with('-') {
-        return Err("a duration cannot be negative".into());
-    }
-    humantime::parse_duration(value)
-        .map_err(|e| format!("{e} (a duration such as 500ms, 10s or 1m)"))
-}
-
-/// A duration of at least `min`.
-fn duration_at_least(value: &str, min: Duration) -> Result<Duration, String> {
-    let duration = parse_duration(value)?;
-    if duration < min {
-        return Err(format!(
-            "must be at least {}",
-            humantime::format_duration(min)
-        ));
-    }
-    Ok(duration)
-}
-
-/// Shorter than this, a collection on a loaded host would always time out.
-fn parse_collection_timeout(value: &str) -> Result<Duration, String> {
-    duration_at_least(value, Duration::from_millis(100))
-}
-
-/// 0s switches the refresh off; otherwise at least 1s (it reads every map's fdinfo).
-fn parse_refresh_interval(value: &str) -> Result<Duration, String> {
-    let duration = parse_duration(value)?;
-    if duration.is_zero() {
-        return Ok(duration);
-    }
-    duration_at_least(value, Duration::from_secs(1)).map_err(|e| e + " (or 0s for off)")
-}
-
-fn parse_read_header_timeout(value: &str) -> Result<Duration, String> {
-    duration_at_least(value, Duration::from_secs(1))
-}
-
-/// An absolute path of plain characters that no other route uses.
-fn parse_telemetry_path(value: &str) -> Result<String, String> {
-    let plain = value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
-    if !value.starts_with('/') || value == "/" || !plain || value.contains("//") {
-        return Err(
-            "expected an absolute path such as /metrics (letters, digits, / - _ . ~)".into(),
-        );
-    }
-    if ["/healthz", "/readyz"].contains(&value) || value == "/api" || value.starts_with("/api/") {
-        return Err(format!("{value} is taken by another route"));
-    }
-    Ok(value.to_owned())
-}
-
-/// `IP:PORT`, `localhost:PORT` (127.0.0.1) or `:PORT` (all interfaces), as
-/// other exporters take `--web.listen-address`.
-fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
-    let port = |port: &str| {
-        port.parse::<u16>()
-            .map_err(|_| format!("{port:?} is not a port number (0-65535)"))
-    };
-    if let Ok(address) = value.parse() {
-        return Ok(address);
-    }
-    match value.rsplit_once(':') {
-        Some(("", p)) => Ok(SocketAddr::from(([0, 0, 0, 0], port(p)?))),
-        Some(("localhost", p)) => Ok(SocketAddr::from(([127, 0, 0, 1], port(p)?))),
-        _ => Err("expected IP:PORT, localhost:PORT or :PORT".into()),
-    }
 }
 
 /// Calibrates the per-CPU offsets with the exporter's iterators (released
@@ -517,28 +427,4 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // A collection stuck in the kernel must not hold the exit beyond the 2 s budget.
     runtime.shutdown_timeout(Duration::from_millis(300));
     Ok(served?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::one_line;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("failed to create map percpu_probe: {0}")]
-    struct Repeats(#[source] std::io::Error);
-
-    #[test]
-    fn each_cause_is_printed_once() {
-        let io = || std::io::Error::from_raw_os_error(libc::EPERM);
-        let error = anyhow::Error::new(Repeats(io())).context("loading the BPF object failed");
-        assert_eq!(
-            one_line(&error),
-            "loading the BPF object failed: failed to create map percpu_probe: Operation not permitted (os error 1)"
-        );
-        let error = anyhow::Error::new(io()).context("raising RLIMIT_NOFILE");
-        assert_eq!(
-            one_line(&error),
-            "raising RLIMIT_NOFILE: Operation not permitted (os error 1)"
-        );
-    }
 }
