@@ -19,6 +19,11 @@ fn has(cap: Capability) -> bool {
     caps::has_cap(None, CapSet::Effective, cap).unwrap_or(false)
 }
 
+/// CAP_BPF in effect (CAP_SYS_ADMIN implies it).
+pub(super) fn holds_bpf() -> bool {
+    has(Capability::CAP_BPF) || has(Capability::CAP_SYS_ADMIN)
+}
+
 /// Loading tracing programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN
 /// implies both); reading kernel memory in them needs CAP_PERFMON.
 pub fn check() -> Result<Privileges, MissingCapability> {

@@ -7,7 +7,7 @@ use std::{error::Error as StdError, fmt, io};
 
 use aya::programs::{links::LinkError, ProgramError};
 
-use super::{caps, owners::OwnersError, records::TruncatedRecords, KERNEL_BTF};
+use super::{caps, owners::OwnersError, records::TruncatedRecords, seccomp, KERNEL_BTF};
 
 /// What callers outside `bpf` see: `serve`, `check`, `dump` and collections.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum LoadError {
     Btf(#[source] aya::BtfError),
     #[error("loading the BPF object failed")]
     Object(#[source] aya::EbpfError),
+    #[error("loading the BPF object failed: bpf() was refused (EPERM) although CAP_BPF is held, so the container's seccomp profile likely blocks it (see {})", seccomp::DOCS)]
+    Seccomp(#[source] aya::EbpfError),
     #[error("iterator program {program} missing from the BPF object")]
     MissingProgram { program: &'static str },
     #[error("loading iterator {program} (iter/{target}) failed")]
@@ -42,6 +44,18 @@ pub enum LoadError {
     },
     #[error("this kernel has none of the map, program and link iterators (iter/bpf_map, iter/bpf_prog, iter/bpf_link)")]
     NoIterator,
+}
+
+impl LoadError {
+    /// [`LoadError::Object`], or [`LoadError::Seccomp`] when a seccomp filter
+    /// likely refused bpf().
+    pub(super) fn object(source: aya::EbpfError) -> Self {
+        if seccomp::refused_by_filter(&source) {
+            Self::Seccomp(source)
+        } else {
+            Self::Object(source)
+        }
+    }
 }
 
 /// Running a loaded iterator and taking its output.

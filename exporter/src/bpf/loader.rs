@@ -137,7 +137,7 @@ impl Iterators {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .load(OBJECT)
-            .map_err(LoadError::Object)?;
+            .map_err(LoadError::object)?;
         let mut first_error = None;
         let iterators = Collector::LOAD_ORDER.map(|it| {
             let availability = match load_iter(&mut ebpf, &btf, it.program(), it.target()) {

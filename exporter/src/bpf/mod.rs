@@ -11,6 +11,7 @@ pub mod perf_records;
 pub mod pin;
 pub mod pins;
 pub mod records;
+mod seccomp;
 pub mod stats;
 pub mod syscall;
 pub mod transient;

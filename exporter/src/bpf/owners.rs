@@ -117,7 +117,7 @@ impl OwnerWalk {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .load(OBJECT)
-            .map_err(LoadError::Object)?;
+            .map_err(LoadError::object)?;
         load_iter(&mut ebpf, &btf, LEARN, TARGET)?;
         load_iter(&mut ebpf, &btf, WALK, TARGET)?;
         let (learnt, self_tgid) = learn(&mut ebpf)?;

@@ -141,23 +141,43 @@ pub(super) fn unescape(field: &str) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The container id and pod uid a cgroup path names, for kubelet's systemd
-/// driver (`kubepods-<qos>-pod<uid with _>.slice/<runtime>-<64 hex>.scope`),
-/// its cgroupfs driver (`kubepods/<qos>/pod<uid>/<64 hex>`) and Docker,
-/// CRI-O and containerd scopes outside Kubernetes.
+/// The container id and pod uid a cgroup path names: kubelet's systemd driver
+/// (`kubepods-<qos>-pod<uid with _>.slice/<runtime>-<64 hex>.scope`), its
+/// cgroupfs driver (`kubepods/<qos>/pod<uid>/<64 hex>`, or `libpod-<64 hex>`
+/// when Podman runs the container), and plain Docker and Podman hosts
+/// (`docker-<id>.scope`, `/docker/<id>`, `libpod-<id>.scope`, `libpod-<id>`);
+/// CRI-O and containerd scopes outside Kubernetes too. The pod uid comes only
+/// from kubelet's pod directories.
 pub fn parse_container(path: &str) -> (Option<String>, Option<String>) {
     let mut pod_uid = None;
     let mut container_id = None;
-    let mut in_pod = false;
+    let mut parent = ContainerParent::Other;
     for segment in path.split('/').filter(|s| !s.is_empty()) {
         if let Some(uid) = pod_segment(segment) {
             pod_uid = Some(uid);
-            in_pod = true;
-        } else if let Some(id) = container_segment(segment, in_pod) {
-            container_id = Some(id);
+            parent = ContainerParent::Pod;
+        } else {
+            if let Some(id) = container_segment(segment, parent) {
+                container_id = Some(id);
+            }
+            parent = if segment == "docker" {
+                ContainerParent::Docker
+            } else {
+                ContainerParent::Other
+            };
         }
     }
     (container_id, pod_uid)
+}
+
+/// What the segment before a container's directory was: a bare 64-hex
+/// directory names a container only under a pod's (kubelet's cgroupfs driver)
+/// or Docker's cgroupfs parent `/docker`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ContainerParent {
+    Pod,
+    Docker,
+    Other,
 }
 
 fn pod_segment(segment: &str) -> Option<String> {
@@ -174,7 +194,7 @@ fn pod_segment(segment: &str) -> Option<String> {
     is_uuid(&uid).then_some(uid)
 }
 
-fn container_segment(segment: &str, in_pod: bool) -> Option<String> {
+fn container_segment(segment: &str, parent: ContainerParent) -> Option<String> {
     let id = match segment.strip_suffix(".scope") {
         Some(scope) => {
             let (runtime, id) = scope.rsplit_once('-')?;
@@ -182,8 +202,10 @@ fn container_segment(segment: &str, in_pod: bool) -> Option<String> {
                 .contains(&runtime)
                 .then_some(id)?
         }
-        // cgroupfs driver: the bare id, only inside a pod's directory.
-        None if in_pod => segment,
+        // Podman's cgroupfs manager: libpod-<id>, in a pod's directory or not
+        // (libpod-conmon-<id> is its monitor, not the container).
+        None if segment.starts_with("libpod-") => segment.strip_prefix("libpod-")?,
+        None if parent != ContainerParent::Other => segment,
         None => return None,
     };
     (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
@@ -232,6 +254,38 @@ mod tests {
         assert_eq!(parse_container(&path), (Some(ID.into()), Some(UID.into())));
         let path = format!("/kubepods/pod{UID}/{ID}");
         assert_eq!(parse_container(&path), (Some(ID.into()), Some(UID.into())));
+    }
+
+    #[test]
+    fn kubelet_cgroupfs_driver_with_podman() {
+        let path = format!("/kubepods/besteffort/pod{UID}/libpod-{ID}");
+        assert_eq!(parse_container(&path), (Some(ID.into()), Some(UID.into())));
+        let path = format!("/kubepods/besteffort/pod{UID}/libpod-conmon-{ID}");
+        assert_eq!(parse_container(&path), (None, Some(UID.into())));
+    }
+
+    #[test]
+    fn plain_docker_and_podman_hosts_name_no_pod() {
+        for path in [
+            format!("/system.slice/docker-{ID}.scope"),
+            format!("/docker/{ID}"),
+            format!("/machine.slice/libpod-{ID}.scope"),
+            format!("/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope"),
+            format!("/libpod_parent/libpod-{ID}"),
+            format!("/libpod-{ID}"),
+        ] {
+            assert_eq!(parse_container(&path), (Some(ID.into()), None), "{path}");
+        }
+        // Not containers: a bare id outside /docker, a short id, the monitor.
+        for path in [
+            format!("/other/{ID}"),
+            format!("/docker/{}", &ID[..12]),
+            format!("/docker/x/{ID}"),
+            format!("/libpod_parent/libpod-conmon-{ID}"),
+            format!("/machine.slice/libpod-conmon-{ID}.scope"),
+        ] {
+            assert_eq!(parse_container(&path), (None, None), "{path}");
+        }
     }
 
     #[test]
