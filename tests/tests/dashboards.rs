@@ -2,8 +2,11 @@
 //! every panel query, its template variables substituted as Grafana would, run
 //! against a real Prometheus that scraped the real exporter while the
 //! fixture's objects existed, a child process in a pod's cgroup held some of
-//! them, run-time statistics were on and a bpffs delegated BPF commands. Every query must parse and return at
-//! least one series.
+//! them, run-time statistics were on, a bpffs delegated BPF commands and a
+//! child in a pod's cgroup loaded and unloaded programs. Every query must parse
+//! and return at least one series.
+#[path = "dashboards/events.rs"]
+mod events;
 #[path = "dashboards/grafana.rs"]
 mod grafana;
 #[path = "dashboards/owners.rs"]
@@ -226,8 +229,19 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
     let mut growing: HashMap<_, u64, u32> = HashMap::try_from(map).unwrap();
     let deadline = Instant::now() + STARTUP;
     let mut key = 0u64;
-    while prometheus.scrapes().unwrap() < scrapes_at_start + 4.0 {
+    let mut loader = None;
+    // The scrape under way when the child loads may predate its loads: two
+    // more complete scrapes have them.
+    let mut until = scrapes_at_start + 4.0;
+    while prometheus.scrapes().unwrap() < until {
         assert!(Instant::now() < deadline, "Prometheus stopped scraping");
+        // After a scrape inside the range: `offset $__range` at its end, off
+        // by up to half a second, still reads a sample from before the loads.
+        let scrapes = prometheus.scrapes().unwrap();
+        if loader.is_none() && scrapes >= scrapes_at_start + 1.0 {
+            loader = Some(events::Loader::load());
+            until = until.max(scrapes + 2.0);
+        }
         if key < 400 {
             for _ in 0..10 {
                 growing.insert(key, 1, 0).unwrap();
@@ -295,6 +309,9 @@ fn every_panel_query_returns_series_from_a_real_prometheus() {
         "{fastest:?}"
     );
     let node = load("node.json");
+    let loader = loader.expect("the loading child started within the range");
+    loader.check_panels(&prometheus, &load("fleet.json"), &concrete, window);
+    loader.check_panels(&prometheus, &node, &concrete, window);
     let links = panel_series(&prometheus, &node, "Links", &concrete, window);
     let prog_id = id(fixture.program_id(FIXTURE_PROG));
     assert!(

@@ -166,18 +166,28 @@ fn run_query(
             &[("query", expr), ("time", &seconds(window.to_ms))],
         )?
     } else {
-        let step = builtins.interval_ms;
-        prometheus.api(
-            "/api/v1/query_range",
-            &[
-                ("query", expr),
-                ("start", &seconds(window.from_ms / step * step)),
-                ("end", &seconds(window.to_ms / step * step)),
-                ("step", &seconds(step)),
-            ],
-        )?
+        range_query(prometheus, expr, window, builtins)?
     };
     Ok(data["result"].as_array().context("result")?.len())
+}
+
+/// A range query with start and end aligned to the step, as Grafana's backend sends it.
+fn range_query(
+    prometheus: &Prometheus,
+    expr: &str,
+    window: Window,
+    builtins: Builtins,
+) -> Result<Value> {
+    let step = builtins.interval_ms;
+    prometheus.api(
+        "/api/v1/query_range",
+        &[
+            ("query", expr),
+            ("start", &seconds(window.from_ms / step * step)),
+            ("end", &seconds(window.to_ms / step * step)),
+            ("step", &seconds(step)),
+        ],
+    )
 }
 
 /// The series of the (only) instant query of the panel titled `title`.
@@ -259,4 +269,49 @@ fn series_at_end(
             )
         })
         .collect()
+}
+
+/// The (only) range query of a panel, run as Grafana runs it over the window,
+/// with each series' values added up over the steps: for a per-interval
+/// panel, what happened over the whole range.
+pub struct RangeSums<'a> {
+    pub prometheus: &'a Prometheus,
+    pub dashboard: &'a Value,
+    pub concrete: &'a BTreeMap<&'a str, String>,
+    pub window: Window,
+}
+
+impl RangeSums<'_> {
+    pub fn of(&self, title: &str) -> Vec<(Value, f64)> {
+        let panel = grafana::panels(self.dashboard)
+            .into_iter()
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("no panel {title:?}"));
+        let values = variable_values(
+            self.prometheus,
+            self.dashboard,
+            Mode::Concrete,
+            self.concrete,
+            self.window,
+        )
+        .unwrap();
+        let builtins = self.window.builtins().unwrap();
+        let raw = panel["targets"][0]["expr"].as_str().unwrap();
+        let expr = grafana::interpolate(raw, &values, builtins).unwrap();
+        let data = range_query(self.prometheus, &expr, self.window, builtins).unwrap();
+        data["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let sum = r["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|point| point[1].as_str().unwrap().parse::<f64>().unwrap())
+                    .sum();
+                (r["metric"].clone(), sum)
+            })
+            .collect()
+    }
 }
