@@ -36,7 +36,7 @@ fn promtool(args: &[&str]) -> String {
 #[test]
 fn promtool_checks_the_rules_and_passes_their_unit_tests() {
     let check = promtool(&["check", "rules", "bpf-inventory-exporter.rules.yml"]);
-    assert!(check.contains("SUCCESS: 18 rules found"), "{check}");
+    assert!(check.contains("SUCCESS: 20 rules found"), "{check}");
     let tests = promtool(&["test", "rules", "tests.yml"]);
     assert!(tests.contains("SUCCESS"), "{tests}");
 }
@@ -76,7 +76,7 @@ fn every_alert_has_annotations_a_runbook_section_and_unit_tests() {
         .flatten()
         .collect();
     let alerts = alerts(&groups);
-    assert_eq!(alerts.len(), 15);
+    assert_eq!(alerts.len(), 17);
     for alert in &alerts {
         let name = alert["alert"].as_str().unwrap();
         assert!(
@@ -154,7 +154,9 @@ fn rules_read_the_exporters_metric_names() {
             "bpf_node_jit_used_ratio",
             "bpf_node_kernel_config_info",
             "bpf_node_unprivileged_bpf_disabled",
+            "bpf_prog_loads_total",
             "bpf_prog_recursion_misses_total",
+            "bpf_prog_short_lived_total",
             "bpf_progs",
             "bpf_progs_memory_bytes",
         ]
@@ -294,7 +296,7 @@ fn plain_prometheus_config_is_valid_and_in_the_deploy_doc() {
         "{report}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(report.contains("SUCCESS: 18 rules found"), "{report}");
+    assert!(report.contains("SUCCESS: 20 rules found"), "{report}");
 
     let config = fs::read_to_string(repo_path("deploy/prometheus/static.yml")).unwrap();
     let body: String = config

@@ -27,6 +27,7 @@ mod error;
 mod handlers;
 mod openapi;
 mod query;
+mod stream;
 
 pub use body::{EventsPage, LinkDetail, MapDetail, NodeDetail, Owners, Paged, ProgramDetail};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
@@ -52,6 +53,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: CollectState) -> Router<S
         .route("/api/v1/owners", only_get(get(handlers::owners)))
         .route("/api/v1/node", only_get(get(handlers::node)))
         .route("/api/v1/events", only_get(get(handlers::events)))
+        .route(
+            "/api/v1/events/stream",
+            only_get(get(stream::events_stream)),
+        )
         .route("/api/v1/openapi.json", only_get(get(openapi::document)))
         .route("/api/v1", any(route_not_found))
         .route("/api/v1/", any(route_not_found))
@@ -127,5 +132,7 @@ fn respond_json(
 
 #[cfg(test)]
 mod events_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{error::ApiError, handlers, query::parse_no_query};
+use super::{error::ApiError, handlers, query::parse_no_query, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,7 @@ use super::{error::ApiError, handlers, query::parse_no_query};
         handlers::owners,
         handlers::node,
         handlers::events,
+        stream::events_stream,
     ),
     tags(
         (name = "inventory", description = "The whole snapshot"),

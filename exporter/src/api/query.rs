@@ -17,7 +17,8 @@ use super::error::ApiError;
 use crate::inventory::{names, Collector, Owners};
 
 mod events;
-pub use events::{EventsParams, EventsQuery};
+pub(super) use events::parse_u64;
+pub use events::{EventsParams, EventsQuery, EventsStreamParams};
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;

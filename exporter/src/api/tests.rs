@@ -413,6 +413,7 @@ async fn openapi_document_describes_every_route_and_the_real_field_names() {
         paths,
         [
             "/api/v1/events",
+            "/api/v1/events/stream",
             "/api/v1/inventory",
             "/api/v1/links",
             "/api/v1/links/{id}",

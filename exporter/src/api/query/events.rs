@@ -15,6 +15,7 @@ use crate::{
 };
 
 const ACCEPTED: &str = "since, limit, kind, comm, pod_uid, container_id";
+const ACCEPTED_BY_STREAM: &str = "since, kind, comm, pod_uid, container_id";
 
 /// What a request for events asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +28,15 @@ pub struct EventsQuery {
 
 impl EventsQuery {
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        Self::parse_accepting(raw, ACCEPTED)
+    }
+
+    /// The stream's parameters: those of the list but `limit` (it has no end).
+    pub fn parse_stream(raw: Option<&str>) -> Result<Self, ApiError> {
+        Self::parse_accepting(raw, ACCEPTED_BY_STREAM)
+    }
+
+    fn parse_accepting(raw: Option<&str>, accepted: &'static str) -> Result<Self, ApiError> {
         let mut query = EventsQuery {
             since: 0,
             limit: DEFAULT_LIMIT,
@@ -35,7 +45,7 @@ impl EventsQuery {
         for (name, value) in pairs(raw)? {
             match name.as_str() {
                 "since" => query.since = parse_u64("since", &value)?,
-                "limit" => query.limit = parse_limit(&value)?,
+                "limit" if accepted == ACCEPTED => query.limit = parse_limit(&value)?,
                 "kind" => {
                     query.filter.kind = Some(match value.as_str() {
                         "load" => EventKind::Load,
@@ -49,7 +59,7 @@ impl EventsQuery {
                 _ => {
                     return Err(ApiError::UnknownParameter {
                         name: short(&name),
-                        accepted: ACCEPTED.into(),
+                        accepted: accepted.into(),
                     })
                 }
             }
@@ -59,7 +69,7 @@ impl EventsQuery {
 }
 
 /// A sequence number: up to i64::MAX, the largest an OpenAPI int64 holds.
-fn parse_u64(name: &'static str, value: &str) -> Result<u64, ApiError> {
+pub(in crate::api) fn parse_u64(name: &'static str, value: &str) -> Result<u64, ApiError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(name, value, "expected a decimal integer"));
     }
@@ -116,6 +126,38 @@ impl IntoParams for EventsParams {
                 text(),
             ),
         ]
+    }
+}
+
+/// OpenAPI description of the stream's parameters: the list's but `limit`,
+/// and the `Last-Event-ID` header.
+pub struct EventsStreamParams;
+
+impl IntoParams for EventsStreamParams {
+    fn into_params(in_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params: Vec<Parameter> = EventsParams::into_params(in_)
+            .into_iter()
+            .filter(|p| p.name != "limit")
+            .collect();
+        if let Some(since) = params.iter_mut().find(|p| p.name == "since") {
+            since.description = Some(
+                "Start after this sequence number when no `Last-Event-ID` is given; without either, \
+                 only events from now on."
+                    .into(),
+            );
+        }
+        let mut last_event_id = param(
+            "Last-Event-ID",
+            "Resume after this event (its `id:` line): the events after it still in the buffer come \
+             first. Sent by EventSource clients when they reconnect; takes precedence over `since`.",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9]{1,18}$"))
+                .into(),
+        );
+        last_event_id.parameter_in = ParameterIn::Header;
+        params.push(last_event_id);
+        params
     }
 }
 
