@@ -236,6 +236,29 @@ pub fn sample_inventory() -> Inventory {
 
 /// A posture with every field known: a node that allows unprivileged BPF
 /// and has a bpffs delegating commands.
+/// An event of `comm` loading or unloading program `prog_id`, in a pod.
+pub fn sample_event(
+    kind: crate::events::EventKind,
+    prog_id: u32,
+    comm: &str,
+) -> crate::events::Event {
+    crate::events::Event {
+        seq: 0,
+        time: chrono::DateTime::from_timestamp_nanos(1_765_152_000_123_456_789),
+        kind,
+        prog_id,
+        tag: "59f4a931744dcdc6".into(),
+        name: Some("probe".into()),
+        prog_type: None,
+        pid: Some(4242),
+        tid: Some(4243),
+        comm: Some(comm.into()),
+        cgroup: Some("/kubepods/pod0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b/c".into()),
+        container_id: None,
+        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+    }
+}
+
 pub fn sample_posture() -> Posture {
     let config = [("CONFIG_BPF_JIT_ALWAYS_ON", "n"), ("CONFIG_BPF_LSM", "y")];
     Posture {

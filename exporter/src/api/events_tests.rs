@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use crate::{
-    events::{Event, EventKind, EventLog},
+    events::{EventKind, EventLog},
     server::{app, AppState, ServerConfig},
+    testing::sample_event,
 };
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
@@ -25,32 +26,14 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
-fn event(kind: EventKind, prog_id: u32, comm: &str) -> Event {
-    Event {
-        seq: 0,
-        time: chrono::DateTime::from_timestamp_nanos(1_765_152_000_123_456_789),
-        kind,
-        prog_id,
-        tag: "59f4a931744dcdc6".into(),
-        name: Some("probe".into()),
-        prog_type: None,
-        pid: Some(4242),
-        tid: Some(4243),
-        comm: Some(comm.into()),
-        cgroup: Some("/kubepods/pod0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b/c".into()),
-        container_id: None,
-        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
-    }
-}
-
 #[tokio::test]
 async fn events_are_paged_after_since_and_filtered() {
     let state = AppState::new(ServerConfig::default());
     let log = EventLog::new(2);
     state.collecting().set_events(std::sync::Arc::clone(&log));
-    log.append(event(EventKind::Load, 7, "loader"));
-    log.append(event(EventKind::Load, 8, "loader"));
-    log.append(event(EventKind::Unload, 7, "kworker"));
+    log.append(sample_event(EventKind::Load, 7, "loader"));
+    log.append(sample_event(EventKind::Load, 8, "loader"));
+    log.append(sample_event(EventKind::Unload, 7, "kworker"));
 
     let (status, body) = get(&state, "/api/v1/events?since=2").await;
     assert_eq!(status, StatusCode::OK);

@@ -1,23 +1,8 @@
 use super::*;
-use crate::{events::EventKind, testing};
-
-fn event(kind: EventKind, prog_id: u32, comm: &str) -> Event {
-    Event {
-        seq: 0,
-        time: chrono::DateTime::from_timestamp_nanos(1_765_152_000_123_456_789),
-        kind,
-        prog_id,
-        tag: "59f4a931744dcdc6".into(),
-        name: Some("p".into()),
-        prog_type: None,
-        pid: Some(42),
-        tid: Some(42),
-        comm: Some(comm.into()),
-        cgroup: None,
-        container_id: None,
-        pod_uid: Some("0b5e8f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
-    }
-}
+use crate::{
+    events::EventKind,
+    testing::{self, sample_event},
+};
 
 fn labels(comm: &str) -> LoaderLabels {
     LoaderLabels {
@@ -31,9 +16,9 @@ fn labels(comm: &str) -> LoaderLabels {
 fn pages_are_numbered_filtered_and_say_what_was_dropped() {
     let log = EventLog::new(3);
     for id in 1..=4 {
-        log.append(event(EventKind::Load, id, "a"));
+        log.append(sample_event(EventKind::Load, id, "a"));
     }
-    log.append(event(EventKind::Unload, 4, "b"));
+    log.append(sample_event(EventKind::Unload, 4, "b"));
     // Capacity 3: seq 1 and 2 left the buffer.
     let all = log.page(0, 10, &EventFilter::default());
     let seqs: Vec<u64> = all.items.iter().map(|e| e.seq).collect();
@@ -64,8 +49,8 @@ fn counters_short_lived_and_losses() {
     let inventory = testing::sample_inventory();
     let seen = inventory.programs[0].id;
     // A program a collection saw is not short-lived; one it never saw is.
-    log.append(event(EventKind::Load, seen, "a"));
-    log.append(event(EventKind::Load, 90_001, "a"));
+    log.append(sample_event(EventKind::Load, seen, "a"));
+    log.append(sample_event(EventKind::Load, 90_001, "a"));
     let stats = log.observe(&inventory.programs);
     assert_eq!(stats.short_lived, 0);
     assert_eq!(
@@ -75,8 +60,8 @@ fn counters_short_lived_and_losses() {
         Some(&*inventory.programs[0].prog_type)
     );
     log.lost(3);
-    log.append(event(EventKind::Unload, seen, "b"));
-    log.append(event(EventKind::Unload, 90_001, "b"));
+    log.append(sample_event(EventKind::Unload, seen, "b"));
+    log.append(sample_event(EventKind::Unload, 90_001, "b"));
     let stats = log.stats();
     assert_eq!(stats.short_lived, 1);
     assert_eq!(stats.lost, 3);
