@@ -164,8 +164,13 @@ impl PageCache {
         let web_config = self.web_config.reloads();
         let text = crate::privileges::spawn_blocking(move || {
             let mut out = reclaim(spare);
-            // A little room for growth; an empty buffer gets the renderer's estimate.
-            out.reserve(previous + previous / 32);
+            // A fresh buffer gets the last page's size and a little room for
+            // growth (none yet: the renderer's estimate). A kept one holds the
+            // last page already: reserving more would move it (glibc may or
+            // may not grow it in place) while the page has not grown.
+            if out.capacity() == 0 {
+                out.reserve(previous + previous / 32);
+            }
             // Taken when the collection's page is made: its scrapes share it.
             let server = ServerStats {
                 process: super::process::process_stats(),
@@ -223,6 +228,13 @@ impl PageCache {
     #[cfg(test)]
     pub fn spare(&self, format: Format) -> Option<Bytes> {
         lock(&self.spare).get(&format).cloned()
+    }
+
+    /// Whether the kept last page of `format` is held by nothing else: the
+    /// condition for the next page to be written into its buffer.
+    #[cfg(test)]
+    pub fn spare_is_free(&self, format: Format) -> bool {
+        lock(&self.spare).get(&format).is_some_and(Bytes::is_unique)
     }
 }
 

@@ -249,9 +249,12 @@ async fn the_next_page_is_written_into_the_last_pages_buffer_once_it_is_sent() {
             .expect("the page's buffer is kept")
     };
     let buffer = spare().as_ptr();
-    // The first collection's page is evicted with it, on a blocking thread:
-    // only then is the kept buffer the page's last reference.
-    crate::testing::released("the first page", || state.0.pages.cached() == 0).await;
+    // The first collection and its page are freed on a blocking thread: only
+    // then is the kept buffer the page's last reference.
+    crate::testing::released("the first page", || {
+        state.0.pages.spare_is_free(Format::Text)
+    })
+    .await;
     let (_, _, second) = get(&state, "/metrics", &[]).await;
     assert_eq!(spare().as_ptr(), buffer, "same buffer");
     assert!(text(&first).contains("bpf_exporter_collections_total 1\n"));
