@@ -192,6 +192,19 @@ fn a_pod_loading_three_programs_and_unloading_one_is_seen_in_order() {
     drop((stdin, kid));
     drop(server);
 
+    // A restarted exporter numbers above its predecessor: a `since` kept from
+    // the first process gets the second one's events, none counted as dropped.
+    let last = seqs[3];
+    let server = Server::start().expect("restart exporter");
+    let (kid, stdin, expected) = pod.load();
+    let events = pod_events(&server, &format!("&since={last}"), 4);
+    assert_eq!(without_seq_and_time(&events), expected);
+    assert!(events[0]["seq"].as_u64().unwrap() > last, "{events:?}");
+    let page = server.json(&format!("/api/v1/events?pod_uid={POD_UID}&since={last}"));
+    assert_eq!(page["dropped"], 0);
+    drop((stdin, kid));
+    drop(server);
+
     // The CLI, following live: the same four events of a second child.
     let (cli, cli_lines) = follow_events(
         Command::new(exporter_binary())

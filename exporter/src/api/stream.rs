@@ -60,8 +60,9 @@ pub async fn events_stream(
     let newest = log.subscribe();
     let newest_now = *newest.borrow();
     let after = match resume {
-        // An id past the newest is from an earlier exporter process (the
-        // numbers restart at 1): all this process kept is new to the client.
+        // An id past the newest is from an earlier exporter process whose
+        // numbers this one's do not exceed (the clock went back): all this
+        // process kept is new to the client.
         Some(id) if id > newest_now => 0,
         Some(id) => id,
         None if query.since > 0 => query.since,

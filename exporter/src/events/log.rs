@@ -62,6 +62,8 @@ pub struct EventPage {
 struct State {
     capacity: usize,
     buffer: VecDeque<Event>,
+    /// The number before this log's first event.
+    start: u64,
     last_seq: u64,
     /// Kernel losses with the last sequence number before them; bounded like the buffer.
     lost_marks: VecDeque<(u64, u64)>,
@@ -82,14 +84,35 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// A log numbering its events from 1.
     pub fn new(capacity: usize) -> Arc<Self> {
+        Self::numbered_after(capacity, 0)
+    }
+
+    /// A log numbering its events from `start + 1`.
+    pub fn numbered_after(capacity: usize, start: u64) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 capacity: capacity.max(1),
+                start,
+                last_seq: start,
                 ..State::default()
             }),
-            newest: watch::Sender::new(0),
+            newest: watch::Sender::new(start),
         })
+    }
+
+    /// `serve`'s log: numbered after the microseconds since the Unix epoch at
+    /// start, so a restarted exporter numbers above every event its predecessor
+    /// numbered (it would have had to log more than one event per microsecond
+    /// it ran), and a client resuming with an earlier process's `since` or
+    /// `Last-Event-ID` gets this process's events instead of waiting for its
+    /// numbers to catch up. Below 2^53 (exact in JavaScript) until 2255.
+    pub fn numbered_from_now(capacity: usize) -> Arc<Self> {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_micros() as u64);
+        Self::numbered_after(capacity, start)
     }
 
     /// Numbers and keeps `event` (its `seq` is set here) and counts it.
@@ -140,7 +163,8 @@ impl EventLog {
     pub fn page(&self, since: u64, limit: usize, filter: &EventFilter) -> EventPage {
         let state = lock(&self.state);
         let oldest = state.buffer.front().map_or(state.last_seq + 1, |e| e.seq);
-        let dropped = oldest.saturating_sub(since.saturating_add(1));
+        // A `since` from before this log (an earlier process) misses only this log's dropped events.
+        let dropped = oldest.saturating_sub(since.max(state.start).saturating_add(1));
         let mut items = Vec::new();
         // Past events that left the buffer: the next page starts at the oldest kept.
         let mut next_since = since.max(oldest - 1);

@@ -71,3 +71,27 @@ fn counters_short_lived_and_losses() {
     assert_eq!(log.page(2, 10, &EventFilter::default()).lost, 3);
     assert_eq!(log.page(3, 10, &EventFilter::default()).lost, 0);
 }
+
+#[test]
+fn a_since_from_an_earlier_process_gets_this_logs_events() {
+    // The predecessor numbered up to 1 000 050; this log starts after 2 000 000.
+    let log = EventLog::numbered_after(2, 2_000_000);
+    assert_eq!(*log.subscribe().borrow(), 2_000_000);
+    for id in 1..=3 {
+        log.append(sample_event(EventKind::Load, id, "a"));
+    }
+    let page = log.page(1_000_050, 10, &EventFilter::default());
+    let seqs: Vec<u64> = page.items.iter().map(|e| e.seq).collect();
+    // Capacity 2: this log's first event left the buffer; nothing else is missing.
+    assert_eq!(
+        (seqs, page.dropped, page.next_since),
+        (vec![2_000_002, 2_000_003], 1, 2_000_003)
+    );
+    let now = EventLog::numbered_from_now(1);
+    now.append(sample_event(EventKind::Load, 1, "a"));
+    let first = now.page(0, 1, &EventFilter::default()).items[0].seq;
+    assert!(
+        first > 1_765_000_000_000_000,
+        "{first} is not microseconds since 1970"
+    );
+}

@@ -288,7 +288,7 @@ fn start_events(
     flight: &Arc<SingleFlight>,
     state: &AppState,
 ) {
-    let log = EventLog::new(capacity);
+    let log = EventLog::numbered_from_now(capacity);
     match spawn_reader(Reader::new(rings, Arc::clone(&log))) {
         Ok(_reader) => {
             flight.set_event_observer(Arc::clone(&log) as Arc<dyn EventObserver>);
