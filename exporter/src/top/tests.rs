@@ -1,0 +1,1 @@
+//! The view drawn on ratatui's TestBackend from fixed inventories.
