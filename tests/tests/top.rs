@@ -79,7 +79,7 @@ impl Drop for Tmux {
 }
 
 /// The screen line of the row whose first cell is `id`.
-fn row<'a>(screen: &'a str, id: u32) -> Option<&'a str> {
+fn row(screen: &str, id: u32) -> Option<&str> {
     let id = id.to_string();
     screen
         .lines()
