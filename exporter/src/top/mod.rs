@@ -25,6 +25,7 @@ use crate::{
 };
 
 mod app;
+mod format;
 mod input;
 mod rates;
 mod rows;
