@@ -127,8 +127,8 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 fn widths(pane: Pane) -> Vec<Constraint> {
     use Constraint::{Length as L, Min as M};
     match pane {
-        Pane::Programs => vec![L(7), L(13), M(16), L(24), L(13), L(8), L(9), L(7), L(10)],
-        Pane::Maps => vec![L(7), L(14), M(16), L(17), L(13), L(9), L(10), L(24)],
+        Pane::Programs => vec![L(7), L(13), M(16), L(22), L(13), L(8), L(9), L(7), L(10)],
+        Pane::Maps => vec![L(7), L(13), M(16), L(17), L(12), L(9), L(10), L(22)],
         Pane::Links => vec![L(7), L(12), M(20), L(18), M(20), L(24)],
         Pane::Owners => vec![L(16), L(13), L(37), M(10), L(6), L(6), L(6), L(10)],
         Pane::Events => vec![L(13), L(7), L(7), M(16), L(14), L(8), L(16), L(17)],
