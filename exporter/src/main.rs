@@ -95,14 +95,14 @@ enum Command {
     /// A live full-screen view: programs by CPU, maps by fill, links, owners, events (q quits, ? helps).
     Top {
         /// Time between two collections (rates are over it).
-        #[arg(long, default_value = "1s", value_parser = parse_top_interval, allow_hyphen_values = true)]
+        #[arg(long, env = "BPF_EXPORTER_INTERVAL", default_value = "1s", value_parser = parse_top_interval, allow_hyphen_values = true)]
         interval: Duration,
         /// Hold BPF_ENABLE_STATS while running (program run time and runs: the CPU columns).
         #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
         enable_bpf_stats: bool,
         /// No events pane: do not open the load/unload rings (a second reader
         /// takes the pids from an exporter's events on Linux 6.18).
-        #[arg(long)]
+        #[arg(long, env = "BPF_EXPORTER_NO_EVENTS")]
         no_events: bool,
     },
 }
