@@ -17,3 +17,4 @@ pub mod server;
 pub mod sync;
 #[doc(hidden)]
 pub mod testing;
+pub mod top;

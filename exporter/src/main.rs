@@ -16,6 +16,7 @@ use bpf_inventory_exporter::{
     otlp, privileges,
     render::{self, prometheus::RenderOptions},
     server::{self, RunOptions, ServerConfig},
+    top,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -27,7 +28,7 @@ mod flags;
 use errors::one_line;
 use flags::{
     parse_collection_timeout, parse_duration, parse_listen_address, parse_mode,
-    parse_read_header_timeout, parse_refresh_interval, parse_telemetry_path,
+    parse_read_header_timeout, parse_refresh_interval, parse_telemetry_path, parse_top_interval,
 };
 
 #[derive(Parser)]
@@ -90,6 +91,19 @@ enum Command {
     Events {
         #[arg(long, value_enum, default_value_t = EventsFormat::Text)]
         format: EventsFormat,
+    },
+    /// A live full-screen view: programs by CPU, maps by fill, links, owners, events (q quits, ? helps).
+    Top {
+        /// Time between two collections (rates are over it).
+        #[arg(long, env = "BPF_EXPORTER_INTERVAL", default_value = "1s", value_parser = parse_top_interval, allow_hyphen_values = true)]
+        interval: Duration,
+        /// Hold BPF_ENABLE_STATS while running (program run time and runs: the CPU columns).
+        #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
+        enable_bpf_stats: bool,
+        /// No events pane: do not open the load/unload rings (a second reader
+        /// takes the pids from an exporter's events on Linux 6.18).
+        #[arg(long, env = "BPF_EXPORTER_NO_EVENTS")]
+        no_events: bool,
     },
 }
 
@@ -216,7 +230,8 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.log_level);
+    let top = matches!(cli.command, Some(Command::Top { .. }));
+    init_logging(cli.log_format, cli.log_level, top);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -226,16 +241,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, level: LogLevel) {
+/// `top` logs through its screen (the footer) and from warnings up unless
+/// asked for debug: start-up lines would stay on the shell's screen.
+fn init_logging(format: LogFormat, level: LogLevel, top: bool) {
+    let level = match level {
+        LogLevel::Info if top => LogLevel::Warn,
+        level => level,
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| level.directive().into());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(!top && std::io::stderr().is_terminal())
         .with_env_filter(filter);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    match (format, top) {
+        (LogFormat::Text, false) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, false) => builder.with_writer(std::io::stderr).json().init(),
+        (LogFormat::Text, true) => builder.with_writer(top::LogSink).init(),
+        (LogFormat::Json, true) => builder.with_writer(top::LogSink).json().init(),
     }
 }
 
@@ -273,6 +295,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Events { format }) => {
             Ok(events::follow_until_signal(format == EventsFormat::Json)?)
+        }
+        Some(Command::Top {
+            interval,
+            enable_bpf_stats,
+            no_events,
+        }) => {
+            // As `serve`: a missing capability is one line before the screen is taken.
+            bpf::check_prerequisites()?;
+            Ok(top::run(top::Options {
+                interval,
+                enable_bpf_stats,
+                events: !no_events,
+            })?)
         }
     }
 }

@@ -159,6 +159,24 @@ fn help_flags(args: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The subcommands `--help` lists (`help` aside).
+fn subcommands() -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpf-inventory-exporter"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn readme_synopsis_names_every_flag() {
     let readme = fs::read_to_string(root().join("README.md")).unwrap();
@@ -167,7 +185,10 @@ fn readme_synopsis_names_every_flag() {
         .nth(1)
         .and_then(|s| s.split("```").nth(1))
         .expect("README.md has a usage synopsis in a code block under ## Usage");
-    for subcommand in ["serve", "dump", "check", "pin", "unpin"] {
+    let subcommands = subcommands();
+    assert!(subcommands.len() >= 7, "{subcommands:?}");
+    for subcommand in &subcommands {
+        let subcommand = subcommand.as_str();
         let line = usage
             .lines()
             .find(|l| {

@@ -48,6 +48,11 @@ pub fn parse_refresh_interval(value: &str) -> Result<Duration, String> {
     duration_at_least(value, Duration::from_secs(1)).map_err(|e| e + " (or 0s for off)")
 }
 
+/// `top --interval`: under 100ms the view would mostly show collections.
+pub fn parse_top_interval(value: &str) -> Result<Duration, String> {
+    duration_at_least(value, Duration::from_millis(100))
+}
+
 pub fn parse_read_header_timeout(value: &str) -> Result<Duration, String> {
     duration_at_least(value, Duration::from_secs(1))
 }

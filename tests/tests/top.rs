@@ -1,0 +1,160 @@
+//! `top` in a real terminal: the built binary runs in a tmux pane (a private
+//! server, killed by a guard) over a fixture program and map this test
+//! loaded; the pane shows them with the kernel's values, `s` and `/` change
+//! the view, `q` quits with status 0 and the shell's screen comes back.
+use std::{
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use e2e_tests::{exporter_binary, have_root, Fixture, FIXTURE_PROG};
+
+/// A tmux server of its own (`-L`), killed with everything in it on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let tmux = Self {
+            socket: format!("bpf-top-test-{}-{nanos}", std::process::id()),
+        };
+        let out = tmux.run(&["new-session", "-d", "-x", "200", "-y", "60", command]);
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("running tmux (apt-get install tmux)")
+    }
+
+    /// Types `keys` (tmux key names: Enter, Escape ... or literal text with `-l`).
+    fn keys(&self, keys: &[&str]) {
+        let out = self.run(&[&["send-keys"][..], keys].concat());
+        assert!(out.status.success(), "tmux send-keys {keys:?}");
+    }
+
+    fn text(&self, text: &str) {
+        self.keys(&["-l", text]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p"]).stdout).into_owned()
+    }
+
+    /// Waits (up to 30 s) until the pane's text satisfies `done`; returns it.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not on the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // Kills the pane's shell and anything still running in it (SIGHUP).
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The screen line of the row whose first cell is `id`.
+fn row(screen: &str, id: u32) -> Option<&str> {
+    let id = id.to_string();
+    screen
+        .lines()
+        .find(|l| l.trim_start_matches('│').split_whitespace().next() == Some(&id))
+}
+
+#[test]
+fn top_shows_the_fixture_sorts_filters_and_quits_leaving_the_terminal_as_it_was() {
+    if !have_root("top_shows_the_fixture_sorts_filters_and_quits_leaving_the_terminal_as_it_was") {
+        return;
+    }
+    let mut fixture = Fixture::load().expect("load the fixture");
+    fixture.fill_hash(0..37);
+    let hash = fixture.map_id("fixture_hash");
+    let array = fixture.map_id("fixture_array");
+    let prog = fixture.program_id(FIXTURE_PROG);
+
+    let tmux = Tmux::start("env PS1='$ ' sh");
+    tmux.wait_for("the prompt", |s| s.starts_with('$'));
+    tmux.text("echo before-top");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the shell", |s| s.lines().any(|l| l == "before-top"));
+    // --no-events: a second reader of the load/unload records would take
+    // the pids of another test's exporter on Linux 6.18 (docs/events.md).
+    let command = format!(
+        "{} top --interval 500ms --no-events; echo top-exit=$?",
+        exporter_binary().display()
+    );
+    tmux.text(&command);
+    tmux.keys(&["Enter"]);
+
+    // The program and the map, by name, with the kernel's entry count.
+    let screen = tmux.wait_for("the fixture's program and map", |s| {
+        row(s, prog).is_some() && row(s, hash).is_some()
+    });
+    let prog_row = row(&screen, prog).unwrap();
+    assert!(prog_row.contains(FIXTURE_PROG), "{prog_row}");
+    let map_row = row(&screen, hash).unwrap();
+    assert!(map_row.contains("fixture_hash"), "{map_row}");
+    assert!(
+        map_row.contains("37/1000") && map_row.contains("  3.7%"),
+        "{map_row}"
+    );
+    assert!(screen.contains("sort: CPU % ▼"), "{screen}");
+    assert_eq!(
+        tmux.run(&["display", "-p", "#{alternate_on}"]).stdout,
+        b"1\n"
+    );
+
+    // `s`: the programs pane sorts by the next column, and says so.
+    tmux.keys(&["s"]);
+    tmux.wait_for("sort by MEMORY", |s| s.contains("sort: MEMORY ▼"));
+
+    // `/fixture_hash`: our map stays, our other map and program go.
+    tmux.text("/fixture_hash");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the filter", |s| {
+        s.contains("filter: fixture_hash") && row(s, array).is_none()
+    });
+    assert!(
+        row(&screen, hash).is_some_and(|r| r.contains("37/1000")),
+        "{screen}"
+    );
+    assert!(row(&screen, prog).is_none(), "{screen}");
+
+    // `q`: exit 0, the alternate screen left, the shell's lines as they were.
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("top's exit", |s| {
+        s.lines().any(|l| l.starts_with("top-exit="))
+    });
+    assert!(screen.lines().any(|l| l == "top-exit=0"), "{screen}");
+    assert!(screen.lines().any(|l| l == "before-top"), "{screen}");
+    assert!(!screen.contains("sort:"), "{screen}");
+    assert_eq!(
+        tmux.run(&["display", "-p", "#{alternate_on}"]).stdout,
+        b"0\n"
+    );
+}
