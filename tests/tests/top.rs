@@ -158,3 +158,56 @@ fn top_shows_the_fixture_sorts_filters_and_quits_leaving_the_terminal_as_it_was(
         b"0\n"
     );
 }
+
+/// The screen line of the events pane for `kind` of program `id`.
+fn event_row<'a>(screen: &'a str, kind: &str, id: u32) -> Option<&'a str> {
+    let id = id.to_string();
+    screen.lines().find(|l| {
+        let cells: Vec<&str> = l.trim_matches('│').split_whitespace().collect();
+        cells.get(1) == Some(&kind) && cells.get(2) == Some(&id.as_str())
+    })
+}
+
+// The only test here that opens the load/unload rings (the other passes
+// --no-events), so this process's pid is not taken by a second reader.
+#[test]
+fn top_events_pane_shows_a_program_this_test_loads_and_unloads() {
+    if !have_root("top_events_pane_shows_a_program_this_test_loads_and_unloads") {
+        return;
+    }
+    let tmux = Tmux::start("env PS1='$ ' sh");
+    tmux.wait_for("the prompt", |s| s.starts_with('$'));
+    tmux.text(&format!(
+        "{} top --interval 500ms; echo top-exit=$?",
+        exporter_binary().display()
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("top", |s| s.contains("sort: CPU % ▼"));
+    // Programs → maps → links → owners → events.
+    tmux.keys(&["Tab", "Tab", "Tab", "Tab"]);
+    tmux.wait_for("the events pane", |s| s.contains("┌ Events"));
+
+    let fixture = Fixture::load().expect("load the fixture");
+    let prog = fixture.program_id(FIXTURE_PROG);
+    let screen = tmux.wait_for("the fixture's load", |s| {
+        event_row(s, "load", prog).is_some()
+    });
+    let load = event_row(&screen, "load", prog).unwrap();
+    let pid = std::process::id().to_string();
+    // The name is the JIT symbol's (the program's BTF name), cut to its column.
+    assert!(load.contains("fixture_count"), "{load}");
+    assert!(
+        load.split_whitespace().any(|cell| cell == pid),
+        "pid {pid} not in {load}"
+    );
+    drop(fixture);
+    tmux.wait_for("the fixture's unload", |s| {
+        event_row(s, "unload", prog).is_some()
+    });
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("top's exit", |s| {
+        s.lines().any(|l| l.starts_with("top-exit="))
+    });
+    assert!(screen.lines().any(|l| l == "top-exit=0"), "{screen}");
+}
