@@ -90,7 +90,9 @@ fn logs_have_their_own_variables_and_can_be_off() {
     // A metrics URL names the metrics path: no logs endpoint to derive.
     let metrics_only = config(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://b:4318")]);
     assert_eq!(metrics_only.unwrap().unwrap().logs, None);
-    let off = config(&[general, ("OTEL_LOGS_EXPORTER", "none")]).unwrap().unwrap();
+    let off = config(&[general, ("OTEL_LOGS_EXPORTER", "none")])
+        .unwrap()
+        .unwrap();
     assert_eq!(off.logs, None);
     for (bad, variable) in [
         (("OTEL_LOGS_EXPORTER", "console"), "OTEL_LOGS_EXPORTER"),

@@ -117,9 +117,9 @@ impl Client {
             None => None,
         };
         Ok(match transport.protocol {
-            Protocol::Grpc => Client::Grpc(ca.map(|pem| {
-                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
-            })),
+            Protocol::Grpc => Client::Grpc(
+                ca.map(|pem| ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))),
+            ),
             Protocol::HttpProtobuf => {
                 // reqwest takes the process' rustls provider: ring, as tonic uses.
                 let _ = rustls::crypto::ring::default_provider().install_default();

@@ -140,7 +140,10 @@ impl EventPush {
         }
         let deadline = Instant::now() + FLUSH_BUDGET;
         let flush = self.send_waiting(&log, &mut after, FLUSH_BUDGET, true);
-        if tokio::time::timeout_at(deadline.into(), flush).await.is_err() {
+        if tokio::time::timeout_at(deadline.into(), flush)
+            .await
+            .is_err()
+        {
             warn!(budget = ?FLUSH_BUDGET, "the last OTLP log export did not finish in time");
         }
         if let Err(error) = self.provider.shutdown() {

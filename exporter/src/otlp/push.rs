@@ -173,7 +173,11 @@ impl Pusher {
     /// Exports every interval once `source` delivers the loaded single
     /// flight, until `stopped`; then one last export and shutdown. The
     /// events, when both they and a logs endpoint are on, go out alongside.
-    pub async fn run(mut self, source: oneshot::Receiver<PushSource>, stopped: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        source: oneshot::Receiver<PushSource>,
+        stopped: watch::Receiver<bool>,
+    ) {
         let mut stop = stopped.clone();
         let PushSource { flight, events } = tokio::select! {
             source = source => match source {

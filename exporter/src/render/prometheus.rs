@@ -417,11 +417,7 @@ impl PageWriter {
         }
         self.header(&f::OTLP_EVENTS_DROPPED);
         if let Some(otlp) = &stats.otlp {
-            self.sample(
-                &f::OTLP_EVENTS_DROPPED,
-                "",
-                Value::Int(otlp.events_dropped),
-            );
+            self.sample(&f::OTLP_EVENTS_DROPPED, "", Value::Int(otlp.events_dropped));
         }
         self.events(stats.events.as_ref());
     }

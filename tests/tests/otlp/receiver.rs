@@ -1,8 +1,10 @@
 //! A test OTLP receiver on the official protobuf definitions
-//! (`opentelemetry-proto`: tonic's generated `MetricsService` server for gRPC,
-//! prost decoding for HTTP/protobuf on axum), on 127.0.0.1 ports the test
-//! picks, in the clear or with TLS (a test CA from rcgen). It records every
-//! request it decodes and answers as told: OK, 503 with Retry-After, or never.
+//! (`opentelemetry-proto`: tonic's generated `MetricsService` and
+//! `LogsService` servers for gRPC, prost decoding for HTTP/protobuf on axum),
+//! on 127.0.0.1 ports the test picks, in the clear or with TLS (a test CA from
+//! rcgen). It records every metrics request it decodes and answers as told:
+//! OK, 503 with Retry-After, or never; log requests are recorded apart and
+//! answered OK (never, when told never).
 // Each test uses a different subset.
 #![allow(dead_code)]
 
@@ -22,9 +24,15 @@ use axum::{
     Router,
 };
 use opentelemetry_proto::tonic::{
-    collector::metrics::v1::{
-        metrics_service_server::{MetricsService, MetricsServiceServer},
-        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    collector::{
+        logs::v1::{
+            logs_service_server::{LogsService, LogsServiceServer},
+            ExportLogsServiceRequest, ExportLogsServiceResponse,
+        },
+        metrics::v1::{
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+        },
     },
     common::v1::{any_value, AnyValue, KeyValue},
     metrics::v1::{metric, number_data_point, Metric, NumberDataPoint},
@@ -57,13 +65,30 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
 }
 
+/// One decoded logs request.
+#[derive(Clone, Debug)]
+pub struct ReceivedLogs {
+    pub grpc: bool,
+    pub request: ExportLogsServiceRequest,
+}
+
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<Received>>,
+    logs: Mutex<Vec<ReceivedLogs>>,
     answer: Mutex<Option<Answer>>,
 }
 
 impl Shared {
+    /// Records a logs request; false: never answer it.
+    fn record_logs(&self, request: ExportLogsServiceRequest, grpc: bool) -> bool {
+        self.logs
+            .lock()
+            .unwrap()
+            .push(ReceivedLogs { grpc, request });
+        *self.answer.lock().unwrap() != Some(Answer::Never)
+    }
+
     /// Records the request; returns whether to accept it (None: never answer).
     fn record(
         &self,
@@ -153,6 +178,7 @@ impl Receiver {
         let http = http_listener.local_addr()?;
         let service = MetricsServiceServer::from_arc(Arc::new(Grpc(Arc::clone(&shared))))
             .max_decoding_message_size(256 << 20);
+        let logs_service = LogsServiceServer::from_arc(Arc::new(Grpc(Arc::clone(&shared))));
         let mut server = tonic::transport::Server::builder();
         if let Some(pki) = tls {
             let identity = tonic::transport::Identity::from_pem(&pki.cert_pem, &pki.key_pem);
@@ -162,10 +188,12 @@ impl Receiver {
         runtime.spawn(
             server
                 .add_service(service)
+                .add_service(logs_service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener)),
         );
         let app = Router::new()
             .route("/v1/metrics", post(http_export))
+            .route("/v1/logs", post(http_logs))
             .layer(DefaultBodyLimit::disable())
             .with_state(Arc::clone(&shared));
         match tls {
@@ -201,6 +229,10 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
+    }
+
+    pub fn received_logs(&self) -> Vec<ReceivedLogs> {
+        self.shared.logs.lock().unwrap().clone()
     }
 
     /// Waits until `done` holds for the requests received so far.
@@ -327,6 +359,34 @@ impl MetricsService for Grpc {
             None => std::future::pending().await,
         }
     }
+}
+
+#[tonic::async_trait]
+impl LogsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        if !self.0.record_logs(request.into_inner(), true) {
+            std::future::pending::<()>().await;
+        }
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+async fn http_logs(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request = match ExportLogsServiceRequest::decode(body) {
+        Ok(request) => request,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    if !shared.record_logs(request, false) {
+        std::future::pending::<()>().await;
+    }
+    (
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        ExportLogsServiceResponse::default().encode_to_vec(),
+    )
+        .into_response()
 }
 
 async fn http_export(

@@ -1,0 +1,300 @@
+//! The BPF load/unload events pushed as OTLP log records, with the real
+//! binary and kernel and the test receiver (`otlp/receiver.rs`): a child this
+//! test starts in a kubelet-style pod cgroup loads three programs and unloads
+//! one at once; the receiver gets a record for each event with exactly the
+//! attributes of its `/api/v1/events` item, over HTTP/protobuf and gRPC.
+//!
+//! Its own test binary, one test: a second consumer of the kernel's records
+//! opened later (another exporter of a parallel test) makes the kernel write
+//! the sample id (pid, time) into its copy only (docs/events.md).
+#[path = "otlp/receiver.rs"]
+mod receiver;
+mod support;
+
+use std::{
+    fs,
+    io::{BufRead, BufReader, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant, SystemTime},
+};
+
+use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
+use e2e_tests::{
+    have_root,
+    holders::{make_cgroup, wait_for_comm, Cleanup, Kid},
+};
+use opentelemetry_proto::tonic::{
+    common::v1::any_value::Value as Attr,
+    logs::v1::{LogRecord, SeverityNumber},
+};
+use receiver::{Answer, Receiver};
+use serde_json::{json, Map, Value};
+use support::Server;
+
+const COMM: &str = "bpf-event-kid";
+const POD_UID: &str = "5d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d";
+/// Upper bound of waits for a record; not a performance assertion.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A record with the service it came from.
+struct Record {
+    service: Option<String>,
+    record: LogRecord,
+}
+
+/// Every log record the receiver got over `grpc` (true) or HTTP.
+fn records(receiver: &Receiver, grpc: bool) -> Vec<Record> {
+    let mut out = Vec::new();
+    for request in receiver
+        .received_logs()
+        .into_iter()
+        .filter(|r| r.grpc == grpc)
+    {
+        for resource_logs in request.request.resource_logs {
+            let service = resource_logs.resource.as_ref().and_then(|resource| {
+                match receiver::attribute(&resource.attributes, "service.name") {
+                    Some(Attr::StringValue(name)) => Some(name.clone()),
+                    _ => None,
+                }
+            });
+            for scope_logs in resource_logs.scope_logs {
+                out.extend(scope_logs.log_records.into_iter().map(|record| Record {
+                    service: service.clone(),
+                    record,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// A record's attributes as the JSON object an `/api/v1/events` item is
+/// (without `time`): integers as numbers, strings as strings.
+fn attributes_json(record: &LogRecord) -> Value {
+    let mut object = Map::new();
+    for kv in &record.attributes {
+        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Attr::IntValue(n)) => json!(n),
+            Some(Attr::StringValue(s)) => json!(s),
+            other => panic!("attribute {} has an unexpected value {other:?}", kv.key),
+        };
+        assert!(
+            object.insert(kv.key.clone(), value).is_none(),
+            "attribute {} twice",
+            kv.key
+        );
+    }
+    Value::Object(object)
+}
+
+/// The records of program `prog_id` of `kind`, once there are `count`.
+fn wait_records(
+    receiver: &Receiver,
+    grpc: bool,
+    prog_id: u64,
+    kind: &str,
+    count: usize,
+) -> Vec<Record> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found: Vec<Record> = records(receiver, grpc)
+            .into_iter()
+            .filter(|r| {
+                let a = attributes_json(&r.record);
+                a["prog_id"] == prog_id && a["kind"] == kind
+            })
+            .collect();
+        if found.len() >= count || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The exporter's `/api/v1/events` items of this test's pod.
+fn pod_events(server: &Server) -> Vec<Value> {
+    let reply = server
+        .get(&format!("/api/v1/events?pod_uid={POD_UID}&limit=1000"), &[])
+        .expect("/api/v1/events");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body: Value = serde_json::from_str(&reply.body).expect("JSON");
+    body["items"].as_array().expect("items").clone()
+}
+
+/// The item's `time` (RFC 3339, ns) as nanoseconds since the epoch.
+fn unix_nanos(item: &Value) -> u64 {
+    let time = item["time"].as_str().expect("time");
+    let time = chrono::DateTime::parse_from_rfc3339(time).expect("RFC 3339");
+    u64::try_from(time.timestamp_nanos_opt().expect("in range")).expect("after 1970")
+}
+
+/// Asserts that the only record of `item`'s program and kind carries
+/// exactly its fields, its time, INFO and the event name.
+fn assert_record_is(receiver: &Receiver, grpc: bool, item: &Value) {
+    let kind = item["kind"].as_str().expect("kind");
+    let id = item["prog_id"].as_u64().expect("prog_id");
+    let found = wait_records(receiver, grpc, id, kind, 1);
+    assert_eq!(found.len(), 1, "{kind} records of program {id}");
+    let Record { service, record } = &found[0];
+    let mut expected = item.clone();
+    let object = expected.as_object_mut().expect("an event object");
+    object.remove("time");
+    object.retain(|_, v| !v.is_null());
+    assert_eq!(attributes_json(record), expected, "{kind} of program {id}");
+    assert_eq!(record.time_unix_nano, unix_nanos(item));
+    assert!(record.observed_time_unix_nano >= record.time_unix_nano);
+    assert_eq!(record.severity_number, SeverityNumber::Info as i32);
+    assert_eq!(record.severity_text, "INFO");
+    assert_eq!(record.event_name, format!("bpf.prog.{kind}"));
+    let body = record.body.as_ref().and_then(|b| b.value.as_ref());
+    assert_eq!(
+        body,
+        Some(&Attr::StringValue(format!("BPF program {kind}")))
+    );
+    assert_eq!(service.as_deref(), Some("bpf-inventory-exporter"));
+}
+
+/// The pod cgroup of this test (removed on drop, after the child).
+struct Pod {
+    dir: std::path::PathBuf,
+    _cleanup: Cleanup,
+}
+
+impl Pod {
+    fn create() -> Pod {
+        let root = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").unwrap())
+            .expect("a cgroup2 mount");
+        let container = "d".repeat(32) + &"0123456789abcdef".repeat(2);
+        let path = format!(
+            "bpf-otlp-events-{}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{container}.scope",
+            std::process::id(),
+            POD_UID.replace('-', "_")
+        );
+        let mut cleanup = Cleanup(vec![]);
+        let dir = make_cgroup(&root, &path, &mut cleanup);
+        Pod {
+            dir,
+            _cleanup: cleanup,
+        }
+    }
+
+    /// Starts the loading child in the pod and has it load; returns it, its
+    /// stdin (it holds evkid_0 and evkid_2 until that closes) and its
+    /// programs' (id, tag).
+    fn load(&self) -> (Kid, std::process::ChildStdin, Vec<(u64, String)>) {
+        let mut kid = Kid::spawn(
+            Command::new(env!("CARGO_BIN_EXE_bpf-event-kid"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        )
+        .expect("start the loading child");
+        fs::write(self.dir.join("cgroup.procs"), kid.id().to_string())
+            .expect("move the child into the pod");
+        wait_for_comm(kid.id(), COMM);
+        let mut go = kid.stdin.take().expect("piped stdin");
+        go.write_all(b"go\n").expect("tell the child to load");
+        let stdout = kid.stdout.take().expect("piped stdout");
+        let programs = BufReader::new(stdout)
+            .lines()
+            .take(3)
+            .map(|line| {
+                let line = line.expect("a line from the child");
+                let (id, tag) = line.split_once(' ').expect("`id tag`");
+                (id.parse().expect("id"), tag.to_owned())
+            })
+            .collect();
+        (kid, go, programs)
+    }
+}
+
+/// One protocol: loads, the quick unload, then the unloads at the child's exit.
+fn events_arrive_as_log_records(protocol: &str) {
+    let grpc = protocol == "grpc";
+    let receiver = Receiver::start(Answer::Ok).unwrap();
+    let url = if grpc {
+        receiver.grpc_url()
+    } else {
+        receiver.http_url()
+    };
+    // No export interval during the test: no collection fills in `type`
+    // between the record's send and the API read.
+    let server = Server::start_with_env(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &url),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
+        ],
+        &[],
+    )
+    .unwrap();
+    server.wait_ready().unwrap();
+    let pod = Pod::create();
+    let started = SystemTime::now();
+    let (kid, stdin, programs) = pod.load();
+    let pid = kid.id();
+
+    // Loads of all three, the unload of evkid_1 (closed at once).
+    let expected = [("load", 0), ("load", 1), ("unload", 1), ("load", 2)];
+    let deadline = Instant::now() + WAIT;
+    let mut items = pod_events(&server);
+    while items.len() < expected.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        items = pod_events(&server);
+    }
+    assert_eq!(items.len(), expected.len(), "{items:?}\n{}", server.logs());
+    for ((kind, i), item) in expected.iter().zip(&items) {
+        let (id, tag) = &programs[*i];
+        assert_eq!(item["kind"], *kind, "{item}");
+        assert_eq!(item["prog_id"], *id, "{item}");
+        assert_eq!(item["tag"], *tag, "{item}");
+        assert_eq!(item["pid"], pid, "{item}");
+        assert_eq!(item["comm"], COMM, "{item}");
+        assert_eq!(item["pod_uid"], POD_UID, "{item}");
+        assert!(SystemTime::UNIX_EPOCH + Duration::from_nanos(unix_nanos(item)) >= started);
+        assert_record_is(&receiver, grpc, item);
+    }
+
+    // The child closes the two it held and exits by itself: their unloads
+    // arrive too (by prog id: its /proc may be gone when they are read).
+    drop(stdin);
+    let mut kid = kid;
+    kid.wait().expect("the child exits once stdin closes");
+    for (id, tag) in [&programs[0], &programs[2]] {
+        let deadline = Instant::now() + WAIT;
+        let item = loop {
+            let reply = server
+                .get("/api/v1/events?kind=unload&limit=1000", &[])
+                .expect("/api/v1/events");
+            let body: Value = serde_json::from_str(&reply.body).expect("JSON");
+            let found = body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .find(|item| item["prog_id"] == *id)
+                .cloned();
+            match found {
+                Some(item) => break item,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                None => panic!("no unload of {id}\n{}", server.logs()),
+            }
+        };
+        assert_eq!(item["tag"], *tag, "{item}");
+        assert!(item["pid"] == pid || item["pid"].is_null(), "{item}");
+        assert_record_is(&receiver, grpc, &item);
+    }
+    let page = server.metrics().unwrap();
+    assert_eq!(
+        support::sample(&page, "bpf_exporter_otlp_events_dropped_total"),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn load_and_unload_events_arrive_as_log_records_with_the_api_attributes() {
+    if !have_root("load_and_unload_events_arrive_as_log_records_with_the_api_attributes") {
+        return;
+    }
+    for protocol in ["http/protobuf", "grpc"] {
+        events_arrive_as_log_records(protocol);
+    }
+}
