@@ -2,11 +2,14 @@
 //! binary and kernel and the test receiver (`otlp/receiver.rs`): a child this
 //! test starts in a kubelet-style pod cgroup loads three programs and unloads
 //! one at once; the receiver gets a record for each event with exactly the
-//! attributes of its `/api/v1/events` item, over HTTP/protobuf and gRPC.
+//! attributes of its `/api/v1/events` item, over HTTP/protobuf and gRPC; with
+//! the collector down, events that leave the events buffer are counted and
+//! logged, never sent, and the ones kept are sent once it is up.
 //!
-//! Its own test binary, one test: a second consumer of the kernel's records
-//! opened later (another exporter of a parallel test) makes the kernel write
-//! the sample id (pid, time) into its copy only (docs/events.md).
+//! Its own test binary, its tests one at a time: a second consumer of the
+//! kernel's records opened later (another exporter of a parallel test) makes
+//! the kernel write the sample id (pid, time) into its copy only
+//! (docs/events.md).
 #[path = "otlp/receiver.rs"]
 mod receiver;
 mod support;
@@ -15,6 +18,7 @@ use std::{
     fs,
     io::{BufRead, BufReader, Write},
     process::{Command, Stdio},
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -35,6 +39,34 @@ const COMM: &str = "bpf-event-kid";
 const POD_UID: &str = "5d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d";
 /// Upper bound of waits for a record; not a performance assertion.
 const WAIT: Duration = Duration::from_secs(30);
+
+/// This binary's tests run one at a time (see above).
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The exporter's JSON log lines with this message: their fields.
+fn log_lines(server: &Server, message: &str) -> Vec<Value> {
+    server
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == message)
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
+/// Polls until `done` holds; panics with the exporter's logs after [`WAIT`].
+fn wait_until(server: &Server, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}\n{}", server.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// A record with the service it came from.
 struct Record {
@@ -223,6 +255,7 @@ fn events_arrive_as_log_records(protocol: &str) {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &url),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=e2e"),
         ],
         &[],
     )
@@ -282,6 +315,16 @@ fn events_arrive_as_log_records(protocol: &str) {
         assert!(item["pid"] == pid || item["pid"].is_null(), "{item}");
         assert_record_is(&receiver, grpc, &item);
     }
+    // The same headers as the metrics, on every logs request.
+    let requests = receiver.received_logs();
+    assert!(requests.iter().all(|r| r.grpc == grpc), "{protocol}");
+    for request in &requests {
+        assert!(
+            request.headers.contains(&("x-tenant".into(), "e2e".into())),
+            "{:?}",
+            request.headers
+        );
+    }
     let page = server.metrics().unwrap();
     assert_eq!(
         support::sample(&page, "bpf_exporter_otlp_events_dropped_total"),
@@ -294,7 +337,77 @@ fn load_and_unload_events_arrive_as_log_records_with_the_api_attributes() {
     if !have_root("load_and_unload_events_arrive_as_log_records_with_the_api_attributes") {
         return;
     }
+    let _serial = serial();
     for protocol in ["http/protobuf", "grpc"] {
         events_arrive_as_log_records(protocol);
     }
+}
+
+#[test]
+fn events_that_leave_the_buffer_while_the_collector_is_down_are_counted_not_sent() {
+    if !have_root("events_that_leave_the_buffer_while_the_collector_is_down_are_counted_not_sent") {
+        return;
+    }
+    let _serial = serial();
+    let port = support::free_port().unwrap();
+    let server = Server::start_with_env(
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &format!("http://127.0.0.1:{port}"),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ],
+        &["--events-buffer", "10"],
+    )
+    .unwrap();
+    server.wait_ready().unwrap();
+    let pod = Pod::create();
+    // Four children, 16 events, into a buffer of 10 while nothing answers.
+    let kids: Vec<_> = (0..4).map(|_| pod.load()).collect();
+    let first_load = kids[0].2[0].0;
+    let last_load = kids[3].2[2].0;
+    wait_until(&server, "a failed log export", || {
+        !log_lines(&server, "OTLP log export failed").is_empty()
+    });
+    let failed = log_lines(&server, "OTLP log export failed").remove(0);
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("Connection refused"), "{error}");
+    let dropped = || {
+        let page = server.metrics().unwrap();
+        support::sample(&page, "bpf_exporter_otlp_events_dropped_total").unwrap()
+    };
+    // At least the 6 of the children's events beyond the buffer.
+    wait_until(&server, "6 events dropped", || dropped() >= 6.0);
+    let lines = log_lines(
+        &server,
+        "BPF events left the events buffer before the OTLP push sent them",
+    );
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l["dropped"].as_u64() >= Some(1)),
+        "{lines:?}"
+    );
+
+    // The collector comes up: the events still kept go out, in order, the
+    // ones that left the buffer never.
+    let receiver = Receiver::start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Answer::Ok,
+    )
+    .unwrap();
+    let sent = wait_records(&receiver, false, last_load, "load", 1);
+    assert_eq!(
+        sent.len(),
+        1,
+        "the last child's last load\n{}",
+        server.logs()
+    );
+    // Sent in order: had it been sent, it would be there by now.
+    let now = wait_records(&receiver, false, first_load, "load", 0);
+    assert!(now.is_empty(), "the first child's first load was sent");
+    drop(kids);
 }

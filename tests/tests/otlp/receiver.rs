@@ -70,6 +70,8 @@ pub struct Received {
 pub struct ReceivedLogs {
     pub grpc: bool,
     pub request: ExportLogsServiceRequest,
+    /// The request's `x-*` headers (gRPC: metadata), lower-case names.
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -81,11 +83,17 @@ struct Shared {
 
 impl Shared {
     /// Records a logs request; false: never answer it.
-    fn record_logs(&self, request: ExportLogsServiceRequest, grpc: bool) -> bool {
-        self.logs
-            .lock()
-            .unwrap()
-            .push(ReceivedLogs { grpc, request });
+    fn record_logs(
+        &self,
+        request: ExportLogsServiceRequest,
+        headers: &axum::http::HeaderMap,
+        grpc: bool,
+    ) -> bool {
+        self.logs.lock().unwrap().push(ReceivedLogs {
+            grpc,
+            request,
+            headers: x_headers(headers),
+        });
         *self.answer.lock().unwrap() != Some(Answer::Never)
     }
 
@@ -116,17 +124,22 @@ impl Shared {
             grpc,
             accepted: decision == Some(Ok(())),
             request,
-            headers: headers
-                .iter()
-                .filter(|(name, _)| name.as_str().starts_with("x-"))
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.to_string(), value)
-                })
-                .collect(),
+            headers: x_headers(headers),
         });
         decision
     }
+}
+
+/// The `x-*` headers, lower-case names.
+fn x_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-"))
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect()
 }
 
 pub struct Receiver {
@@ -367,19 +380,24 @@ impl LogsService for Grpc {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        if !self.0.record_logs(request.into_inner(), true) {
+        let headers = request.metadata().clone().into_headers();
+        if !self.0.record_logs(request.into_inner(), &headers, true) {
             std::future::pending::<()>().await;
         }
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
 
-async fn http_logs(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn http_logs(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let request = match ExportLogsServiceRequest::decode(body) {
         Ok(request) => request,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    if !shared.record_logs(request, false) {
+    if !shared.record_logs(request, &headers, false) {
         std::future::pending::<()>().await;
     }
     (
