@@ -25,10 +25,7 @@ use axum::{
 };
 use opentelemetry_proto::tonic::{
     collector::{
-        logs::v1::{
-            logs_service_server::{LogsService, LogsServiceServer},
-            ExportLogsServiceRequest, ExportLogsServiceResponse,
-        },
+        logs::v1::{logs_service_server::LogsServiceServer, ExportLogsServiceRequest},
         metrics::v1::{
             metrics_service_server::{MetricsService, MetricsServiceServer},
             ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -38,6 +35,13 @@ use opentelemetry_proto::tonic::{
     metrics::v1::{metric, number_data_point, Metric, NumberDataPoint},
 };
 use prost::Message;
+
+#[path = "receiver_logs.rs"]
+mod logs;
+#[path = "tls.rs"]
+mod tls;
+pub use tls::TestPki;
+use tls::TlsListener;
 
 /// How the receiver answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -206,7 +210,7 @@ impl Receiver {
         );
         let app = Router::new()
             .route("/v1/metrics", post(http_export))
-            .route("/v1/logs", post(http_logs))
+            .route("/v1/logs", post(logs::http_logs))
             .layer(DefaultBodyLimit::disable())
             .with_state(Arc::clone(&shared));
         match tls {
@@ -287,68 +291,6 @@ impl Drop for Receiver {
     }
 }
 
-/// A test CA and a server certificate for 127.0.0.1 signed by it (PEM).
-pub struct TestPki {
-    pub ca_pem: String,
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl TestPki {
-    pub fn generate() -> Result<Self> {
-        use crate::support::pki::{TestCa, Usage};
-        let ca = TestCa::new()?;
-        let server = ca.issue("receiver", "127.0.0.1", Usage::ServerAuth)?;
-        Ok(Self {
-            ca_pem: ca.pem(),
-            cert_pem: server.cert_pem,
-            key_pem: server.key_pem,
-        })
-    }
-
-    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
-        use tokio_rustls::rustls::{
-            crypto::ring,
-            pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
-            ServerConfig,
-        };
-        let certs = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())?;
-        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-    }
-}
-
-/// HTTPS for axum: TCP accept, then the TLS handshake (failed ones skipped).
-struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, address)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(tcp).await {
-                return (tls, address);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 struct Grpc(Arc<Shared>);
 
 #[tonic::async_trait]
@@ -372,39 +314,6 @@ impl MetricsService for Grpc {
             None => std::future::pending().await,
         }
     }
-}
-
-#[tonic::async_trait]
-impl LogsService for Grpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let headers = request.metadata().clone().into_headers();
-        if !self.0.record_logs(request.into_inner(), &headers, true) {
-            std::future::pending::<()>().await;
-        }
-        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
-    }
-}
-
-async fn http_logs(
-    State(shared): State<Arc<Shared>>,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request = match ExportLogsServiceRequest::decode(body) {
-        Ok(request) => request,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    if !shared.record_logs(request, &headers, false) {
-        std::future::pending::<()>().await;
-    }
-    (
-        [(header::CONTENT_TYPE, "application/x-protobuf")],
-        ExportLogsServiceResponse::default().encode_to_vec(),
-    )
-        .into_response()
 }
 
 async fn http_export(
