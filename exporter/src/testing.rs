@@ -103,6 +103,7 @@ pub fn sample_stats() -> CollectionStats {
             succeeded: 5,
             failed: 2,
             last_duration: Some(std::time::Duration::from_millis(40)),
+            events_dropped: 3,
         }),
         events: Some(crate::collect::EventStats {
             loads: vec![

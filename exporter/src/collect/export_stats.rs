@@ -1,5 +1,5 @@
-//! The OTLP push's own counters: exports by result and the latest one's
-//! duration, kept here so that collections carry them without `collect`
+//! The OTLP push's own counters: exports by result, the latest one's
+//! duration and the events it could not send, kept here so that collections carry them without `collect`
 //! depending on `otlp`.
 //! Every collection carries a snapshot (`CollectionStats::otlp`), so they are
 //! on `/metrics` and in the next export.
@@ -12,6 +12,9 @@ pub struct ExportStats {
     pub failed: u64,
     /// Duration of the latest finished export, success or not.
     pub last_duration: Option<Duration>,
+    /// Load/unload events that left the events buffer before the push sent
+    /// them as log records.
+    pub events_dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -26,6 +29,10 @@ impl ExportCounters {
             stats.failed += 1;
         }
         stats.last_duration = Some(took);
+    }
+
+    pub fn events_dropped(&self, count: u64) {
+        crate::sync::lock(&self.0).events_dropped += count;
     }
 
     pub fn snapshot(&self) -> ExportStats {

@@ -15,16 +15,28 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
+/// Where and how one signal is sent: from its `OTEL_EXPORTER_OTLP_<SIGNAL>_*`
+/// variables, else the general `OTEL_EXPORTER_OTLP_*` ones.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PushConfig {
+pub struct Transport {
     pub protocol: Protocol,
     /// The endpoint as configured (for the start-up log; the exporter reads it too).
     pub endpoint: String,
-    /// `OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE`: the PEM file of the CA(s)
+    /// `OTEL_EXPORTER_OTLP_[<SIGNAL>_]CERTIFICATE`: the PEM file of the CA(s)
     /// an https collector's certificate must chain to; None: the system's.
     pub certificate: Option<PathBuf>,
-    /// `OTEL_EXPORTER_OTLP_[METRICS_]TIMEOUT`: bound of one request, retries included.
+    /// `OTEL_EXPORTER_OTLP_[<SIGNAL>_]TIMEOUT`: bound of one request, retries included.
     pub request_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushConfig {
+    /// The metrics' transport (`OTEL_EXPORTER_OTLP_[METRICS_]*`).
+    pub metrics: Transport,
+    /// The load/unload events as log records (`OTEL_EXPORTER_OTLP_[LOGS_]*`);
+    /// None when `OTEL_LOGS_EXPORTER=none` or only a metrics endpoint is set
+    /// (its URL names the metrics path: nothing to derive a logs URL from).
+    pub logs: Option<Transport>,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative by
     /// default; delta and lowmemory make the counters deltas.
     pub temporality: Temporality,
@@ -54,27 +66,59 @@ pub enum ConfigError {
     },
 }
 
-const ENDPOINT_VARS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-];
-const PROTOCOL_VARS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-];
-const CERTIFICATE_VARS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
-];
-const CLIENT_TLS_VARS: [&str; 4] = [
+/// One signal's variables, each before the general one it overrides.
+struct SignalVars {
+    endpoint: [&'static str; 2],
+    protocol: [&'static str; 2],
+    certificate: [&'static str; 2],
+    timeout: [&'static str; 2],
+}
+
+const METRICS_VARS: SignalVars = SignalVars {
+    endpoint: [
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ],
+    protocol: [
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ],
+    certificate: [
+        "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ],
+    timeout: [
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ],
+};
+
+const LOGS_VARS: SignalVars = SignalVars {
+    endpoint: [
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ],
+    protocol: [
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ],
+    certificate: [
+        "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ],
+    timeout: [
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ],
+};
+
+const CLIENT_TLS_VARS: [&str; 6] = [
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
-];
-const TIMEOUT_VARS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
 ];
 
 impl PushConfig {
@@ -92,11 +136,6 @@ impl PushConfig {
     ) -> Result<Option<Self>, ConfigError> {
         // The spec: empty values are treated as unset.
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let first = |names: [&'static str; 2]| {
-            names
-                .into_iter()
-                .find_map(|name| var(name).map(|value| (name, value)))
-        };
         if let Some(value) = var("OTEL_SDK_DISABLED") {
             if parse_bool("OTEL_SDK_DISABLED", &value)? {
                 return Ok(None);
@@ -109,22 +148,9 @@ impl PushConfig {
                 return Err(invalid("OTEL_METRICS_EXPORTER", other, "otlp or none"));
             }
         }
-        let Some((endpoint_var, endpoint)) = first(ENDPOINT_VARS) else {
+        let Some(metrics) = transport(&var, &METRICS_VARS)? else {
             return Ok(None);
         };
-        let scheme = endpoint
-            .split_once("://")
-            .map(|(s, _)| s.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("http" | "https") => {}
-            _ => {
-                return Err(invalid(
-                    endpoint_var,
-                    &endpoint,
-                    "a URL like http://collector:4318",
-                ))
-            }
-        }
         // Asking for a client certificate must not silently go without.
         if let Some((variable, value)) = CLIENT_TLS_VARS
             .into_iter()
@@ -132,12 +158,10 @@ impl PushConfig {
         {
             return Err(ConfigError::ClientTls { variable, value });
         }
-        let certificate = first(CERTIFICATE_VARS).map(|(_, path)| PathBuf::from(path));
-        let protocol = match first(PROTOCOL_VARS) {
-            None => Protocol::HttpProtobuf,
-            Some((_, value)) if value.trim() == "grpc" => Protocol::Grpc,
-            Some((_, value)) if value.trim() == "http/protobuf" => Protocol::HttpProtobuf,
-            Some((name, value)) => return Err(invalid(name, &value, "grpc or http/protobuf")),
+        let logs = match var("OTEL_LOGS_EXPORTER").as_deref().map(str::trim) {
+            None | Some("otlp") => transport(&var, &LOGS_VARS)?,
+            Some("none") => None,
+            Some(other) => return Err(invalid("OTEL_LOGS_EXPORTER", other, "otlp or none")),
         };
         let temporality_var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
         let temporality = match var(temporality_var).map(|v| v.trim().to_ascii_lowercase()) {
@@ -153,11 +177,6 @@ impl PushConfig {
                 ))
             }
         };
-        let request_timeout = match first(TIMEOUT_VARS) {
-            Some((name, value)) => millis(name, Some(value))?,
-            None => None,
-        }
-        .unwrap_or(Duration::from_secs(10));
         let interval = millis(
             "OTEL_METRIC_EXPORT_INTERVAL",
             var("OTEL_METRIC_EXPORT_INTERVAL"),
@@ -169,10 +188,8 @@ impl PushConfig {
         )?
         .unwrap_or(Duration::from_secs(30));
         Ok(Some(Self {
-            protocol,
-            endpoint,
-            certificate,
-            request_timeout,
+            metrics,
+            logs,
             temporality,
             interval,
             timeout,
@@ -180,6 +197,52 @@ impl PushConfig {
             render,
         }))
     }
+}
+
+/// One signal's transport; None without an endpoint.
+fn transport(
+    var: &impl Fn(&str) -> Option<String>,
+    names: &SignalVars,
+) -> Result<Option<Transport>, ConfigError> {
+    let first = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find_map(|name| var(name).map(|value| (name, value)))
+    };
+    let Some((endpoint_var, endpoint)) = first(names.endpoint) else {
+        return Ok(None);
+    };
+    let scheme = endpoint
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https") => {}
+        _ => {
+            return Err(invalid(
+                endpoint_var,
+                &endpoint,
+                "a URL like http://collector:4318",
+            ))
+        }
+    }
+    let certificate = first(names.certificate).map(|(_, path)| PathBuf::from(path));
+    let protocol = match first(names.protocol) {
+        None => Protocol::HttpProtobuf,
+        Some((_, value)) if value.trim() == "grpc" => Protocol::Grpc,
+        Some((_, value)) if value.trim() == "http/protobuf" => Protocol::HttpProtobuf,
+        Some((name, value)) => return Err(invalid(name, &value, "grpc or http/protobuf")),
+    };
+    let request_timeout = match first(names.timeout) {
+        Some((name, value)) => millis(name, Some(value))?,
+        None => None,
+    }
+    .unwrap_or(Duration::from_secs(10));
+    Ok(Some(Transport {
+        protocol,
+        endpoint,
+        certificate,
+        request_timeout,
+    }))
 }
 
 fn invalid(variable: &'static str, value: &str, expected: &'static str) -> ConfigError {
@@ -214,103 +277,5 @@ fn millis(variable: &'static str, value: Option<String>) -> Result<Option<Durati
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(vars: &[(&str, &str)]) -> Result<Option<PushConfig>, ConfigError> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        PushConfig::from_vars(
-            |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
-            1000,
-            RenderOptions::default(),
-        )
-    }
-
-    #[test]
-    fn no_endpoint_or_disabled_means_no_push() {
-        assert_eq!(config(&[]), Ok(None));
-        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
-        assert_eq!(config(&[endpoint, ("OTEL_SDK_DISABLED", "true")]), Ok(None));
-        assert_eq!(
-            config(&[endpoint, ("OTEL_METRICS_EXPORTER", "none")]),
-            Ok(None)
-        );
-        assert!(config(&[endpoint, ("OTEL_SDK_DISABLED", "False")])
-            .unwrap()
-            .is_some());
-    }
-
-    #[test]
-    fn defaults_follow_the_spec() {
-        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")])
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.protocol, Protocol::HttpProtobuf);
-        assert_eq!(c.temporality, Temporality::Cumulative);
-        assert_eq!(c.interval, Duration::from_secs(60));
-        assert_eq!(c.timeout, Duration::from_secs(30));
-        assert_eq!(c.request_timeout, Duration::from_secs(10));
-        assert_eq!(c.certificate, None);
-    }
-
-    #[test]
-    fn signal_specific_variables_win() {
-        let c = config(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
-            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://b:4317"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
-            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
-            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/a.pem"),
-            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/b.pem"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
-        ])
-        .unwrap()
-        .unwrap();
-        assert_eq!(c.endpoint, "http://b:4317");
-        assert_eq!(c.protocol, Protocol::Grpc);
-        assert_eq!(c.temporality, Temporality::Delta);
-        assert_eq!(c.interval, Duration::from_millis(1500));
-        assert_eq!(c.certificate, Some(PathBuf::from("/b.pem")));
-        assert_eq!(c.request_timeout, Duration::from_millis(2500));
-    }
-
-    #[test]
-    fn bad_values_are_errors_that_name_the_variable() {
-        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
-        for (bad, variable) in [
-            (
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            ),
-            (
-                ("OTEL_METRIC_EXPORT_INTERVAL", "10s"),
-                "OTEL_METRIC_EXPORT_INTERVAL",
-            ),
-            (
-                ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
-                "OTEL_METRIC_EXPORT_INTERVAL",
-            ),
-            (
-                ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
-                "OTEL_EXPORTER_OTLP_TIMEOUT",
-            ),
-            (("OTEL_SDK_DISABLED", "yes"), "OTEL_SDK_DISABLED"),
-            (
-                ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "both"),
-                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-            ),
-        ] {
-            let error = config(&[endpoint, bad]).unwrap_err();
-            assert!(error.to_string().starts_with(variable), "{error}");
-        }
-        let mtls = config(&[endpoint, ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem")]).unwrap_err();
-        assert!(matches!(mtls, ConfigError::ClientTls { .. }), "{mtls}");
-        let bare = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
-        assert!(bare.to_string().contains("a URL"), "{bare}");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use opentelemetry_otlp::{
     tonic_types::transport::{Certificate, ClientTlsConfig},
-    MetricExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    LogExporter, MetricExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 
 use super::{
-    config::{Protocol, PushConfig},
+    config::{Protocol, PushConfig, Transport},
     http_client::{NoResponse, RecordingClient},
 };
 
@@ -36,53 +36,27 @@ pub enum PushError {
     HttpClient(#[source] reqwest::Error),
 }
 
-/// The OTLP exporter for the configured protocol. TLS for https endpoints:
-/// the system's roots, or only the CA(s) of OTEL_EXPORTER_OTLP_CERTIFICATE.
-/// For http/protobuf also where its client keeps the cause of a request
-/// without response.
-#[allow(clippy::type_complexity)]
+/// The http/protobuf client's cause of a request without response.
+pub(super) type NoResponseCause = Arc<Mutex<Option<NoResponse>>>;
+
+/// The metrics exporter for the configured protocol (see [`Client`]).
 pub(super) fn exporter(
     config: &PushConfig,
-) -> Result<(MetricExporter, Option<Arc<Mutex<Option<NoResponse>>>>), PushError> {
-    let ca = match &config.certificate {
-        Some(path) => Some(
-            std::fs::read(path).map_err(|source| PushError::Certificate {
-                path: path.clone(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
-    Ok(match config.protocol {
-        Protocol::Grpc => {
+) -> Result<(MetricExporter, Option<NoResponseCause>), PushError> {
+    Ok(match Client::new(&config.metrics)? {
+        Client::Grpc(tls) => {
             let builder = MetricExporter::builder()
                 .with_tonic()
                 .with_temporality(config.temporality);
-            let exporter = match &ca {
-                Some(pem) => builder.with_tls_config(
-                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
-                ),
+            let exporter = match tls {
+                Some(tls) => builder.with_tls_config(tls),
                 None => builder,
             }
             .build()?;
             // tonic's status already carries the cause.
             (exporter, None)
         }
-        Protocol::HttpProtobuf => {
-            // reqwest takes the process' rustls provider: ring, as tonic uses.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let mut client = reqwest::Client::builder().timeout(config.request_timeout);
-            if let (Some(pem), Some(path)) = (&ca, &config.certificate) {
-                let certificates =
-                    reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
-                        PushError::CertificatePem {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
-                client = client.tls_certs_only(certificates);
-            }
-            let client = RecordingClient::new(client.build().map_err(PushError::HttpClient)?);
+        Client::Http(client) => {
             let latest = client.latest();
             let exporter = MetricExporter::builder()
                 .with_http()
@@ -93,4 +67,77 @@ pub(super) fn exporter(
             (exporter, Some(latest))
         }
     })
+}
+
+/// The log records' exporter for the logs' transport (see [`Client`]).
+pub(super) fn log_exporter(
+    transport: &Transport,
+) -> Result<(LogExporter, Option<NoResponseCause>), PushError> {
+    Ok(match Client::new(transport)? {
+        Client::Grpc(tls) => {
+            let builder = LogExporter::builder().with_tonic();
+            let exporter = match tls {
+                Some(tls) => builder.with_tls_config(tls),
+                None => builder,
+            }
+            .build()?;
+            (exporter, None)
+        }
+        Client::Http(client) => {
+            let latest = client.latest();
+            let exporter = LogExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_http_client(client)
+                .build()?;
+            (exporter, Some(latest))
+        }
+    })
+}
+
+/// What a signal's exporter sends through. TLS for https endpoints: the
+/// system's roots, or only the CA(s) of OTEL_EXPORTER_OTLP_CERTIFICATE.
+/// For http/protobuf also where its client keeps the cause of a request
+/// without response. Endpoint and headers the exporter reads itself.
+enum Client {
+    /// tonic's TLS configuration, when a CA is given.
+    Grpc(Option<ClientTlsConfig>),
+    Http(RecordingClient),
+}
+
+impl Client {
+    fn new(transport: &Transport) -> Result<Self, PushError> {
+        let ca = match &transport.certificate {
+            Some(path) => Some(
+                std::fs::read(path).map_err(|source| PushError::Certificate {
+                    path: path.clone(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        Ok(match transport.protocol {
+            Protocol::Grpc => Client::Grpc(
+                ca.map(|pem| ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))),
+            ),
+            Protocol::HttpProtobuf => {
+                // reqwest takes the process' rustls provider: ring, as tonic uses.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let mut client = reqwest::Client::builder().timeout(transport.request_timeout);
+                if let (Some(pem), Some(path)) = (&ca, &transport.certificate) {
+                    let certificates =
+                        reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                            PushError::CertificatePem {
+                                path: path.clone(),
+                                source,
+                            }
+                        })?;
+                    client = client.tls_certs_only(certificates);
+                }
+                Client::Http(RecordingClient::new(
+                    client.build().map_err(PushError::HttpClient)?,
+                ))
+            }
+        })
+    }
 }

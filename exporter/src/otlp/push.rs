@@ -18,7 +18,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, Weak,
+        Arc, Weak,
     },
     time::{Duration, Instant},
 };
@@ -37,12 +37,14 @@ use tracing::{debug, info, warn};
 
 use super::{
     config::PushConfig,
-    exporter::{exporter, PushError},
+    exporter::{exporter, NoResponseCause, PushError},
     http_client::NoResponse,
     instruments::{register, Pinned},
+    logs::EventPush,
 };
 use crate::{
     collect::{ExportCounters, SingleFlight},
+    events::EventLog,
     log_limit::LogLimit,
     render::{families::FAMILIES, otlp::is_per_object},
 };
@@ -53,7 +55,7 @@ pub const FLUSH_BUDGET: Duration = Duration::from_millis(1000);
 
 /// Why one export failed.
 #[derive(Debug, thiserror::Error)]
-enum ExportError {
+pub(super) enum ExportError {
     #[error("no collection: {0}")]
     Collect(crate::collect::CollectError),
     #[error("reading the instruments failed: {0}")]
@@ -74,7 +76,7 @@ enum ExportError {
 
 impl ExportError {
     /// Failures of one kind share a log line every 10 s.
-    fn kind(&self) -> usize {
+    pub(super) fn kind(&self) -> usize {
         match self {
             ExportError::Collect(_) | ExportError::Read(_) => 0,
             ExportError::Send(_) | ExportError::NoResponse(_) => 1,
@@ -84,7 +86,7 @@ impl ExportError {
 }
 
 /// Kinds of [`ExportError::kind`].
-const FAILURE_KINDS: usize = 3;
+pub(super) const FAILURE_KINDS: usize = 3;
 
 pub struct Pusher {
     config: PushConfig,
@@ -94,7 +96,9 @@ pub struct Pusher {
     pinned: Arc<Pinned>,
     counters: Arc<ExportCounters>,
     /// The http/protobuf client's cause of a request without response.
-    no_response: Option<Arc<Mutex<Option<NoResponse>>>>,
+    no_response: Option<NoResponseCause>,
+    /// The events as log records, when a logs endpoint is configured.
+    events: Option<EventPush>,
     failures_logged: LogLimit<FAILURE_KINDS>,
     /// Exports failed since the last success.
     failing: AtomicU64,
@@ -137,14 +141,25 @@ impl Pusher {
         );
         let pinned = Arc::new(Pinned::default());
         register(&meter, &pinned, &config.render);
+        let counters = Arc::<ExportCounters>::default();
+        let events = match &config.logs {
+            Some(transport) => Some(EventPush::new(
+                transport.clone(),
+                config.timeout,
+                config.interval,
+                Arc::clone(&counters),
+            )?),
+            None => None,
+        };
         Ok(Self {
             config,
             provider,
             reader,
             exporter,
             pinned,
-            counters: Arc::default(),
+            counters,
             no_response,
+            events,
             failures_logged: LogLimit::new(),
             failing: AtomicU64::new(0),
         })
@@ -156,23 +171,42 @@ impl Pusher {
     }
 
     /// Exports every interval once `source` delivers the loaded single
-    /// flight, until `stopped`; then one last export and shutdown.
+    /// flight, until `stopped`; then one last export and shutdown. The
+    /// events, when both they and a logs endpoint are on, go out alongside.
     pub async fn run(
-        self,
-        source: oneshot::Receiver<Arc<SingleFlight>>,
-        mut stopped: watch::Receiver<bool>,
+        mut self,
+        source: oneshot::Receiver<PushSource>,
+        stopped: watch::Receiver<bool>,
     ) {
-        let flight = tokio::select! {
-            flight = source => match flight {
-                Ok(flight) => flight,
+        let mut stop = stopped.clone();
+        let PushSource { flight, events } = tokio::select! {
+            source = source => match source {
+                Ok(source) => source,
                 Err(_) => return, // loading failed; the server reports it
             },
-            _ = stopped.wait_for(|stop| *stop) => return,
+            _ = stop.wait_for(|stop| *stop) => return,
         };
+        let event_push = match (self.events.take(), events) {
+            (Some(push), Some(log)) => Some(push.run(log, stopped.clone())),
+            (Some(_), None) => {
+                info!("BPF load/unload events are off: no OTLP log records");
+                None
+            }
+            (None, _) => None,
+        };
+        let event_push = async {
+            if let Some(push) = event_push {
+                push.await;
+            }
+        };
+        tokio::join!(self.push_metrics(flight, stopped), event_push);
+    }
+
+    async fn push_metrics(self, flight: Arc<SingleFlight>, mut stopped: watch::Receiver<bool>) {
         flight.set_export_counters(self.counters());
         info!(
-            endpoint = %self.config.endpoint,
-            protocol = ?self.config.protocol,
+            endpoint = %self.config.metrics.endpoint,
+            protocol = ?self.config.metrics.protocol,
             interval = ?self.config.interval,
             temporality = ?self.config.temporality,
             "pushing OTLP metrics"
@@ -267,17 +301,33 @@ impl Pusher {
         Ok(points)
     }
 
-    /// The SDK's error, or the client's cause when there was no response.
     fn send_error(&self, error: opentelemetry_sdk::error::OTelSdkError) -> ExportError {
-        let cause = self
-            .no_response
-            .as_ref()
-            .and_then(|latest| crate::sync::lock(latest).take());
-        match cause {
-            Some(NoResponse::TimedOut) => ExportError::RequestTimeout(self.config.request_timeout),
-            Some(NoResponse::Failed(cause)) => ExportError::NoResponse(cause),
-            None => ExportError::Send(error),
-        }
+        send_error(
+            self.no_response.as_ref(),
+            self.config.metrics.request_timeout,
+            error,
+        )
+    }
+}
+
+/// What the push needs once the source is loaded.
+pub struct PushSource {
+    pub flight: Arc<SingleFlight>,
+    /// The events log, when events are on.
+    pub events: Option<Arc<EventLog>>,
+}
+
+/// The SDK's error, or the client's cause when there was no response.
+pub(super) fn send_error(
+    no_response: Option<&NoResponseCause>,
+    request_timeout: Duration,
+    error: opentelemetry_sdk::error::OTelSdkError,
+) -> ExportError {
+    let cause = no_response.and_then(|latest| crate::sync::lock(latest).take());
+    match cause {
+        Some(NoResponse::TimedOut) => ExportError::RequestTimeout(request_timeout),
+        Some(NoResponse::Failed(cause)) => ExportError::NoResponse(cause),
+        None => ExportError::Send(error),
     }
 }
 

@@ -203,6 +203,8 @@ families! {
         "bpf_exporter.otlp.exports", "{export}", "OTLP exports finished, by result (success or failure; retries are part of one export).";
     OTLP_EXPORT_DURATION = "bpf_exporter_otlp_export_duration_seconds", Gauge, Seconds, &[],
         "bpf_exporter.otlp.export.duration", "s", "Time the latest finished OTLP export took: collection, encoding and sending with retries.";
+    OTLP_EVENTS_DROPPED = "bpf_exporter_otlp_events_dropped_total", Counter, None, &[],
+        "bpf_exporter.otlp.events.dropped", "{event}", "Load and unload events that left the events buffer (--events-buffer) before the OTLP push could send them as log records.";
     // Load and unload events, counted since the exporter started (samples only when events are on).
     PROG_LOADS = "bpf_prog_loads_total", Counter, None, LOADER,
         "bpf.prog.loads", "{load}", "Programs loaded since the exporter started, by loading process (comm, container_id, pod_uid where known).";

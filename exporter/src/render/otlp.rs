@@ -346,6 +346,11 @@ fn exporter_points(
                 emit(Point::Float(took.as_secs_f64()), &[]);
             }
         }
+        n if n == f::OTLP_EVENTS_DROPPED.name => {
+            if let Some(otlp) = &stats.otlp {
+                emit(Point::Int(otlp.events_dropped), &[]);
+            }
+        }
         _ => {}
     }
 }
@@ -456,6 +461,10 @@ mod tests {
                 (Point::Int(5), vec![KeyValue::new("result", "success")]),
                 (Point::Int(2), vec![KeyValue::new("result", "failure")]),
             ]
+        );
+        assert_eq!(
+            points(&f::OTLP_EVENTS_DROPPED),
+            vec![(Point::Int(3), vec![])]
         );
     }
 

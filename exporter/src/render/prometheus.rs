@@ -415,6 +415,10 @@ impl PageWriter {
                 Value::Float(took.as_secs_f64()),
             );
         }
+        self.header(&f::OTLP_EVENTS_DROPPED);
+        if let Some(otlp) = &stats.otlp {
+            self.sample(&f::OTLP_EVENTS_DROPPED, "", Value::Int(otlp.events_dropped));
+        }
         self.events(stats.events.as_ref());
     }
 }

@@ -28,7 +28,7 @@ use crate::{
     },
     collect::{refresh_map_memory_every, EventObserver, KernelSource, Options, SingleFlight},
     events::{spawn_reader, EventLog, Reader},
-    otlp::{PushConfig, PushError, Pusher},
+    otlp::{PushConfig, PushError, PushSource, Pusher},
     privileges,
 };
 
@@ -281,22 +281,24 @@ fn open_event_rings() -> Option<ProgEventRings> {
 }
 
 /// Starts the events reader and hands its log to the collections (counters)
-/// and the API.
+/// and the API; returns it for the push.
 fn start_events(
     rings: ProgEventRings,
     capacity: usize,
     flight: &Arc<SingleFlight>,
     state: &AppState,
-) {
+) -> Option<Arc<EventLog>> {
     let log = EventLog::numbered_from_now(capacity);
     match spawn_reader(Reader::new(rings, Arc::clone(&log))) {
         Ok(_reader) => {
             flight.set_event_observer(Arc::clone(&log) as Arc<dyn EventObserver>);
-            state.collecting().set_events(log);
+            state.collecting().set_events(Arc::clone(&log));
             info!(buffer = capacity, "BPF load/unload events on");
+            Some(log)
         }
         Err(error) => {
-            warn!(%error, "BPF load/unload events unavailable: registering the rings failed")
+            warn!(%error, "BPF load/unload events unavailable: registering the rings failed");
+            None
         }
     }
 }
@@ -308,7 +310,7 @@ async fn load(
     state: AppState,
     options: RunOptions,
     stop: watch::Sender<bool>,
-    loaded: oneshot::Sender<Arc<SingleFlight>>,
+    loaded: oneshot::Sender<PushSource>,
 ) -> Result<Option<JoinHandle<()>>, ServeError> {
     let source_options = options.source.clone();
     let keep_sys_admin = !source_options.without_map_memory;
@@ -342,14 +344,18 @@ async fn load(
         }
     };
     let flight = SingleFlight::new(Box::new(source));
-    if let (Some(rings), Some(capacity)) = (rings, events_buffer) {
-        start_events(rings, capacity, &flight, &state);
-    }
+    let events = match (rings, events_buffer) {
+        (Some(rings), Some(capacity)) => start_events(rings, capacity, &flight, &state),
+        _ => None,
+    };
     // Memory freed with a collection (its inventory, pages) goes back to the system.
     tokio::spawn(state.trim_memory());
     state.set_source(Arc::clone(&flight));
     // No receiver when not pushing.
-    let _ = loaded.send(Arc::clone(&flight));
+    let _ = loaded.send(PushSource {
+        flight: Arc::clone(&flight),
+        events,
+    });
     let timeout = options.server.collection_timeout;
     match flight.collect(timeout).await {
         Ok(first) => info!(

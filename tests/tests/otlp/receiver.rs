@@ -1,8 +1,10 @@
 //! A test OTLP receiver on the official protobuf definitions
-//! (`opentelemetry-proto`: tonic's generated `MetricsService` server for gRPC,
-//! prost decoding for HTTP/protobuf on axum), on 127.0.0.1 ports the test
-//! picks, in the clear or with TLS (a test CA from rcgen). It records every
-//! request it decodes and answers as told: OK, 503 with Retry-After, or never.
+//! (`opentelemetry-proto`: tonic's generated `MetricsService` and
+//! `LogsService` servers for gRPC, prost decoding for HTTP/protobuf on axum),
+//! on 127.0.0.1 ports the test picks, in the clear or with TLS (a test CA from
+//! rcgen). It records every metrics request it decodes and answers as told:
+//! OK, 503 with Retry-After, or never; log requests are recorded apart and
+//! answered OK (never, when told never).
 // Each test uses a different subset.
 #![allow(dead_code)]
 
@@ -22,14 +24,24 @@ use axum::{
     Router,
 };
 use opentelemetry_proto::tonic::{
-    collector::metrics::v1::{
-        metrics_service_server::{MetricsService, MetricsServiceServer},
-        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    collector::{
+        logs::v1::{logs_service_server::LogsServiceServer, ExportLogsServiceRequest},
+        metrics::v1::{
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+        },
     },
     common::v1::{any_value, AnyValue, KeyValue},
     metrics::v1::{metric, number_data_point, Metric, NumberDataPoint},
 };
 use prost::Message;
+
+#[path = "receiver_logs.rs"]
+mod logs;
+#[path = "tls.rs"]
+mod tls;
+pub use tls::TestPki;
+use tls::TlsListener;
 
 /// How the receiver answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,13 +69,38 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
 }
 
+/// One decoded logs request.
+#[derive(Clone, Debug)]
+pub struct ReceivedLogs {
+    pub grpc: bool,
+    pub request: ExportLogsServiceRequest,
+    /// The request's `x-*` headers (gRPC: metadata), lower-case names.
+    pub headers: Vec<(String, String)>,
+}
+
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<Received>>,
+    logs: Mutex<Vec<ReceivedLogs>>,
     answer: Mutex<Option<Answer>>,
 }
 
 impl Shared {
+    /// Records a logs request; false: never answer it.
+    fn record_logs(
+        &self,
+        request: ExportLogsServiceRequest,
+        headers: &axum::http::HeaderMap,
+        grpc: bool,
+    ) -> bool {
+        self.logs.lock().unwrap().push(ReceivedLogs {
+            grpc,
+            request,
+            headers: x_headers(headers),
+        });
+        *self.answer.lock().unwrap() != Some(Answer::Never)
+    }
+
     /// Records the request; returns whether to accept it (None: never answer).
     fn record(
         &self,
@@ -91,17 +128,22 @@ impl Shared {
             grpc,
             accepted: decision == Some(Ok(())),
             request,
-            headers: headers
-                .iter()
-                .filter(|(name, _)| name.as_str().starts_with("x-"))
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.to_string(), value)
-                })
-                .collect(),
+            headers: x_headers(headers),
         });
         decision
     }
+}
+
+/// The `x-*` headers, lower-case names.
+fn x_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-"))
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect()
 }
 
 pub struct Receiver {
@@ -153,6 +195,7 @@ impl Receiver {
         let http = http_listener.local_addr()?;
         let service = MetricsServiceServer::from_arc(Arc::new(Grpc(Arc::clone(&shared))))
             .max_decoding_message_size(256 << 20);
+        let logs_service = LogsServiceServer::from_arc(Arc::new(Grpc(Arc::clone(&shared))));
         let mut server = tonic::transport::Server::builder();
         if let Some(pki) = tls {
             let identity = tonic::transport::Identity::from_pem(&pki.cert_pem, &pki.key_pem);
@@ -162,10 +205,12 @@ impl Receiver {
         runtime.spawn(
             server
                 .add_service(service)
+                .add_service(logs_service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener)),
         );
         let app = Router::new()
             .route("/v1/metrics", post(http_export))
+            .route("/v1/logs", post(logs::http_logs))
             .layer(DefaultBodyLimit::disable())
             .with_state(Arc::clone(&shared));
         match tls {
@@ -201,6 +246,10 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
+    }
+
+    pub fn received_logs(&self) -> Vec<ReceivedLogs> {
+        self.shared.logs.lock().unwrap().clone()
     }
 
     /// Waits until `done` holds for the requests received so far.
@@ -239,68 +288,6 @@ impl Drop for Receiver {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
-    }
-}
-
-/// A test CA and a server certificate for 127.0.0.1 signed by it (PEM).
-pub struct TestPki {
-    pub ca_pem: String,
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl TestPki {
-    pub fn generate() -> Result<Self> {
-        use crate::support::pki::{TestCa, Usage};
-        let ca = TestCa::new()?;
-        let server = ca.issue("receiver", "127.0.0.1", Usage::ServerAuth)?;
-        Ok(Self {
-            ca_pem: ca.pem(),
-            cert_pem: server.cert_pem,
-            key_pem: server.key_pem,
-        })
-    }
-
-    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
-        use tokio_rustls::rustls::{
-            crypto::ring,
-            pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
-            ServerConfig,
-        };
-        let certs = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())?;
-        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-    }
-}
-
-/// HTTPS for axum: TCP accept, then the TLS handshake (failed ones skipped).
-struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, address)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(tcp).await {
-                return (tls, address);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
     }
 }
 
