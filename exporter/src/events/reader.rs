@@ -113,14 +113,21 @@ impl Decoder {
                             boot_ns,
                         });
                     }
-                    Ok(PerfRecord::Lost { count, sample }) => out.push(Decoded::Lost {
-                        count,
-                        boot_ns: if sample.time_ns != 0 {
-                            sample.time_ns
-                        } else {
-                            read_boot_ns
-                        },
-                    }),
+                    Ok(PerfRecord::Lost { count, sample }) => {
+                        // The kernel writes a LOST record just before the
+                        // first record it could write again: the symbols
+                        // before it belong to a program whose event was lost,
+                        // and would misname the next program of the same tag.
+                        pending.clear();
+                        out.push(Decoded::Lost {
+                            count,
+                            boot_ns: if sample.time_ns != 0 {
+                                sample.time_ns
+                            } else {
+                                read_boot_ns
+                            },
+                        })
+                    }
                     Ok(PerfRecord::Other) => {}
                     Err(error) => warn!(%error, "skipping a malformed perf record"),
                 }
