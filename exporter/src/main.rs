@@ -189,6 +189,10 @@ struct ServeArgs {
     #[arg(long, env = "BPF_EXPORTER_EVENTS_BUFFER", default_value_t = events::DEFAULT_BUFFER as u32,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     events_buffer: u32,
+    /// Data pages of each CPU's events ring (a power of two); for tests that overflow it.
+    #[arg(long, hide = true, default_value_t = bpf::perf_events::DEFAULT_DATA_PAGES as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    events_ring_pages: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -435,6 +439,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http: !args.no_http,
         otlp,
         events_buffer: (!args.no_events).then_some(args.events_buffer as usize),
+        events_ring_pages: args.events_ring_pages as usize,
     };
     let pinned = match &args.pin {
         Some(dir) => {

@@ -104,6 +104,26 @@ pub fn prog_id(fd: BorrowedFd<'_>) -> Result<u32> {
     Ok(prog_id_and_tag(fd)?.0)
 }
 
+/// The ids of every program loaded on the host now (`BPF_PROG_GET_NEXT_ID`).
+pub fn prog_ids() -> Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    let mut start = 0;
+    loop {
+        let mut attr = zeroed_attr();
+        attr.__bindgen_anon_6.__bindgen_anon_1.start_id = start;
+        // SAFETY: a BPF_PROG_GET_NEXT_ID attr of integers only.
+        match unsafe { bpf(bpf_cmd::BPF_PROG_GET_NEXT_ID as u32, &mut attr) } {
+            Ok(_) => {
+                // SAFETY: the kernel wrote next_id; integers only.
+                start = unsafe { attr.__bindgen_anon_6.next_id };
+                ids.push(start);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(ids),
+            Err(e) => return Err(e).context("BPF_PROG_GET_NEXT_ID"),
+        }
+    }
+}
+
 /// The program's id and tag, as the kernel reports them.
 pub fn prog_id_and_tag(fd: BorrowedFd<'_>) -> Result<(u32, [u8; 8])> {
     // SAFETY: plain integer struct.

@@ -1,8 +1,9 @@
 //! Decoding of the perf side-band records the BPF events ring carries
 //! (include/uapi/linux/perf_event.h): `PERF_RECORD_BPF_EVENT` (a program
 //! loaded or freed), `PERF_RECORD_KSYMBOL` (its JIT symbol, which names it)
-//! and `PERF_RECORD_LOST`. Every record ends with the `sample_id` our attr
-//! asks for (`PERF_SAMPLE_TID | PERF_SAMPLE_TIME`): pid, tid, time. Pure:
+//! and `PERF_RECORD_LOST`. Every record's own fields are followed by the
+//! `sample_id` our attr asks for (`PERF_SAMPLE_TID | PERF_SAMPLE_TIME`):
+//! pid, tid, time (not always at the record's end, see `decode`). Pure:
 //! bytes in, records out; fields read by offset after a length check.
 use perf_event_open_sys::bindings::{
     PERF_BPF_EVENT_PROG_LOAD, PERF_BPF_EVENT_PROG_UNLOAD, PERF_RECORD_BPF_EVENT,
@@ -90,11 +91,21 @@ pub fn decode(record: &[u8]) -> Result<PerfRecord, DecodeError> {
             needed: HEADER_SIZE,
         });
     };
+    let b = HEADER_SIZE;
+    // The fixed part of each record; a symbol's name (NUL-terminated, padded
+    // to 8 bytes) follows it.
     let body = match record_type {
-        PERF_RECORD_BPF_EVENT => 16,
-        PERF_RECORD_LOST => 16,
-        // addr, len, ksym_type, flags, then at least the name's NUL.
-        PERF_RECORD_KSYMBOL => 17,
+        PERF_RECORD_BPF_EVENT | PERF_RECORD_LOST => 16,
+        PERF_RECORD_KSYMBOL => {
+            let name = record
+                .get(b + 16..size.min(record.len()))
+                .unwrap_or_default();
+            match name.iter().position(|&c| c == 0) {
+                Some(nul) => 16 + (nul + 1).next_multiple_of(8),
+                // Too short for its name: reported below.
+                None => 16 + name.len() + 1,
+            }
+        }
         _ => return Ok(PerfRecord::Other),
     };
     let needed = HEADER_SIZE + body + SAMPLE_ID_SIZE;
@@ -105,14 +116,19 @@ pub fn decode(record: &[u8]) -> Result<PerfRecord, DecodeError> {
             needed,
         });
     }
-    // sample_id_all puts the sample id at the end of every side-band record.
-    let tail = size - SAMPLE_ID_SIZE;
+    // sample_id_all writes the sample id right after the body. The record can
+    // be longer than that: the kernel (kernel/events/core.c,
+    // perf_event_bpf_output and perf_event_ksymbol_output) grows the header
+    // it shares among the consumers of one event by the sample id's size for
+    // each copy it writes, so with another consumer opened after ours our
+    // copy ends in bytes it never wrote (zeros, or old records once the ring
+    // wrapped).
+    let at = b + body;
     let sample = SampleId {
-        pid: u32_at(record, tail),
-        tid: u32_at(record, tail + 4),
-        time_ns: u64_at(record, tail + 8),
+        pid: u32_at(record, at),
+        tid: u32_at(record, at + 4),
+        time_ns: u64_at(record, at + 8),
     };
-    let b = HEADER_SIZE;
     Ok(match record_type {
         PERF_RECORD_BPF_EVENT => {
             let kind = match u32::from(u16_at(record, b)) {
@@ -138,8 +154,7 @@ pub fn decode(record: &[u8]) -> Result<PerfRecord, DecodeError> {
             if ksym_type != PERF_RECORD_KSYMBOL_TYPE_BPF {
                 return Ok(PerfRecord::Other);
             }
-            // The name is NUL-terminated and padded to 8 bytes, before the sample id.
-            let name = &record[b + 16..tail];
+            let name = &record[b + 16..at];
             let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
             PerfRecord::Symbol {
                 name: String::from_utf8_lossy(&name[..end]).into_owned(),
@@ -253,5 +268,57 @@ mod tests {
             })
         );
         assert_eq!(decode(&record(3, &[0; 8], SAMPLE)), Ok(PerfRecord::Other));
+    }
+
+    /// `bytes` as the kernel writes it for a consumer opened before another:
+    /// its header's size grown by a sample id it never wrote there.
+    fn grown(mut bytes: Vec<u8>) -> Vec<u8> {
+        let size = u16::from_ne_bytes([bytes[6], bytes[7]]) + SAMPLE_ID_SIZE as u16;
+        bytes[6..8].copy_from_slice(&size.to_ne_bytes());
+        // What an older record left in the ring there.
+        bytes.extend([0xa5; SAMPLE_ID_SIZE]);
+        bytes
+    }
+
+    #[test]
+    fn the_sample_id_is_read_after_the_body_not_at_the_end() {
+        let mut body = Vec::new();
+        body.extend(1u16.to_ne_bytes());
+        body.extend(0u16.to_ne_bytes());
+        body.extend(1435u32.to_ne_bytes());
+        body.extend(TAG);
+        let event = grown(record(PERF_RECORD_BPF_EVENT, &body, SAMPLE));
+        assert_eq!(
+            decode(&event),
+            Ok(PerfRecord::Prog {
+                kind: ProgEventKind::Load,
+                id: 1435,
+                tag: TAG,
+                sample: SAMPLE
+            })
+        );
+
+        let mut body = Vec::new();
+        body.extend(0xffff_ffff_c000_0000u64.to_ne_bytes());
+        body.extend(64u32.to_ne_bytes());
+        body.extend(1u16.to_ne_bytes()); // PERF_RECORD_KSYMBOL_TYPE_BPF
+        body.extend(0u16.to_ne_bytes());
+        body.extend(b"bpf_prog_59f4a931744dcdc6_bench_p0\0\0\0\0\0\0");
+        let symbol = grown(grown(record(PERF_RECORD_KSYMBOL, &body, SAMPLE)));
+        assert_eq!(
+            decode(&symbol),
+            Ok(PerfRecord::Symbol {
+                name: "bpf_prog_59f4a931744dcdc6_bench_p0".into(),
+                sample: SAMPLE
+            })
+        );
+        // A name without its NUL is not read past the record.
+        let mut body = body[..16].to_vec();
+        body.extend(b"bpf_prog_59f4a931");
+        let mut cut = record(PERF_RECORD_KSYMBOL, &body, SAMPLE);
+        cut.truncate(cut.len() - SAMPLE_ID_SIZE);
+        let size = cut.len() as u16;
+        cut[6..8].copy_from_slice(&size.to_ne_bytes());
+        assert!(matches!(decode(&cut), Err(DecodeError::Short { .. })));
     }
 }

@@ -80,12 +80,11 @@ impl Decoder {
                             .find(|(t, _)| *t == tag)
                             .or(symbols.first())
                             .and_then(|(_, n)| n.clone());
-                        // With another consumer of these records opened after
-                        // ours, the kernel (6.18 at least) zeroes our copy's
-                        // sample id: no pid, tid or time (a real stamp is never 0).
+                        // A real stamp is never 0: a zero sample id is none
+                        // (no pid, tid or time), never pid 0 at boot.
                         let known = sample.time_ns != 0;
                         if !known && !std::mem::replace(&mut self.warned_no_sample_id, true) {
-                            warn!("BPF events arrive without pid and time: another perf consumer of BPF events started after the exporter; pid, tid, comm, cgroup, container_id and pod_uid are null while it runs");
+                            warn!("BPF events arrive without a sample id: pid, tid, comm, cgroup, container_id and pod_uid are null for them");
                         }
                         let boot_ns = if known { sample.time_ns } else { read_boot_ns };
                         let time = i128::from(boot_ns) + boot_epoch_ns;
@@ -113,14 +112,21 @@ impl Decoder {
                             boot_ns,
                         });
                     }
-                    Ok(PerfRecord::Lost { count, sample }) => out.push(Decoded::Lost {
-                        count,
-                        boot_ns: if sample.time_ns != 0 {
-                            sample.time_ns
-                        } else {
-                            read_boot_ns
-                        },
-                    }),
+                    Ok(PerfRecord::Lost { count, sample }) => {
+                        // The kernel writes a LOST record just before the
+                        // first record it could write again: the symbols
+                        // before it belong to a program whose event was lost,
+                        // and would misname the next program of the same tag.
+                        pending.clear();
+                        out.push(Decoded::Lost {
+                            count,
+                            boot_ns: if sample.time_ns != 0 {
+                                sample.time_ns
+                            } else {
+                                read_boot_ns
+                            },
+                        })
+                    }
                     Ok(PerfRecord::Other) => {}
                     Err(error) => warn!(%error, "skipping a malformed perf record"),
                 }

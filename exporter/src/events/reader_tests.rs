@@ -102,3 +102,47 @@ fn a_zeroed_sample_id_gives_no_pid_and_the_read_time() {
         (None, Some(5_000_001_000))
     );
 }
+
+fn lost(count: u64, time_ns: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend(0u64.to_ne_bytes());
+    body.extend(count.to_ne_bytes());
+    record(2, &body, 0, time_ns)
+}
+
+#[test]
+fn symbols_before_a_loss_name_no_later_program() {
+    let a = [0xaa; 8];
+    // A burst of programs of one tag overran the ring after the symbol of
+    // program 20's unload: its event and everything up to program 30's
+    // symbol were lost.
+    let cpu0 = vec![
+        symbol("bpf_prog_aaaaaaaaaaaaaaaa_burst", 7, 100),
+        prog(1, 20, a, 7, 101),
+        symbol("bpf_prog_aaaaaaaaaaaaaaaa_burst", 7, 102),
+        lost(5, 200),
+        symbol("bpf_prog_aaaaaaaaaaaaaaaa_after", 7, 201),
+        prog(1, 30, a, 7, 202),
+        // The symbol was lost, the event not: a name unknown, not guessed.
+        symbol("bpf_prog_aaaaaaaaaaaaaaaa_burst", 7, 203),
+        lost(1, 300),
+        prog(1, 31, a, 7, 301),
+    ];
+    let decoded = Decoder::default().decode(vec![cpu0], 0, 1_000);
+    assert_eq!(
+        summary(&decoded),
+        [
+            (EventKind::Load, 20, Some("burst".into()), Some(7), 101),
+            (EventKind::Load, 30, Some("after".into()), Some(7), 202),
+            (EventKind::Load, 31, None, Some(7), 301),
+        ]
+    );
+    let losses: Vec<u64> = decoded
+        .iter()
+        .filter_map(|d| match d {
+            Decoded::Lost { count, .. } => Some(*count),
+            Decoded::Event { .. } => None,
+        })
+        .collect();
+    assert_eq!(losses, [5, 1]);
+}

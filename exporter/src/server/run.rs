@@ -22,10 +22,7 @@ use super::{
     AppState, ServerConfig,
 };
 use crate::{
-    bpf::{
-        self,
-        perf_events::{ProgEventRings, DEFAULT_DATA_PAGES},
-    },
+    bpf::{self, perf_events::ProgEventRings},
     collect::{refresh_map_memory_every, EventObserver, KernelSource, Options, SingleFlight},
     events::{spawn_reader, EventLog, Reader},
     otlp::{PushConfig, PushError, PushSource, Pusher},
@@ -52,6 +49,8 @@ pub struct RunOptions {
     pub otlp: Option<PushConfig>,
     /// Events kept for the API (`--events-buffer`); None: no events (`--no-events`).
     pub events_buffer: Option<usize>,
+    /// Data pages of each CPU's events ring (tests make it small to overflow it).
+    pub events_ring_pages: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,8 +269,8 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
 }
 
 /// The BPF events rings, or None with one line saying why.
-fn open_event_rings() -> Option<ProgEventRings> {
-    match ProgEventRings::open(DEFAULT_DATA_PAGES) {
+fn open_event_rings(data_pages: usize) -> Option<ProgEventRings> {
+    match ProgEventRings::open(data_pages) {
         Ok(rings) => Some(rings),
         Err(error) => {
             warn!(%error, "BPF load/unload events unavailable: /api/v1/events answers 503, the rest works");
@@ -317,10 +316,11 @@ async fn load(
     // Opened, then the capabilities dropped, on one blocking thread (so no
     // thread that held them is left idle in the pool).
     let events_buffer = options.events_buffer;
+    let ring_pages = options.events_ring_pages;
     let opened = privileges::spawn_blocking(move || {
         let source = KernelSource::open(&source_options)?;
         // CAP_PERFMON is needed to open the rings only: before the drop.
-        let rings = events_buffer.and_then(|_| open_event_rings());
+        let rings = events_buffer.and_then(|_| open_event_rings(ring_pages));
         let keep = privileges::needed(keep_sys_admin);
         privileges::drop_to(keep.clone())?;
         let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();

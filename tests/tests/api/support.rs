@@ -23,6 +23,11 @@ pub struct Server {
 impl Server {
     /// Starts the exporter on a free port of 127.0.0.1 and waits for /readyz.
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    pub fn start_with(args: &[&str]) -> Result<Self> {
         // Ask the kernel for a free port, then hand it to the exporter.
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
@@ -31,14 +36,23 @@ impl Server {
         let child = ChildGuard::spawn(
             Command::new(e2e_tests::exporter_binary())
                 .args(["serve", "--listen", &address.to_string()])
+                .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .env("RUST_LOG", "warn"),
+                .env(
+                    "RUST_LOG",
+                    std::env::var("EXP_LOG").unwrap_or("warn".into()),
+                ),
         )
         .context("starting the exporter")?;
         let mut server = Server { child, address };
         server.wait_ready(Duration::from_secs(20))?;
         Ok(server)
+    }
+
+    /// The exporter's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn wait_ready(&mut self, within: Duration) -> Result<()> {
