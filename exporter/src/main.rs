@@ -100,8 +100,7 @@ enum Command {
         /// Hold BPF_ENABLE_STATS while running (program run time and runs: the CPU columns).
         #[arg(long, env = "BPF_EXPORTER_ENABLE_BPF_STATS")]
         enable_bpf_stats: bool,
-        /// No events pane: do not open the load/unload rings (a second reader
-        /// takes the pids from an exporter's events on Linux 6.18).
+        /// No events pane: do not open the load/unload rings.
         #[arg(long, env = "BPF_EXPORTER_NO_EVENTS")]
         no_events: bool,
     },

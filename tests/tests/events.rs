@@ -139,9 +139,7 @@ impl Pod {
     }
 }
 
-// One test, the API before the CLI: with two consumers of these records at
-// once, the kernel writes the sample id (pid, time) only into the copy of the
-// one opened last (docs/events.md).
+// The API, a restarted exporter, then the CLI: one pod and one child at a time.
 #[test]
 fn a_pod_loading_three_programs_and_unloading_one_is_seen_in_order() {
     if !have_root("a_pod_loading_three_programs_and_unloading_one_is_seen_in_order") {

@@ -102,8 +102,7 @@ fn top_shows_the_fixture_sorts_filters_and_quits_leaving_the_terminal_as_it_was(
     tmux.text("echo before-top");
     tmux.keys(&["Enter"]);
     tmux.wait_for("the shell", |s| s.lines().any(|l| l == "before-top"));
-    // --no-events: a second reader of the load/unload records would take
-    // the pids of another test's exporter on Linux 6.18 (docs/events.md).
+    // The events pane has a test of its own (below).
     let command = format!(
         "{} top --interval 500ms --no-events; echo top-exit=$?",
         exporter_binary().display()
@@ -168,8 +167,7 @@ fn event_row<'a>(screen: &'a str, kind: &str, id: u32) -> Option<&'a str> {
     })
 }
 
-// The only test here that opens the load/unload rings (the other passes
-// --no-events), so this process's pid is not taken by a second reader.
+// The events pane over the real rings: the fixture's load and unload.
 #[test]
 fn top_events_pane_shows_a_program_this_test_loads_and_unloads() {
     if !have_root("top_events_pane_shows_a_program_this_test_loads_and_unloads") {

@@ -28,9 +28,6 @@ const RIGHT_ALIGNED: [&str; 9] = [
     "PID",
 ];
 
-/// The note shown under the events: why a `serve` on the same node may lose pids meanwhile.
-pub const EVENTS_NOTE: &str = "while this reads events, an earlier reader (serve) gets null pids on Linux 6.18: --no-events avoids it";
-
 pub fn draw(frame: &mut Frame, app: &App) {
     let [summary, tabs, body, footer] = Layout::vertical([
         Constraint::Length(1),
@@ -63,15 +60,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
             frame.render_widget(
                 Paragraph::new(why).wrap(Wrap { trim: true }).block(block),
                 body,
-            );
-        }
-        Pane::Events => {
-            let [events, note] =
-                Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(body);
-            draw_table(frame, app, Pane::Events, events);
-            frame.render_widget(
-                Paragraph::new(EVENTS_NOTE).style(Style::default().fg(Color::DarkGray)),
-                note,
             );
         }
         pane => draw_table(frame, app, pane, body),
