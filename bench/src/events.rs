@@ -14,6 +14,10 @@ use std::{
 };
 
 use anyhow::{anyhow, Result};
+use bpf_inventory_exporter::{
+    events::{EventKind, EventLog, DEFAULT_BUFFER},
+    testing::sample_event,
+};
 
 use crate::{
     http,
@@ -22,6 +26,19 @@ use crate::{
     report::ChurnResult,
     serve::{metric_sum, Serve},
 };
+
+/// An event log as `serve`'s after the churn: its whole buffer (the
+/// default size) loads and unloads of programs gone before any collection,
+/// which every collection's match goes through (`observe`).
+pub fn full_log() -> Arc<EventLog> {
+    let log = EventLog::new(DEFAULT_BUFFER);
+    for i in 0..DEFAULT_BUFFER {
+        let kind = [EventKind::Load, EventKind::Unload][i % 2];
+        let id = u32::try_from(i / 2).unwrap_or(u32::MAX);
+        log.append(sample_event(kind, u32::MAX - id, "churn"));
+    }
+    log
+}
 
 /// A thread that loads a socket filter and closes it (so the kernel unloads
 /// it), `per_second` times a second, until stopped (or dropped).

@@ -4,13 +4,15 @@
 use std::{
     hint::black_box,
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Result};
 use bpf_inventory_exporter::{
     bpf::{owners::OwnerWalk, Iterators},
-    collect::{CollectionStats, KernelSource},
+    collect::{CollectionStats, EventObserver, KernelSource},
+    events::EventLog,
     inventory::{Collector, Inventory},
     render::{
         fragments::Fragments,
@@ -22,7 +24,8 @@ use crate::{
     baseline, http,
     report::{
         MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, E2E_CHURN, E2E_NO_EVENTS,
-        E2E_NO_EVENTS_CHURN, ENCODE_JSON, RAW, RAW_WITH_OWNERS, RENDER, RENDER_KEPT, SYSCALLS,
+        E2E_NO_EVENTS_CHURN, ENCODE_JSON, EVENTS_OBSERVE, RAW, RAW_WITH_OWNERS, RENDER,
+        RENDER_KEPT, SYSCALLS,
     },
     stats::Summary,
 };
@@ -64,6 +67,9 @@ pub enum Method {
     MetricsChurn {
         events: bool,
     },
+    /// What events add to a collection: the match of its programs against
+    /// a full buffer of programs already gone (`events::full_log`).
+    EventsObserve,
 }
 
 impl Method {
@@ -89,6 +95,7 @@ impl Method {
             Method::MetricsNoEvents => E2E_NO_EVENTS.to_owned(),
             Method::MetricsChurn { events: true } => E2E_CHURN.to_owned(),
             Method::MetricsChurn { events: false } => E2E_NO_EVENTS_CHURN.to_owned(),
+            Method::EventsObserve => EVENTS_OBSERVE.to_owned(),
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct Targets<'a> {
     pub page: String,
     /// The HTTP client's buffer, kept between requests.
     pub response: Vec<u8>,
+    /// What `EventsObserve` matches against.
+    pub full_event_log: Arc<EventLog>,
     /// The last collected inventory, freed before the next timing starts.
     pub collected: Option<Inventory>,
 }
@@ -197,6 +206,9 @@ impl Targets<'_> {
                     Format::Text,
                 );
                 black_box(page.len());
+            }
+            Method::EventsObserve => {
+                black_box(self.full_event_log.observe(&self.inventory.programs));
             }
             Method::EncodeJson => {
                 black_box(bpf_inventory_exporter::inventory::json::to_vec(self.inventory)?.len());

@@ -140,6 +140,7 @@ pub const BPFTOOL: &str = "baseline-bpftool";
 pub const RENDER: &str = "render /metrics (no I/O)";
 pub const RENDER_KEPT: &str = "render /metrics from kept fragments (no I/O)";
 pub const ENCODE_JSON: &str = "encode /api/v1/inventory (no I/O)";
+pub const EVENTS_OBSERVE: &str = "events: a collection matched against a full buffer (no I/O)";
 pub const E2E_METRICS: &str = "e2e GET /metrics";
 pub const E2E_NO_EVENTS: &str = "e2e GET /metrics --no-events";
 pub const E2E_CHURN: &str = "e2e GET /metrics while programs churn";

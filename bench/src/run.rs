@@ -44,6 +44,7 @@ pub fn run_size(
         bpftool: &ctx.cli.bpftool,
         serve: serve.as_ref().map(|s| s.addr),
         serve_no_events: serve_no_events.as_ref().map(|s| s.addr),
+        full_event_log: events::full_log(),
         inventory: &inventory,
         fragments: Default::default(),
         page: String::new(),
@@ -60,6 +61,7 @@ pub fn run_size(
         Method::Render,
         Method::RenderKept,
         Method::EncodeJson,
+        Method::EventsObserve,
     ]
     .into_iter()
     .chain(HTTP_METHODS)
