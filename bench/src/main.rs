@@ -3,6 +3,7 @@
 //! plus `serve` end to end, its memory and a load test.
 //! Needs root on a BPF host; see docs/performance.md.
 mod baseline;
+mod events;
 mod http;
 mod load;
 mod measure;
@@ -57,6 +58,14 @@ pub struct Cli {
     /// Sequential GET /metrics scrapes over which serve's CPU time is measured.
     #[arg(long, default_value_t = 50)]
     cpu_scrapes: usize,
+    /// Programs loaded and unloaded per second while `/metrics` is timed
+    /// again with events on and `--no-events` (0: no such phase).
+    #[arg(long, default_value_t = 100)]
+    churn_per_second: u32,
+    /// Seconds of that churn before the timing starts: 60 at 100 a second
+    /// fill the events buffer (10 000 events), the most a collection matches.
+    #[arg(long, default_value_t = 60)]
+    churn_warmup_seconds: u64,
     /// Load test at the largest size: concurrent connections and seconds (0 = off).
     #[arg(long, default_value_t = 32)]
     load_connections: u32,

@@ -4,13 +4,15 @@
 use std::{
     hint::black_box,
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Result};
 use bpf_inventory_exporter::{
     bpf::{owners::OwnerWalk, Iterators},
-    collect::{CollectionStats, KernelSource},
+    collect::{CollectionStats, EventObserver, KernelSource},
+    events::EventLog,
     inventory::{Collector, Inventory},
     render::{
         fragments::Fragments,
@@ -21,8 +23,9 @@ use bpf_inventory_exporter::{
 use crate::{
     baseline, http,
     report::{
-        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, ENCODE_JSON, RAW, RAW_WITH_OWNERS,
-        RENDER, RENDER_KEPT, SYSCALLS,
+        MethodResult, BPFTOOL, COLLECT, COLLECT_NO_OWNERS, E2E_CHURN, E2E_NO_EVENTS,
+        E2E_NO_EVENTS_CHURN, ENCODE_JSON, EVENTS_OBSERVE, RAW, RAW_WITH_OWNERS, RENDER,
+        RENDER_KEPT, SYSCALLS,
     },
     stats::Summary,
 };
@@ -56,6 +59,17 @@ pub enum Method {
         path: &'static str,
         accept_encoding: Option<&'static str>,
     },
+    /// GET /metrics against a second `serve` started with `--no-events`
+    /// (the `Http` rows' serve has events on, the default).
+    MetricsNoEvents,
+    /// GET /metrics against either serve while a thread loads and unloads
+    /// programs (timed in a phase of their own, see `events.rs`).
+    MetricsChurn {
+        events: bool,
+    },
+    /// What events add to a collection: the match of its programs against
+    /// a full buffer of programs already gone (`events::full_log`).
+    EventsObserve,
 }
 
 impl Method {
@@ -78,6 +92,10 @@ impl Method {
                 path,
                 accept_encoding: Some(enc),
             } => format!("e2e GET {path} ({enc})"),
+            Method::MetricsNoEvents => E2E_NO_EVENTS.to_owned(),
+            Method::MetricsChurn { events: true } => E2E_CHURN.to_owned(),
+            Method::MetricsChurn { events: false } => E2E_NO_EVENTS_CHURN.to_owned(),
+            Method::EventsObserve => EVENTS_OBSERVE.to_owned(),
         }
     }
 }
@@ -111,6 +129,8 @@ pub struct Targets<'a> {
     pub raw: &'a mut RawReaders,
     pub bpftool: &'a str,
     pub serve: Option<SocketAddr>,
+    /// The second serve, started with `--no-events`.
+    pub serve_no_events: Option<SocketAddr>,
     /// What `Render` renders: the inventory of this size's check.
     pub inventory: &'a Inventory,
     /// What `RenderKept` keeps between its pages: label text and buffer.
@@ -118,6 +138,8 @@ pub struct Targets<'a> {
     pub page: String,
     /// The HTTP client's buffer, kept between requests.
     pub response: Vec<u8>,
+    /// What `EventsObserve` matches against.
+    pub full_event_log: Arc<EventLog>,
     /// The last collected inventory, freed before the next timing starts.
     pub collected: Option<Inventory>,
 }
@@ -185,28 +207,43 @@ impl Targets<'_> {
                 );
                 black_box(page.len());
             }
+            Method::EventsObserve => {
+                black_box(self.full_event_log.observe(&self.inventory.programs));
+            }
             Method::EncodeJson => {
                 black_box(bpf_inventory_exporter::inventory::json::to_vec(self.inventory)?.len());
             }
             Method::Http {
                 path,
                 accept_encoding,
-            } => {
-                let Some(addr) = self.serve else {
-                    bail!("serve not running");
-                };
-                let buffer = std::mem::take(&mut self.response);
-                let response = http::get_into(addr, path, *accept_encoding, buffer)?;
-                if response.status != 200 {
-                    bail!("GET {path} answered {}", response.status);
-                }
-                if accept_encoding.is_some() && response.content_encoding.is_none() {
-                    bail!("serve ignored Accept-Encoding (uncompressed, as the row without it)");
-                }
-                black_box(response.body().len());
-                self.response = response.into_buffer();
+            } => self.get(self.serve, path, *accept_encoding)?,
+            Method::MetricsNoEvents | Method::MetricsChurn { events: false } => {
+                self.get(self.serve_no_events, "/metrics", None)?;
             }
+            Method::MetricsChurn { events: true } => self.get(self.serve, "/metrics", None)?,
         }
+        Ok(())
+    }
+
+    fn get(
+        &mut self,
+        addr: Option<SocketAddr>,
+        path: &str,
+        accept_encoding: Option<&str>,
+    ) -> Result<()> {
+        let Some(addr) = addr else {
+            bail!("serve not running");
+        };
+        let buffer = std::mem::take(&mut self.response);
+        let response = http::get_into(addr, path, accept_encoding, buffer)?;
+        if response.status != 200 {
+            bail!("GET {path} answered {}", response.status);
+        }
+        if accept_encoding.is_some() && response.content_encoding.is_none() {
+            bail!("serve ignored Accept-Encoding (uncompressed, as the row without it)");
+        }
+        black_box(response.body().len());
+        self.response = response.into_buffer();
         Ok(())
     }
 

@@ -192,7 +192,7 @@ fn create_map(i: usize, cpus: usize) -> Result<Map> {
 ///
 /// Hand-rolled BPF_PROG_LOAD because aya 0.14 has no public API to load a
 /// program from raw instructions (only from an ELF object).
-fn load_socket_filter(name: &str) -> Result<OwnedFd> {
+pub fn load_socket_filter(name: &str) -> Result<OwnedFd> {
     const MOV64_R0_0: u64 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K, dst r0, imm 0
     const EXIT: u64 = 0x95; // BPF_JMP | BPF_EXIT
     let insns = [MOV64_R0_0, EXIT];

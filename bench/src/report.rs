@@ -41,6 +41,9 @@ pub struct SizeResult {
     pub methods: Vec<MethodResult>,
     pub ratios: Ratios,
     pub serve: Option<ServeResult>,
+    /// The churn phase (`events.rs`); absent from results before it existed.
+    #[serde(default)]
+    pub churn: Option<ChurnResult>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +67,32 @@ pub struct Ratios {
     pub collect_over_raw: Option<f64>,
     pub syscalls_over_collect: Option<f64>,
     pub bpftool_over_collect: Option<f64>,
+    /// e2e GET /metrics with events on (the default) / with `--no-events`,
+    /// same rounds; then the same while programs churn.
+    #[serde(default)]
+    pub events_on_over_off: Option<f64>,
+    #[serde(default)]
+    pub events_on_over_off_churn: Option<f64>,
+}
+
+/// The churn phase: a thread loaded and unloaded `programs` programs in
+/// `seconds` (`per_second` asked), while both serves were scraped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChurnResult {
+    pub per_second: u32,
+    /// Churn before the timed rounds began.
+    pub warmup_seconds: f64,
+    pub programs: u64,
+    pub seconds: f64,
+    /// How far bpf_prog_loads_total of the events serve grew over the phase
+    /// (other loads on the host count too).
+    pub loads_counted: Option<f64>,
+    /// How far its bpf_exporter_events_lost_total grew.
+    #[serde(default)]
+    pub lost_counted: Option<f64>,
+    /// utime + stime over the phase, per second of it, of each serve.
+    pub cpu_ms_per_second_on: f64,
+    pub cpu_ms_per_second_off: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,6 +122,11 @@ impl SizeResult {
             collect_over_raw: ratio(collect, self.median(RAW)),
             syscalls_over_collect: ratio(self.median(SYSCALLS), collect),
             bpftool_over_collect: ratio(self.median(BPFTOOL), collect),
+            events_on_over_off: ratio(self.median(E2E_METRICS), self.median(E2E_NO_EVENTS)),
+            events_on_over_off_churn: ratio(
+                self.median(E2E_CHURN),
+                self.median(E2E_NO_EVENTS_CHURN),
+            ),
         };
     }
 }
@@ -106,6 +140,11 @@ pub const BPFTOOL: &str = "baseline-bpftool";
 pub const RENDER: &str = "render /metrics (no I/O)";
 pub const RENDER_KEPT: &str = "render /metrics from kept fragments (no I/O)";
 pub const ENCODE_JSON: &str = "encode /api/v1/inventory (no I/O)";
+pub const EVENTS_OBSERVE: &str = "events: a collection matched against a full buffer (no I/O)";
+pub const E2E_METRICS: &str = "e2e GET /metrics";
+pub const E2E_NO_EVENTS: &str = "e2e GET /metrics --no-events";
+pub const E2E_CHURN: &str = "e2e GET /metrics while programs churn";
+pub const E2E_NO_EVENTS_CHURN: &str = "e2e GET /metrics --no-events while programs churn";
 
 /// The ratio column for one method's row: against raw, and against raw +
 /// owners walk too when that row was timed (what `collect` reads in all).
@@ -121,6 +160,14 @@ fn ratio_cell(size: &SizeResult, method: &str) -> String {
         ),
         BPFTOOL => format!("{} collect", format_ratio(size.ratios.bpftool_over_collect)),
         RAW => String::new(),
+        E2E_NO_EVENTS => format!(
+            "events on / off {}",
+            format_ratio(size.ratios.events_on_over_off)
+        ),
+        E2E_NO_EVENTS_CHURN => format!(
+            "events on / off {}",
+            format_ratio(size.ratios.events_on_over_off_churn)
+        ),
         RAW_WITH_OWNERS => of(RAW).map_or_else(String::new, |r| format!("{r} of raw")),
         _ => match (of(RAW), of(RAW_WITH_OWNERS)) {
             (Some(raw), Some(all)) => format!("{raw} of raw, {all} of raw + owners walk"),
@@ -219,6 +266,7 @@ pub fn render_table(results: &Results) -> String {
             );
         }
     }
+    events_lines(&mut out, results);
     if let Some(load) = &results.load_test {
         let _ = writeln!(out);
         let pct: Vec<String> = load
@@ -247,6 +295,41 @@ pub fn render_table(results: &Results) -> String {
         let _ = writeln!(out, "\nNote: {note}");
     }
     out
+}
+
+/// One line per size where events on was timed against `--no-events`.
+fn events_lines(out: &mut String, results: &Results) {
+    for size in &results.sizes {
+        let ratios = &size.ratios;
+        if ratios.events_on_over_off.is_none() && size.churn.is_none() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "\nEvents, {} / {}: e2e /metrics events on / off {}",
+            size.maps,
+            size.programs,
+            format_ratio(ratios.events_on_over_off)
+        );
+        if let Some(c) = &size.churn {
+            let [loads, lost] = [c.loads_counted, c.lost_counted]
+                .map(|n| n.map_or("n/a".to_owned(), |n| format!("{n:.0}")));
+            let _ = write!(
+                out,
+                "; while {:.0} programs a second were loaded and unloaded ({} in {:.1} s, the \
+                 first {:.0} s untimed; {loads} loads and {lost} lost records counted by serve): \
+                 {}; serve CPU over that time events on {:.2}, --no-events {:.2} ms per second",
+                c.programs as f64 / c.seconds,
+                c.programs,
+                c.seconds,
+                c.warmup_seconds,
+                format_ratio(ratios.events_on_over_off_churn),
+                c.cpu_ms_per_second_on,
+                c.cpu_ms_per_second_off,
+            );
+        }
+        let _ = writeln!(out);
+    }
 }
 
 fn mib(kib: u64) -> f64 {

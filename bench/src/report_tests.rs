@@ -51,6 +51,7 @@ fn results() -> Results {
             cpu_scrapes: 50,
             metrics_bytes: Some(1234),
         }),
+        churn: None,
     };
     size.compute_ratios();
     Results {
@@ -98,7 +99,7 @@ fn json_shape_is_stable() {
     let size = &json["sizes"][0];
     assert_eq!(
         keys(size),
-        ["maps", "methods", "programs", "ratios", "seen", "serve"]
+        ["churn", "maps", "methods", "programs", "ratios", "seen", "serve"]
     );
     assert_eq!(size["methods"][2]["method"], "collect");
     assert_eq!(size["methods"][2]["summary"]["median_ms"], 2.5);
@@ -121,4 +122,64 @@ fn table_shows_ratios_and_skips() {
     assert!(table.contains("| baseline-syscalls | 50.00 | 100.0 | 20.0× collect |"));
     assert!(table.contains("skipped: GET /api/v1/inventory answered 404"));
     assert!(table.contains("| 100 / 20 | 10.0 | 12.0 | 20.0 | 4.000 | 1234 |"));
+}
+
+/// `results()` with the events rows: /metrics with events on and off, alone
+/// and while programs churn.
+fn with_events() -> Results {
+    let mut results = results();
+    let size = &mut results.sizes[0];
+    size.methods.extend([
+        method(E2E_METRICS, Some(2.0)),
+        method(E2E_NO_EVENTS, Some(2.5)),
+        method(E2E_CHURN, Some(3.75)),
+        method(E2E_NO_EVENTS_CHURN, Some(3.0)),
+    ]);
+    size.churn = Some(ChurnResult {
+        per_second: 100,
+        warmup_seconds: 5.0,
+        programs: 1500,
+        seconds: 15.0,
+        loads_counted: Some(1502.0),
+        lost_counted: Some(0.0),
+        cpu_ms_per_second_on: 12.5,
+        cpu_ms_per_second_off: 10.0,
+    });
+    size.compute_ratios();
+    results
+}
+
+#[test]
+fn events_on_over_off_in_the_same_run() {
+    let results = with_events();
+    let r = &results.sizes[0].ratios;
+    assert_eq!(r.events_on_over_off, Some(0.8));
+    assert_eq!(r.events_on_over_off_churn, Some(1.25));
+    let table = render_table(&results);
+    assert!(
+        table.contains("| e2e GET /metrics --no-events | 2.500 | 5.000 | events on / off 0.80× |")
+    );
+    assert!(table.contains(
+        "| e2e GET /metrics --no-events while programs churn | 3.000 | 6.000 | events on / off 1.25× |"
+    ));
+    assert!(table.contains(
+        "Events, 100 / 20: e2e /metrics events on / off 0.80×; while 100 programs a second were \
+         loaded and unloaded (1500 in 15.0 s, the first 5 s untimed; 1502 loads and 0 lost records \
+         counted by serve): 1.25×; serve CPU over that time events on 12.50, --no-events 10.00 ms per second\n"
+    ));
+    let back: Results = serde_json::from_value(serde_json::to_value(&results).unwrap()).unwrap();
+    assert_eq!(back, results);
+}
+
+/// Results written before the events rows read back without them.
+#[test]
+fn earlier_results_files_still_read() {
+    let text = include_str!("../results/issue15-10000-final4-6.18-2cpu.json");
+    let results: Results = serde_json::from_str(text).unwrap();
+    let size = &results.sizes[0];
+    assert_eq!(
+        (size.churn.as_ref(), size.ratios.events_on_over_off),
+        (None, None)
+    );
+    assert!(!render_table(&results).contains("Events,"));
 }

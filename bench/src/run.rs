@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use bpf_inventory_exporter::{collect::KernelSource, inventory::Inventory};
 
 use crate::{
-    baseline, http, load,
+    baseline, events, http, load,
     measure::{self, Method, RawReaders, Targets, HTTP_METHODS},
     populate::Population,
-    report::{Results, Seen, ServeResult, SizeResult},
+    report::{Results, Seen, ServeResult, SizeResult, E2E_CHURN, E2E_NO_EVENTS_CHURN},
     serve::{metric_sum, Serve},
     Cli,
 };
@@ -31,24 +31,11 @@ pub fn run_size(
 ) -> Result<SizeResult> {
     let (maps, programs) = (population.maps(), population.programs());
     let (seen, inventory) = verify(source, population, &ctx.cli.bpftool, results)?;
-    let serve = match ctx.serve_exe {
-        Some(exe) => {
-            let log = ctx
-                .cli
-                .out
-                .with_file_name(format!("serve-{maps}x{programs}.log"));
-            match Serve::start(exe, &ctx.cli.serve_args, log) {
-                Ok(serve) => Some(serve),
-                Err(e) => {
-                    results
-                        .notes
-                        .push(format!("{maps}x{programs}: serve not measured: {e:#}"));
-                    None
-                }
-            }
-        }
-        None => None,
-    };
+    let serve = start_serve(ctx, (maps, programs), false, results);
+    // Its events off, the same otherwise: for the events rows.
+    let serve_no_events = serve
+        .as_ref()
+        .and_then(|_| start_serve(ctx, (maps, programs), true, results));
     let start_rss = serve.as_ref().map(Serve::rss).transpose()?;
     let mut targets = Targets {
         source,
@@ -56,6 +43,8 @@ pub fn run_size(
         raw,
         bpftool: &ctx.cli.bpftool,
         serve: serve.as_ref().map(|s| s.addr),
+        serve_no_events: serve_no_events.as_ref().map(|s| s.addr),
+        full_event_log: events::full_log(),
         inventory: &inventory,
         fragments: Default::default(),
         page: String::new(),
@@ -72,9 +61,11 @@ pub fn run_size(
         Method::Render,
         Method::RenderKept,
         Method::EncodeJson,
+        Method::EventsObserve,
     ]
     .into_iter()
     .chain(HTTP_METHODS)
+    .chain([Method::MetricsNoEvents])
     .filter(|m| ctx.cli.only.is_empty() || ctx.cli.only.contains(&m.name()))
     .map(|m| (m, None))
     .collect();
@@ -85,13 +76,36 @@ pub fn run_size(
         };
     }
     eprintln!("   timing {} rounds", ctx.cli.reps);
-    let timed = measure::interleaved(&mut targets, &methods, ctx.cli.reps);
+    let mut timed = measure::interleaved(&mut targets, &methods, ctx.cli.reps);
     let serve_result = match (&serve, start_rss) {
         (Some(serve), Some(start)) => Some(measure_serve(serve, start, ctx.cli.cpu_scrapes)?),
         _ => None,
     };
     if let (true, Some(serve)) = (ctx.load, &serve) {
         results.load_test = load_test(ctx.cli, serve, results);
+    }
+    // Last: the churn fills the events serve's buffer, which stays full.
+    let mut churn = None;
+    let wanted = |m: &str| ctx.cli.only.is_empty() || ctx.cli.only.iter().any(|o| o == m);
+    if let (Some(on), Some(off), true, true) = (
+        &serve,
+        &serve_no_events,
+        ctx.cli.churn_per_second > 0,
+        wanted(E2E_CHURN) && wanted(E2E_NO_EVENTS_CHURN),
+    ) {
+        eprintln!(
+            "   timing {} rounds while {} programs a second are loaded and unloaded (after {} s)",
+            ctx.cli.reps, ctx.cli.churn_per_second, ctx.cli.churn_warmup_seconds
+        );
+        let (rows, result) = events::churn_phase(
+            &mut targets,
+            (on, off),
+            ctx.cli.churn_per_second,
+            Duration::from_secs(ctx.cli.churn_warmup_seconds),
+            ctx.cli.reps,
+        )?;
+        timed.extend(rows);
+        churn = Some(result);
     }
     let mut size = SizeResult {
         maps,
@@ -100,9 +114,40 @@ pub fn run_size(
         methods: timed,
         ratios: Default::default(),
         serve: serve_result,
+        churn,
     };
     size.compute_ratios();
     Ok(size)
+}
+
+/// Starts `serve` for this size (with `--no-events` if `no_events`); a
+/// failure goes into the notes.
+fn start_serve(
+    ctx: &SizeRun<'_>,
+    (maps, programs): (usize, usize),
+    no_events: bool,
+    results: &mut Results,
+) -> Option<Serve> {
+    let exe = ctx.serve_exe?;
+    let suffix = if no_events { "-no-events" } else { "" };
+    let log = ctx
+        .cli
+        .out
+        .with_file_name(format!("serve-{maps}x{programs}{suffix}.log"));
+    let mut args = ctx.cli.serve_args.clone();
+    if no_events {
+        args.push("--no-events".to_owned());
+    }
+    match Serve::start(exe, &args, log) {
+        Ok(serve) => Some(serve),
+        Err(e) => {
+            results.notes.push(format!(
+                "{maps}x{programs}: serve{} not measured: {e:#}",
+                if no_events { " --no-events" } else { "" }
+            ));
+            None
+        }
+    }
 }
 
 /// Checks, untimed, that `collect` and the syscall walk both report the entry

@@ -12,8 +12,13 @@
 # With POSTURE_SWITCH=1 in the environment, the guest also runs `serve`,
 # switches kernel.unprivileged_bpf_disabled between 2 and 0 (never to 1: that
 # holds until reboot) and prints /metrics before and after.
+# With EVENT_KID=<path of bpf-event-kid>, the guest also follows events with
+# `bpf-inventory-exporter events --format json`, then runs the kid (it loads
+# three programs, unloads one at once, holds two until its stdin closes) and
+# prints its pid and programs, `bpftool -j prog show` while it holds them, and
+# the events once the kid is gone.
 # tests/tests/older_kernels.rs compares them.
-#   [POSTURE_SWITCH=1] boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
+#   [POSTURE_SWITCH=1] [EVENT_KID=PATH] boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
 # SERIES 5.10 picks the newest linux-image-5.10.0-N-cloud-amd64-unsigned of
 # Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
 # as they are), 6.1 the newest linux-image-6.1.0-N-cloud-amd64-unsigned and
@@ -55,11 +60,15 @@ root=$(mktemp -d "$work/initramfs.XXXX")
 trap 'rm -rf "$root" "$root.gz"' EXIT
 mkdir -p "$root"/{bin,boot,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
-for tool in sh mount mkdir cat echo poweroff sleep ls grep uname ip wget kill; do ln -s busybox "$root/bin/$tool"; done
+for tool in sh mount mkdir cat echo poweroff sleep ls grep uname ip wget kill mkfifo seq; do ln -s busybox "$root/bin/$tool"; done
 # The kernel config where the exporter looks when there is no /proc/config.gz
 # (Debian's kernels have none).
 cp kernel/boot/config-* "$root/boot/"
 if [ -n "${POSTURE_SWITCH:-}" ]; then touch "$root/posture-switch"; fi
+if [ -n "${EVENT_KID:-}" ]; then
+  # Stripped: the debug build is mostly debug info, and the initramfs lives in guest memory.
+  strip -o "$root/bin/bpf-event-kid" "$EVENT_KID"
+fi
 cp "$fixture" "$root/fixture.bpf.o"
 # The binaries and every shared library they load, at the same paths.
 for bin in "$exporter" "$(command -v bpftool)"; do
@@ -118,6 +127,54 @@ section pin bpf-inventory-exporter pin --dir /sys/fs/bpf/inventory
 section pinned_files ls -1 /sys/fs/bpf/inventory
 section pinned_maps cat /sys/fs/bpf/inventory/maps.debug
 section pinned_progs cat /sys/fs/bpf/inventory/progs.debug
+if [ -e /bin/bpf-event-kid ]; then
+  # Each step waits for the one before it (a TCG guest is slow), at most 2 minutes.
+  until_true() {
+    for i in $(seq 1 240); do
+      "$@" && return 0
+      sleep 0.5
+    done
+    return 1
+  }
+  lines_at_least() { [ "$(grep -c . "$2")" -ge "$1" ]; }
+  events_start() {
+    bpf-inventory-exporter events --format json >/tmp/events.json 2>/tmp/events.log &
+    events=$!
+    until_true grep -q 'following BPF program loads and unloads' /tmp/events.log || { cat /tmp/events.log >&2; return 1; }
+  }
+  # The kid's pid, then its `<id> <tag>` lines; returns once the exporter
+  # wrote the four events of the kid's start (so it read them while the kid lived).
+  kid_start() {
+    mkfifo /tmp/kid.in
+    # Before 5.11 a program's memory counts against RLIMIT_MEMLOCK (64 KiB
+    # here); bpftool and the exporter raise it themselves, the kid does not.
+    (ulimit -l unlimited && exec bpf-event-kid </tmp/kid.in >/tmp/kid.out 2>/tmp/kid.err) &
+    kid=$!
+    exec 8>/tmp/kid.in
+    echo go >&8
+    until_true lines_at_least 3 /tmp/kid.out || { cat /tmp/kid.err >&2; return 1; }
+    until_true lines_at_least 4 /tmp/events.json || { cat /tmp/events.log >&2; return 1; }
+    echo "$kid"
+    cat /tmp/kid.out
+  }
+  # Its stdin closed, the kid unloads the other two and exits.
+  kid_stop() {
+    exec 8>&-
+    wait "$kid"
+  }
+  events_stop() {
+    until_true lines_at_least 6 /tmp/events.json
+    kill "$events"
+    wait "$events"
+  }
+  section events_start events_start
+  section events_kid kid_start
+  section events_bpftool bpftool -j prog show
+  section events_kid_exit kid_stop
+  section events_stop events_stop
+  section events_log cat /tmp/events.log
+  section events cat /tmp/events.json
+fi
 if [ -e /posture-switch ]; then
   ip link set lo up
   bpf-inventory-exporter serve --listen 127.0.0.1:10435 2>/tmp/serve.log &

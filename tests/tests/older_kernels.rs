@@ -4,7 +4,13 @@
 //! guest's own `bpftool -j prog|map|link show`, object by object, and `check`
 //! must pass. What a kernel cannot give is null (never 0), a collector whose
 //! iterator the kernel lacks is `unsupported`, and one start-up line says so.
-//! The node's posture equals what each guest reads itself (`posture.rs`).
+//! The node's posture equals what each guest reads itself (`posture.rs`); a
+//! program loaded and unloaded in the guest after the exporter started arrives
+//! as load and unload events (`events.rs`).
+#[path = "older_kernels/events.rs"]
+mod events;
+#[path = "older_kernels/pinned.rs"]
+mod pinned;
 #[path = "older_kernels/posture.rs"]
 mod posture;
 
@@ -47,6 +53,7 @@ impl Guest {
         if posture_switch {
             command.env("POSTURE_SWITCH", "1");
         }
+        command.env("EVENT_KID", env!("CARGO_BIN_EXE_bpf-event-kid"));
         let out = command
             .arg(series)
             .arg(exporter_binary())
@@ -253,6 +260,7 @@ fn guest_agrees_with_bpftool(series: &str, posture_switch: bool) -> Option<(Gues
     assert!(release.starts_with(&format!("{series}.")), "{release}");
     compare_with_bpftool(&guest, &inv, &release);
     posture::posture_agrees_with_the_guest(&guest, &inv, &release);
+    events::loads_and_unloads_arrive_as_events(&guest, &release);
 
     // One start-up line names what is unavailable; nothing else warns.
     let log = &guest.section("dump").2;
@@ -324,7 +332,7 @@ fn linux_5_10_agrees_with_bpftool() {
     let Some((guest, inv)) = run("linux_5_10_agrees_with_bpftool", "5.10", false) else {
         return;
     };
-    pinned_files_agree_with_dump(&guest, &inv);
+    pinned::pinned_files_agree_with_dump(&guest, &inv);
     let check = &guest.section("check").0;
     for missing in [
         "links (iter/bpf_link",
@@ -336,39 +344,6 @@ fn linux_5_10_agrees_with_bpftool() {
             "{check}"
         );
     }
-}
-
-/// `pin` then `cat` on 5.10: no links.debug (no bpf_link iterator); every
-/// map and program of `dump` but the exporter's own (gone with the `dump`
-/// process) with the same values (before 6.6 the kernel keeps no element
-/// counter: cur_entries is "-").
-fn pinned_files_agree_with_dump(guest: &Guest, inv: &Inventory) {
-    use bpf_inventory_exporter::bpf::pin::FILES;
-    use e2e_tests::pinned::{known, map_line, prog_line, rows};
-
-    assert_eq!(guest.section("pinned_files").0, "maps.debug\nprogs.debug\n");
-    let maps = rows(&guest.section("pinned_maps").0, FILES[0].header);
-    for m in inv.maps.iter().filter(|m| !m.is_self) {
-        let entries = known(m.entries);
-        let kv = (m.key_size, m.value_size);
-        let line = map_line(m.id, &m.name, m.max_entries, "-", &m.map_type, &entries, kv);
-        assert_eq!(maps.get(&m.id), Some(&line));
-    }
-    let progs = rows(&guest.section("pinned_progs").0, FILES[1].header);
-    for p in inv.programs.iter().filter(|p| !p.is_self) {
-        let (runs, ns) = (known(p.run_count), known(p.run_time_ns));
-        let attach = p.attach_to.as_deref().unwrap_or("");
-        let line = prog_line(
-            p.id,
-            &p.name,
-            attach,
-            &p.prog_type,
-            (&runs, &ns),
-            p.memory_bytes,
-        );
-        assert_eq!(progs.get(&p.id), Some(&line));
-    }
-    assert!(inv.maps.len() >= 6 && inv.programs.iter().any(|p| p.name == FIXTURE_PROG));
 }
 
 #[test]
@@ -407,6 +382,8 @@ fn more_possible_than_online_cpus() {
             .iter()
             .find(|p| p.name == FIXTURE_PROG && p.run_count != Some(0))
             .expect("fixture program");
+        // Events come from the online CPUs' rings.
+        events::loads_and_unloads_arrive_as_events(&guest, &inv.node.kernel_release);
         if series == "6.1" {
             assert!(check.contains("per-CPU counters: yes (4 CPUs)"), "{check}");
             compare_with_bpftool(&guest, &inv, &inv.node.kernel_release);
