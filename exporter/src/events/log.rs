@@ -75,6 +75,19 @@ struct State {
     unseen: HashSet<u32>,
     /// The programs of the latest collection (a load read after it ran is not unseen).
     last_seen: HashSet<u32>,
+    /// Each program loaded since start and not unloaded: the sequence number
+    /// of its load, so a collection types its load, and its unload copies
+    /// that, without looking through the buffer. Kept while the load is.
+    live_loads: HashMap<u32, u64>,
+}
+
+impl State {
+    /// The kept event numbered `seq` (numbers in the buffer are consecutive).
+    fn event_mut(&mut self, seq: u64) -> Option<&mut Event> {
+        let oldest = self.buffer.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(oldest)?).ok()?;
+        self.buffer.get_mut(index)
+    }
 }
 
 /// Shared by the reader, the collections and the API.
@@ -130,11 +143,21 @@ impl EventLog {
                 if !state.last_seen.contains(&event.prog_id) {
                     state.unseen.insert(event.prog_id);
                 }
+                state.live_loads.insert(event.prog_id, event.seq);
                 count(&mut state.loads, labels);
             }
             EventKind::Unload => {
                 if state.unseen.remove(&event.prog_id) {
                     state.short_lived += 1;
+                }
+                // What a collection learned of the program, its load has.
+                if let Some(load) = state.live_loads.remove(&event.prog_id) {
+                    if let Some(load) = state.event_mut(load) {
+                        if load.prog_type.is_some() {
+                            event.prog_type.clone_from(&load.prog_type);
+                            event.name.clone_from(&load.name);
+                        }
+                    }
                 }
                 count(&mut state.unloads, labels);
             }
@@ -230,10 +253,15 @@ impl EventObserver for EventLog {
             let mut state = lock(&self.state);
             let seen: HashSet<u32> = programs.iter().map(|p| p.id).collect();
             state.unseen.retain(|id| !seen.contains(id));
-            // Loads the collection saw get the program's type and full name.
-            let by_id: HashMap<u32, &Program> = programs.iter().map(|p| (p.id, p)).collect();
-            for event in state.buffer.iter_mut().filter(|e| e.prog_type.is_none()) {
-                if let Some(program) = by_id.get(&event.prog_id) {
+            // Loads the collection saw get the program's type and full name:
+            // a lookup per program, never a pass over the buffer.
+            let oldest = state.buffer.front().map_or(u64::MAX, |e| e.seq);
+            state.live_loads.retain(|_, load| *load >= oldest);
+            for program in programs {
+                let Some(&load) = state.live_loads.get(&program.id) else {
+                    continue;
+                };
+                if let Some(event) = state.event_mut(load).filter(|e| e.prog_type.is_none()) {
                     event.prog_type = Some(program.prog_type.to_string());
                     event.name = Some(program.name.clone());
                 }

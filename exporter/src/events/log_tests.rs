@@ -95,3 +95,39 @@ fn a_since_from_an_earlier_process_gets_this_logs_events() {
         "{first} is not microseconds since 1970"
     );
 }
+
+#[test]
+fn a_collection_types_the_loads_it_sees_and_their_unloads_copy_it() {
+    let log = EventLog::new(3);
+    let inventory = testing::sample_inventory();
+    let program = &inventory.programs[0];
+    log.append(sample_event(EventKind::Load, program.id, "a"));
+    log.append(sample_event(EventKind::Load, 90_001, "a"));
+    log.observe(&inventory.programs);
+    log.append(sample_event(EventKind::Unload, program.id, "b"));
+    log.append(sample_event(EventKind::Unload, 90_001, "b"));
+    let typed = |e: &Event| (e.kind, e.prog_id, e.prog_type.clone(), e.name.clone());
+    let known = (
+        Some(program.prog_type.to_string()),
+        Some(program.name.clone()),
+    );
+    let events: Vec<_> = log
+        .page(0, 10, &EventFilter::default())
+        .items
+        .iter()
+        .map(typed)
+        .collect();
+    // Capacity 3: the first load left; its unload still has what the collection saw.
+    let sample = sample_event(EventKind::Load, 90_001, "a");
+    assert_eq!(
+        events,
+        vec![
+            (EventKind::Load, 90_001, None, sample.name.clone()),
+            (EventKind::Unload, program.id, known.0, known.1),
+            (EventKind::Unload, 90_001, None, sample.name),
+        ]
+    );
+    // A program a later collection sees whose load left the buffer changes nothing.
+    log.observe(&inventory.programs);
+    assert_eq!(log.page(0, 10, &EventFilter::default()).items.len(), 3);
+}

@@ -42,7 +42,8 @@ impl EventKind {
 /// tell (the process was gone when the event was read), never guessed.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Event {
-    /// Sequence number in this exporter process, from 1; give it as `since` to resume.
+    /// Sequence number, one more per event and, in `serve`, above every number
+    /// an earlier exporter process gave; give it as `since` to resume.
     pub seq: u64,
     /// When the kernel emitted the event (RFC 3339, nanoseconds); when the
     /// kernel wrote no time stamp, when the exporter read it.
@@ -54,7 +55,8 @@ pub struct Event {
     /// From the JIT symbol (BTF function name or the 16-byte name); the full
     /// name once a collection saw the program.
     pub name: Option<String>,
-    /// The program type as bpftool names it, once a collection saw the program.
+    /// The program type as bpftool names it, once a collection saw the program
+    /// (an unload: saw it before it went).
     #[serde(rename = "type")]
     pub prog_type: Option<String>,
     /// The process (thread group) in whose context the kernel emitted the
