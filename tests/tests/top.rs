@@ -1,7 +1,8 @@
 //! `top` in a real terminal: the built binary runs in a tmux pane (a private
 //! server, killed by a guard) over a fixture program and map this test
-//! loaded; the pane shows them with the kernel's values, `s` and `/` change
-//! the view, `q` quits with status 0 and the shell's screen comes back.
+//! loaded; the pane shows them with the kernel's values, a resize redraws
+//! at the new size, `s` and `/` change the view, `q` quits with status 0 and
+//! the shell's screen comes back.
 use std::{
     process::{Command, Output},
     time::{Duration, Instant},
@@ -127,6 +128,19 @@ fn top_shows_the_fixture_sorts_filters_and_quits_leaving_the_terminal_as_it_was(
         tmux.run(&["display", "-p", "#{alternate_on}"]).stdout,
         b"1\n"
     );
+
+    // A resize redraws at the new size, smaller and larger: the programs
+    // box closes at the pane's last column.
+    for (width, height) in [("150", "45"), ("180", "55")] {
+        let out = tmux.run(&["resize-window", "-x", width, "-y", height]);
+        assert!(out.status.success(), "tmux resize-window");
+        let width: usize = width.parse().unwrap();
+        tmux.wait_for("the programs box at the new width", |s| {
+            s.lines().any(|l| {
+                l.starts_with("┌ Programs") && l.ends_with('┐') && l.chars().count() == width
+            })
+        });
+    }
 
     // `s`: the programs pane sorts by the next column, and says so.
     tmux.keys(&["s"]);
