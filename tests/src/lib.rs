@@ -7,6 +7,7 @@ pub mod holders;
 pub mod links;
 pub mod oracle;
 pub mod pinned;
+pub mod tmux;
 
 use std::{
     io::Read,

@@ -15,7 +15,7 @@ mod support;
 
 use std::{fs, os::fd::AsFd, path::PathBuf, process::Command, time::Duration};
 
-use e2e_tests::{exporter_binary, Fixture, FIXTURE_PROG};
+use e2e_tests::{exporter_binary, tmux::Tmux, Fixture, FIXTURE_PROG};
 use podman::*;
 use serde_json::Value;
 use support::{free_port, http_get, sample, wait_until};
@@ -74,8 +74,9 @@ fn default_seccomp_profile_fails_with_one_line_naming_it() {
 
 /// The DaemonSet's pod under runc with the profile in deploy/: it serves the
 /// fixture's true values, keeps CAP_BPF alone, names a map's owner in another
-/// container under a kubelet-style pod cgroup by pod and container, stops at
-/// SIGTERM; the pin init container pins the text iterators.
+/// container under a kubelet-style pod cgroup by pod and container, runs
+/// `top` through `exec -it`, stops at SIGTERM; the pin init container pins
+/// the text iterators.
 #[test]
 fn daemonset_pod_runs_under_runc_with_the_seccomp_profile() {
     let test = "daemonset_pod_runs_under_runc_with_the_seccomp_profile";
@@ -176,6 +177,35 @@ fn daemonset_pod_runs_under_runc_with_the_seccomp_profile() {
     assert_eq!(owner["pod_uid"], pod_uid.as_str());
     assert_eq!(owner["container_id"], container_id.as_str());
     assert_eq!(owner["cgroup"], format!("{parent}/libpod-{container_id}"));
+
+    // `kubectl exec -it <pod> -- /bpf-inventory-exporter top` (docs/top.md):
+    // `top` in the running container, with its capabilities and seccomp
+    // profile and no shell, in a terminal, shows the fixture's map.
+    let tmux = Tmux::start("env PS1='$ ' sh");
+    tmux.wait_for("the prompt", |s| s.starts_with('$'));
+    tmux.text(&format!(
+        "podman --runtime {RUNC} --cgroup-manager=cgroupfs exec -it {name} \
+         /bpf-inventory-exporter top --interval 500ms; echo top-exit=$?"
+    ));
+    tmux.keys(&["Enter"]);
+    let map_row = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains("fixture_hash"))
+            .map(str::to_owned)
+    };
+    let screen = tmux.wait_for("top's map row", |s| map_row(s).is_some());
+    let row = map_row(&screen).unwrap();
+    assert!(
+        row.trim_start_matches('│').starts_with(&map_id.to_string()) && row.contains("7/1000"),
+        "{row}"
+    );
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("top's exit", |s| {
+        s.lines().any(|l| l.starts_with("top-exit="))
+    });
+    assert!(screen.lines().any(|l| l == "top-exit=0"), "{screen}");
+    drop(tmux);
 
     // SIGTERM: the container's process exits within 2 s, successfully.
     let exporter_exit = pidfd(pid);
