@@ -2,6 +2,7 @@
 //! the oracle, the built exporter binary, and the root check.
 pub mod child;
 pub mod deploy;
+pub mod event_kid;
 pub mod events_cli;
 pub mod holders;
 pub mod links;

@@ -5,17 +5,15 @@
 //! and container. Other tests load programs at the same time: every assertion
 //! selects this test's pod first.
 use std::{
-    fs,
-    io::{BufRead, BufReader, Write},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
 use e2e_tests::{
+    event_kid::{EventPod, COMM},
     events_cli::follow_events,
     exporter_binary, have_root,
-    holders::{make_cgroup, wait_for_comm, Cleanup, Kid},
+    holders::Kid,
 };
 use serde_json::{json, Value};
 
@@ -23,24 +21,8 @@ use serde_json::{json, Value};
 mod api_support;
 use api_support::Server;
 
-const COMM: &str = "bpf-event-kid";
 const POD_UID: &str = "7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
 
-/// The child's programs as it printed them: (id, tag).
-fn read_programs(kid: &mut Kid) -> Vec<(u64, String)> {
-    let stdout = kid.stdout.take().expect("piped stdout");
-    BufReader::new(stdout)
-        .lines()
-        .take(3)
-        .map(|line| {
-            let line = line.expect("a line from the child");
-            let (id, tag) = line.split_once(' ').expect("`id tag`");
-            (id.parse().expect("id"), tag.to_owned())
-        })
-        .collect()
-}
-
-/// Lines of a child's stream, read on a thread (the child is killed by its guard).
 /// The events the exporter has of this test's pod, once there are `count`.
 fn pod_events(server: &Server, query: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -91,51 +73,35 @@ fn sample(page: &str, series: &str) -> Option<u64> {
 
 /// The pod cgroup of this test (removed on drop, after the children).
 struct Pod {
-    dir: std::path::PathBuf,
-    path: String,
+    cgroup: EventPod,
     container: String,
-    _cleanup: Cleanup,
 }
 
 impl Pod {
     fn create(name: &str) -> Pod {
-        let root = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").unwrap())
-            .expect("a cgroup2 mount");
         let container = "c".repeat(32) + &"0123456789abcdef".repeat(2);
-        let path = format!(
+        let cgroup = EventPod::create(&format!(
             "bpf-events-{name}-{}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{container}.scope",
             std::process::id(),
             POD_UID.replace('-', "_")
-        );
-        let mut cleanup = Cleanup(vec![]);
-        let dir = make_cgroup(&root, &path, &mut cleanup);
-        Pod {
-            dir,
-            path: format!("/{path}"),
-            container,
-            _cleanup: cleanup,
-        }
+        ));
+        Pod { cgroup, container }
     }
 
     /// Starts the loading child in the pod, lets it load, and returns it
     /// (killed and reaped on drop), its stdin (kept open: it holds two
     /// programs until then) and the events expected of it.
     fn load(&self) -> (Kid, std::process::ChildStdin, Value) {
-        let mut kid = Kid::spawn(
-            Command::new(env!("CARGO_BIN_EXE_bpf-event-kid"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped()),
-        )
-        .expect("start the loading child");
-        let pid = kid.id();
-        fs::write(self.dir.join("cgroup.procs"), pid.to_string())
-            .expect("move the child into the pod");
-        wait_for_comm(pid, COMM);
-        let mut go = kid.stdin.take().expect("piped stdin");
-        go.write_all(b"go\n").expect("tell the child to load");
-        let programs = read_programs(&mut kid);
-        let expected = expected_events(&programs, pid, &self.path, &self.container);
-        (kid, go, expected)
+        let loaded = self
+            .cgroup
+            .load(env!("CARGO_BIN_EXE_bpf-event-kid").as_ref());
+        let expected = expected_events(
+            &loaded.programs,
+            loaded.kid.id(),
+            &self.cgroup.path,
+            &self.container,
+        );
+        (loaded.kid, loaded.stdin, expected)
     }
 }
 

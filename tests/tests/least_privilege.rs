@@ -197,24 +197,8 @@ fn as_nobody_with_cap_bpf_and_cap_perfmon_events_arrive_after_the_drop() {
     if !have_root("as_nobody_with_cap_bpf_and_cap_perfmon_events_arrive_after_the_drop") {
         return;
     }
-    let caps = "-all,+bpf,+perfmon";
-    let (inh, ambient, bounding) = (
-        format!("--inh-caps={caps}"),
-        format!("--ambient-caps={caps}"),
-        format!("--bounding-set={caps}"),
-    );
-    let setpriv = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        &inh,
-        &ambient,
-        &bounding,
-        "--",
-    ];
     // Events are on by default.
-    let server = Server::start_under(&setpriv, &[]).unwrap();
+    let server = Server::start_as_nobody("+bpf,+perfmon", &[]).unwrap();
     server.wait_ready().unwrap();
     // CAP_PERFMON opened the rings and is gone; CAP_SYS_ADMIN was never held.
     // Without CAP_SETPCAP the bounding set stays as setpriv left it.

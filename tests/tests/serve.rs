@@ -257,23 +257,7 @@ fn serves_with_only_cap_bpf_and_cap_perfmon() {
         return;
     }
     let fixture = fixture_with_entries();
-    let caps = "-all,+bpf,+perfmon";
-    let (inh, ambient, bounding) = (
-        format!("--inh-caps={caps}"),
-        format!("--ambient-caps={caps}"),
-        format!("--bounding-set={caps}"),
-    );
-    let setpriv = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        &inh,
-        &ambient,
-        &bounding,
-        "--",
-    ];
-    let server = Server::start_under(&setpriv, &[]).unwrap();
+    let server = Server::start_as_nobody("+bpf,+perfmon", &[]).unwrap();
     server.wait_ready().unwrap();
     let page = server.metrics().unwrap();
     let hash = format!(

@@ -2,15 +2,12 @@
 //! cgroup named as kubelet's systemd driver names a pod's container loads three
 //! programs while Prometheus scrapes, unloads one of them at once and holds the
 //! other two until the checks are done.
-use std::{
-    collections::BTreeMap,
-    fs,
-    io::{BufRead, BufReader, Write},
-    process::{ChildStdin, Command, Stdio},
-};
+use std::{collections::BTreeMap, process::ChildStdin};
 
-use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
-use e2e_tests::holders::{make_cgroup, wait_for_comm, Cleanup, Kid};
+use e2e_tests::{
+    event_kid::{EventPod, COMM},
+    holders::Kid,
+};
 use serde_json::Value;
 
 use crate::{
@@ -19,7 +16,6 @@ use crate::{
     support::prometheus::Prometheus,
 };
 
-const COMM: &str = "bpf-event-kid";
 const POD_UID: &str = "3b9d2c7e-6f1a-4e8b-b5c4-9d0e1f2a3b4c";
 /// What the child does: loads three programs, unloads one of them.
 const LOADS: f64 = 3.0;
@@ -30,7 +26,7 @@ const UNLOADS: f64 = 1.0;
 pub struct Loader {
     _stdin: ChildStdin,
     _kid: Kid,
-    _cgroups: Cleanup,
+    _cgroup: EventPod,
     container_id: String,
 }
 
@@ -38,34 +34,17 @@ impl Loader {
     /// Starts the child in its pod's cgroup and returns once it has loaded
     /// and printed its programs.
     pub fn load() -> Self {
-        let root = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").unwrap())
-            .expect("a cgroup2 mount");
         let container_id = "e7e7".repeat(15) + "cafe";
-        let path = format!(
+        let cgroup = EventPod::create(&format!(
             "bpf-dashboards-events-{}/kubepods.slice/kubepods-pod{}.slice/cri-containerd-{container_id}.scope",
             std::process::id(),
             POD_UID.replace('-', "_")
-        );
-        let mut cgroups = Cleanup(vec![]);
-        let dir = make_cgroup(&root, &path, &mut cgroups);
-        let mut kid = Kid::spawn(
-            Command::new(env!("CARGO_BIN_EXE_bpf-event-kid"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped()),
-        )
-        .expect("start the loading child");
-        let pid = kid.id();
-        fs::write(dir.join("cgroup.procs"), pid.to_string()).expect("move the child into the pod");
-        wait_for_comm(pid, COMM);
-        let mut stdin = kid.stdin.take().expect("piped stdin");
-        stdin.write_all(b"go\n").expect("tell the child to load");
-        let stdout = kid.stdout.take().expect("piped stdout");
-        let printed = BufReader::new(stdout).lines().take(3).count();
-        assert_eq!(printed, 3, "the child loads three programs");
+        ));
+        let loaded = cgroup.load(env!("CARGO_BIN_EXE_bpf-event-kid").as_ref());
         Self {
-            _stdin: stdin,
-            _kid: kid,
-            _cgroups: cgroups,
+            _stdin: loaded.stdin,
+            _kid: loaded.kid,
+            _cgroup: cgroup,
             container_id,
         }
     }

@@ -1,21 +1,15 @@
 //! What the OTLP events tests share: the log records the test receiver got,
 //! read as the JSON of `/api/v1/events` items, and the pod cgroup whose child
 //! loads the programs.
-use std::{
-    fs,
-    io::{BufRead, BufReader, Write},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
-use e2e_tests::holders::{make_cgroup, wait_for_comm, Cleanup, Kid};
+pub use e2e_tests::event_kid::COMM;
+use e2e_tests::{event_kid::EventPod, holders::Kid};
 use opentelemetry_proto::tonic::{common::v1::any_value::Value as Attr, logs::v1::LogRecord};
 use serde_json::{json, Map, Value};
 
 use crate::receiver::{self, Receiver};
 
-pub const COMM: &str = "bpf-event-kid";
 pub const POD_UID: &str = "5d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d";
 /// Upper bound of waits for a record; not a performance assertion.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -96,54 +90,23 @@ pub fn wait_records(
 }
 
 /// The pod cgroup of this test (removed on drop, after the child).
-pub struct Pod {
-    dir: std::path::PathBuf,
-    _cleanup: Cleanup,
-}
+pub struct Pod(EventPod);
 
 impl Pod {
     pub fn create() -> Pod {
-        let root = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").unwrap())
-            .expect("a cgroup2 mount");
         let container = "d".repeat(32) + &"0123456789abcdef".repeat(2);
-        let path = format!(
+        Pod(EventPod::create(&format!(
             "bpf-otlp-events-{}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{container}.scope",
             std::process::id(),
             POD_UID.replace('-', "_")
-        );
-        let mut cleanup = Cleanup(vec![]);
-        let dir = make_cgroup(&root, &path, &mut cleanup);
-        Pod {
-            dir,
-            _cleanup: cleanup,
-        }
+        )))
     }
 
     /// Starts the loading child in the pod and has it load; returns it, its
     /// stdin (it holds evkid_0 and evkid_2 until that closes) and its
     /// programs' (id, tag).
     pub fn load(&self) -> (Kid, std::process::ChildStdin, Vec<(u64, String)>) {
-        let mut kid = Kid::spawn(
-            Command::new(env!("CARGO_BIN_EXE_bpf-event-kid"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped()),
-        )
-        .expect("start the loading child");
-        fs::write(self.dir.join("cgroup.procs"), kid.id().to_string())
-            .expect("move the child into the pod");
-        wait_for_comm(kid.id(), COMM);
-        let mut go = kid.stdin.take().expect("piped stdin");
-        go.write_all(b"go\n").expect("tell the child to load");
-        let stdout = kid.stdout.take().expect("piped stdout");
-        let programs = BufReader::new(stdout)
-            .lines()
-            .take(3)
-            .map(|line| {
-                let line = line.expect("a line from the child");
-                let (id, tag) = line.split_once(' ').expect("`id tag`");
-                (id.parse().expect("id"), tag.to_owned())
-            })
-            .collect();
-        (kid, go, programs)
+        let loaded = self.0.load(env!("CARGO_BIN_EXE_bpf-event-kid").as_ref());
+        (loaded.kid, loaded.stdin, loaded.programs)
     }
 }

@@ -54,6 +54,28 @@ impl Server {
         Self::spawn(command, args)
     }
 
+    /// Starts `serve` as uid and gid 65534 with exactly `caps` (setpriv's
+    /// names, e.g. `+bpf,+perfmon`) inheritable, ambient and bounding.
+    pub fn start_as_nobody(caps: &str, args: &[&str]) -> Result<Self> {
+        let caps = format!("-all,{caps}");
+        let (inh, ambient, bounding) = (
+            format!("--inh-caps={caps}"),
+            format!("--ambient-caps={caps}"),
+            format!("--bounding-set={caps}"),
+        );
+        let setpriv = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &inh,
+            &ambient,
+            &bounding,
+            "--",
+        ];
+        Self::start_under(&setpriv, args)
+    }
+
     /// Starts `serve` with these environment variables added.
     pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<Self> {
         let mut command = Command::new(exporter_binary());
