@@ -56,11 +56,7 @@ fn http_and_grpc_pushes_carry_the_fixture_values() {
     let prog = fixture.program_id(FIXTURE_PROG);
     for (protocol, grpc) in [("http/protobuf", false), ("grpc", true)] {
         let receiver = Receiver::start(Answer::Ok).unwrap();
-        let url = if grpc {
-            receiver.grpc_url()
-        } else {
-            receiver.http_url()
-        };
+        let url = receiver.url(grpc);
         let server = Server::start_with_env(
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &url),

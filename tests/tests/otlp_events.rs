@@ -103,11 +103,7 @@ fn assert_record_is(receiver: &Receiver, grpc: bool, item: &Value) {
 fn events_arrive_as_log_records(protocol: &str) {
     let grpc = protocol == "grpc";
     let receiver = Receiver::start(Answer::Ok).unwrap();
-    let url = if grpc {
-        receiver.grpc_url()
-    } else {
-        receiver.http_url()
-    };
+    let url = receiver.url(grpc);
     // No export interval during the test: no collection fills in `type`
     // between the record's send and the API read.
     let server = Server::start_with_env(

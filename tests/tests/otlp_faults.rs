@@ -223,11 +223,7 @@ fn unavailable_with_retry_info_backs_off_then_succeeds() {
             retry_after_secs: 1,
         })
         .unwrap();
-        let url = if grpc {
-            receiver.grpc_url()
-        } else {
-            receiver.http_url()
-        };
+        let url = receiver.url(grpc);
         // One export in the test's time: the first, at start.
         let server = Server::start_with_env(
             &[

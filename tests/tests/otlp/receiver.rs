@@ -239,6 +239,15 @@ impl Receiver {
         format!("http://{}", self.http)
     }
 
+    /// The URL of the gRPC port (`grpc`) or the HTTP one.
+    pub fn url(&self, grpc: bool) -> String {
+        if grpc {
+            self.grpc_url()
+        } else {
+            self.http_url()
+        }
+    }
+
     /// The URL of `port` (`grpc` or `http`) for a TLS receiver.
     pub fn https_url(&self, grpc: bool) -> String {
         format!("https://{}", if grpc { self.grpc } else { self.http })
