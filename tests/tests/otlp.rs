@@ -2,7 +2,8 @@
 //! test receiver on the official protobuf definitions (`otlp/receiver.rs`):
 //! the fixture's exact values over HTTP/protobuf and gRPC, resource, units,
 //! temporality, delta differences, headers, 3 000 maps of our own as distinct
-//! points, https with the collector's CA from OTEL_EXPORTER_OTLP_CERTIFICATE.
+//! points, https with the collector's CA from OTEL_EXPORTER_OTLP_CERTIFICATE
+//! (metrics and the events' log records).
 //! The faults are in `otlp_faults.rs`.
 #[path = "otlp/common.rs"]
 mod common;
@@ -22,7 +23,7 @@ use receiver::{
     attribute, metric, point_with_id, points, resource_attribute, value, Answer, Received,
     Receiver, TestPki,
 };
-use support::Server;
+use support::{wait_until, Server};
 
 const ENTRIES: u32 = 37;
 
@@ -380,7 +381,7 @@ fn https_with_the_collector_ca_from_otel_exporter_otlp_certificate() {
         wait_exports(&untrusted, "failure", 1.0);
         assert_eq!(exports(&untrusted, "success"), 0.0, "{protocol}");
         assert!(
-            receiver.received().is_empty(),
+            receiver.received().is_empty() && receiver.received_logs().is_empty(),
             "{protocol}: nothing got through"
         );
         drop(untrusted);
@@ -394,5 +395,25 @@ fn https_with_the_collector_ca_from_otel_exporter_otlp_certificate() {
         assert_eq!(received[0].grpc, grpc, "{protocol}");
         assert!(metric(&received[0].request, "bpf.maps").is_ok());
         wait_exports(&server, "success", 1.0);
+
+        // The events take the same way: the load of a program loaded now.
+        let fixture = Fixture::load().expect("load fixture");
+        let prog = Attr::IntValue(fixture.program_id(FIXTURE_PROG).into());
+        let load = Attr::StringValue("load".into());
+        let arrived = || {
+            receiver
+                .received_logs()
+                .iter()
+                .filter(|logs| logs.grpc == grpc)
+                .flat_map(|logs| &logs.request.resource_logs)
+                .flat_map(|resource| &resource.scope_logs)
+                .flat_map(|scope| &scope.log_records)
+                .any(|record| {
+                    attribute(&record.attributes, "prog_id") == Some(&prog)
+                        && attribute(&record.attributes, "kind") == Some(&load)
+                })
+        };
+        wait_until("the load as a log record", WAIT, arrived)
+            .unwrap_or_else(|e| panic!("{protocol}: {e}\n{}", server.logs()));
     }
 }
