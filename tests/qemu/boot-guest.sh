@@ -16,9 +16,12 @@
 # `bpf-inventory-exporter events --format json`, then runs the kid (it loads
 # three programs, unloads one at once, holds two until its stdin closes) and
 # prints its pid and programs, `bpftool -j prog show` while it holds them, and
-# the events once the kid is gone.
+# the events once the kid is gone. With ONLINE_CPU=N as well, the guest then
+# onlines CPU N (offline at boot: give e.g. QEMU_SMP 4 and KERNEL_ARGS
+# maxcpus=2) while `events` runs, and waits for its warning about it.
+# KERNEL_ARGS are appended to the kernel's command line.
 # tests/tests/older_kernels.rs compares them.
-#   [POSTURE_SWITCH=1] [EVENT_KID=PATH] boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
+#   [POSTURE_SWITCH=1] [EVENT_KID=PATH [ONLINE_CPU=N]] [KERNEL_ARGS=...] boot-guest.sh SERIES EXPORTER FIXTURE_OBJECT WORK_DIR [QEMU_SMP]
 # SERIES 5.10 picks the newest linux-image-5.10.0-N-cloud-amd64-unsigned of
 # Debian bullseye (a private apt state under WORK_DIR: the host's sources stay
 # as they are), 6.1 the newest linux-image-6.1.0-N-cloud-amd64-unsigned and
@@ -65,6 +68,7 @@ for tool in sh mount mkdir cat echo poweroff sleep ls grep uname ip wget kill mk
 # (Debian's kernels have none).
 cp kernel/boot/config-* "$root/boot/"
 if [ -n "${POSTURE_SWITCH:-}" ]; then touch "$root/posture-switch"; fi
+if [ -n "${ONLINE_CPU:-}" ]; then echo "$ONLINE_CPU" > "$root/online-cpu"; fi
 if [ -n "${EVENT_KID:-}" ]; then
   # Stripped: the debug build is mostly debug info, and the initramfs lives in guest memory.
   strip -o "$root/bin/bpf-event-kid" "$EVENT_KID"
@@ -171,6 +175,14 @@ if [ -e /bin/bpf-event-kid ]; then
   section events_kid kid_start
   section events_bpftool bpftool -j prog show
   section events_kid_exit kid_stop
+  # A CPU onlined now has no ring: `events` says so (it checks every 10 s).
+  cpu_online() {
+    until_true lines_at_least 6 /tmp/events.json
+    echo 1 > "/sys/devices/system/cpu/cpu$(cat /online-cpu)/online"
+    cat /sys/devices/system/cpu/online
+    until_true grep -q 'came online after' /tmp/events.log || { cat /tmp/events.log >&2; return 1; }
+  }
+  if [ -e /online-cpu ]; then section events_cpu_online cpu_online; fi
   section events_stop events_stop
   section events_log cat /tmp/events.log
   section events cat /tmp/events.json
@@ -216,4 +228,4 @@ chmod +x "$root/init"
 # Software emulation: nested KVM on these VMs fails to set MSRs.
 timeout 300 qemu-system-x86_64 -machine accel=tcg -cpu max -smp "$smp" -m 1024 \
   -kernel "$vmlinuz" -initrd "$root.gz" -nographic -no-reboot \
-  -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init ${KERNEL_ARGS:-}" </dev/null

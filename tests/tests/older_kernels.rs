@@ -32,8 +32,9 @@ struct Guest {
 impl Guest {
     /// Boots `series` with `smp` (qemu's -smp); None when qemu is missing
     /// outside CI. `posture_switch`: the guest also switches
-    /// `kernel.unprivileged_bpf_disabled` under a running `serve`.
-    fn boot(series: &str, smp: &str, posture_switch: bool) -> Option<Guest> {
+    /// `kernel.unprivileged_bpf_disabled` under a running `serve`; `env`:
+    /// more of boot-guest.sh's settings.
+    fn boot(series: &str, smp: &str, posture_switch: bool, env: &[(&str, &str)]) -> Option<Guest> {
         if Command::new("qemu-system-x86_64")
             .arg("--version")
             .output()
@@ -54,6 +55,7 @@ impl Guest {
             command.env("POSTURE_SWITCH", "1");
         }
         command.env("EVENT_KID", env!("CARGO_BIN_EXE_bpf-event-kid"));
+        command.envs(env.iter().copied());
         let out = command
             .arg(series)
             .arg(exporter_binary())
@@ -254,7 +256,7 @@ fn kernel_version(release: &str) -> (u32, u32) {
 /// Boots `series`, compares everything and checks the start-up line and
 /// `check`; returns the guest for kernel-specific checks.
 fn guest_agrees_with_bpftool(series: &str, posture_switch: bool) -> Option<(Guest, Inventory)> {
-    let guest = Guest::boot(series, "2", posture_switch)?;
+    let guest = Guest::boot(series, "2", posture_switch, &[])?;
     let inv = guest.inventory();
     let release = inv.node.kernel_release.clone();
     assert!(release.starts_with(&format!("{series}.")), "{release}");
@@ -364,14 +366,17 @@ fn linux_6_12_agrees_with_bpftool() {
 /// VMs): the per-CPU sums cover every possible CPU. 5.19+ reads any CPU's
 /// copy; before, an offline CPU cannot be visited, so the sums are unknown
 /// rather than possibly short. (6.12 does not count qemu's absent CPUs as
-/// possible, so 6.1 stands for 5.19+.)
+/// possible, so 6.1 stands for 5.19+.) CPU 2, offline at boot, is onlined
+/// while `events` runs: it has no ring, and the exporter warns.
 #[test]
 fn more_possible_than_online_cpus() {
     if !have_root("more_possible_than_online_cpus") {
         return;
     }
     for series in ["6.1", "5.10"] {
-        let Some(guest) = Guest::boot(series, "2,maxcpus=4", false) else {
+        // Four CPUs, two online at boot; CPU 2 is onlined while `events` runs.
+        let later = [("KERNEL_ARGS", "maxcpus=2"), ("ONLINE_CPU", "2")];
+        let Some(guest) = Guest::boot(series, "4", false, &later) else {
             return;
         };
         assert_eq!(guest.section("cpus").0, "0-3\n0-1\n", "possible, online");
@@ -382,8 +387,17 @@ fn more_possible_than_online_cpus() {
             .iter()
             .find(|p| p.name == FIXTURE_PROG && p.run_count != Some(0))
             .expect("fixture program");
-        // Events come from the online CPUs' rings.
+        // Events come from the online CPUs' rings; a CPU onlined later has
+        // none, and the exporter says so.
         events::loads_and_unloads_arrive_as_events(&guest, &inv.node.kernel_release);
+        assert_eq!(guest.section("events_cpu_online").0, "0-2\n");
+        let log = &guest.section("events_log").0;
+        assert!(
+            log.lines().any(|l| l.contains("WARN")
+                && l.contains("came online after")
+                && l.contains("cpus=2")),
+            "{series}: {log}"
+        );
         if series == "6.1" {
             assert!(check.contains("per-CPU counters: yes (4 CPUs)"), "{check}");
             compare_with_bpftool(&guest, &inv, &inv.node.kernel_release);

@@ -4,6 +4,8 @@
 //! program is loaded or freed on, for every program on the host (Linux 5.1+).
 //! Opening needs CAP_PERFMON (or CAP_SYS_ADMIN); reading the rings needs
 //! nothing, so `serve` opens them before it drops its capabilities.
+/// The CPUs online now, as the rings were opened for.
+pub use super::calibrate::online_cpus;
 use std::{
     ffi::c_void,
     os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd},
@@ -128,6 +130,8 @@ impl Ring {
 pub struct ProgEventRings {
     rings: Vec<Ring>,
     epoll: OwnedFd,
+    /// The CPUs with a ring: those online at open.
+    cpus: Vec<u32>,
 }
 
 impl ProgEventRings {
@@ -139,7 +143,8 @@ impl ProgEventRings {
         let epoll =
             epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| EventsError::Epoll(e.into()))?;
         let mut rings = Vec::new();
-        for cpu in super::calibrate::online_cpus().map_err(EventsError::Cpus)? {
+        let cpus = super::calibrate::online_cpus().map_err(EventsError::Cpus)?;
+        for &cpu in &cpus {
             let ring = open_ring(cpu, data_pages)?;
             epoll::add(
                 &epoll,
@@ -150,7 +155,13 @@ impl ProgEventRings {
             .map_err(|e| EventsError::Epoll(e.into()))?;
             rings.push(ring);
         }
-        Ok(Self { rings, epoll })
+        Ok(Self { rings, epoll, cpus })
+    }
+
+    /// The CPUs with a ring (online at open): a CPU onlined later has none,
+    /// and opening one then would need the CAP_PERFMON `serve` dropped.
+    pub fn cpus(&self) -> &[u32] {
+        &self.cpus
     }
 
     /// Readable when any ring has records (for tokio's `AsyncFd`).

@@ -13,11 +13,11 @@ use std::{
 use chrono::DateTime;
 use rustix::time::{clock_gettime, ClockId};
 use tokio::{io::unix::AsyncFd, task::JoinHandle};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{resolve, Event, EventKind, EventLog};
 use crate::bpf::{
-    perf_events::ProgEventRings,
+    perf_events::{online_cpus, ProgEventRings},
     perf_records::{decode, split_symbol, PerfRecord, ProgEventKind},
 };
 
@@ -218,13 +218,18 @@ impl Reader {
 /// record is stamped before it is published in its ring.
 const REORDER_WINDOW_NS: u64 = 2_000_000;
 
-/// Runs the reader on the runtime until the process ends.
+/// How often the online CPUs are compared with the CPUs that have a ring.
+const CPU_CHECK: Duration = Duration::from_secs(10);
+
+/// Runs the reader on the runtime until the process ends, and the watch of
+/// the online CPUs beside it.
 pub fn spawn_reader(reader: Reader) -> std::io::Result<JoinHandle<()>> {
+    let watched = reader.rings.cpus().to_vec();
     // SAFETY: the fd is the epoll set the Reader owns (its `rings`), open
     // until the Reader is dropped, which only the AsyncFd can do; as_raw_fd
     // always returns that same fd.
     let mut fd = unsafe { AsyncFd::register(reader) }?;
-    Ok(tokio::spawn(async move {
+    let read = async move {
         // Records written before the task started wake nobody: read them now.
         fd.get_mut().drain_once();
         loop {
@@ -248,7 +253,57 @@ pub fn spawn_reader(reader: Reader) -> std::io::Result<JoinHandle<()>> {
             let read = fd.get_mut().drain_once();
             debug!(read, "BPF events read");
         }
+    };
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            () = read => {}
+            () = watch_cpus(watched) => {}
+        }
     }))
+}
+
+/// Says (at each change) when CPUs without a ring are online: the rings are
+/// opened per online CPU at start, so loads and unloads on a CPU onlined
+/// later are neither seen nor counted as lost.
+async fn watch_cpus(watched: Vec<u32>) {
+    let mut said: Vec<u32> = Vec::new();
+    let mut tick = tokio::time::interval(CPU_CHECK);
+    loop {
+        tick.tick().await;
+        let Ok(online) = online_cpus() else {
+            continue;
+        };
+        let unwatched = unwatched(&online, &watched);
+        if unwatched == said {
+            continue;
+        }
+        if unwatched.is_empty() {
+            info!("every online CPU has a BPF events ring again");
+        } else {
+            warn!(
+                cpus = %cpu_list(&unwatched),
+                "CPUs came online after the BPF events rings were opened: program loads and \
+                 unloads on them are not seen, nor counted as lost, until the exporter restarts"
+            );
+        }
+        said = unwatched;
+    }
+}
+
+/// The online CPUs that have no ring.
+fn unwatched(online: &[u32], watched: &[u32]) -> Vec<u32> {
+    online
+        .iter()
+        .copied()
+        .filter(|cpu| !watched.contains(cpu))
+        .collect()
+}
+
+fn cpu_list(cpus: &[u32]) -> String {
+    cpus.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 const REORDER_WINDOW: Duration = Duration::from_nanos(REORDER_WINDOW_NS);

@@ -146,3 +146,10 @@ fn symbols_before_a_loss_name_no_later_program() {
         .collect();
     assert_eq!(losses, [5, 1]);
 }
+
+#[test]
+fn online_cpus_without_a_ring_are_named() {
+    assert_eq!(super::unwatched(&[0, 1, 2, 3], &[0, 1]), vec![2, 3]);
+    assert_eq!(super::unwatched(&[0, 1], &[0, 1, 2]), Vec::<u32>::new());
+    assert_eq!(super::cpu_list(&[2, 3]), "2,3");
+}
