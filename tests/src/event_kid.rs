@@ -10,6 +10,7 @@ use std::{
 };
 
 use bpf_inventory_exporter::collect::cgroup::cgroup2_mount;
+use serde_json::Value;
 
 use crate::holders::{make_cgroup, wait_for_comm, Cleanup, Kid};
 
@@ -78,4 +79,19 @@ impl EventPod {
             programs,
         }
     }
+}
+
+/// Events (`/api/v1/events` items or `events --format json` lines) without
+/// `seq` and `time`, which tests check on their own.
+pub fn without_seq_and_time(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            let object = e.as_object_mut().expect("an event object");
+            object.remove("seq");
+            object.remove("time");
+            e
+        })
+        .collect()
 }

@@ -1,6 +1,42 @@
 //! The documented lines of `pin`'s files (docs/pin.md), for the tests that
-//! read them on this kernel (tests/pin.rs) and in the qemu guests.
-use std::collections::BTreeMap;
+//! read them on this kernel (tests/pin.rs) and in the qemu guests, and a
+//! bpffs of the test's own to pin into.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// A fresh bpffs mounted on a temporary directory (standing in for the host's
+/// /sys/fs/bpf), unmounted on drop, which releases everything pinned in it.
+pub struct Bpffs(tempfile::TempDir);
+
+impl Bpffs {
+    pub fn mount() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t bpf: {status}");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
 
 /// The lines after `header`, by the id each starts with.
 pub fn rows(text: &str, header: &str) -> BTreeMap<u32, String> {

@@ -15,7 +15,7 @@ mod support;
 
 use std::{fs, os::fd::AsFd, path::PathBuf, process::Command, time::Duration};
 
-use e2e_tests::{exporter_binary, tmux::Tmux, Fixture, FIXTURE_PROG};
+use e2e_tests::{exporter_binary, pinned::Bpffs, tmux::Tmux, Fixture, FIXTURE_PROG};
 use podman::*;
 use serde_json::Value;
 use support::{free_port, http_get, sample, wait_until};
@@ -222,7 +222,7 @@ fn daemonset_pod_runs_under_runc_with_the_seccomp_profile() {
     let init = &with_pin["initContainers"][0];
     assert_eq!(init["name"], "pin");
     let bpffs = Bpffs::mount();
-    let host_bpffs = bpffs.0.path().to_str().unwrap().to_owned();
+    let host_bpffs = bpffs.path().to_str().unwrap().to_owned();
     let map_host = |host: &str| match host {
         "/sys/fs/bpf" => host_bpffs.clone(),
         other => other.to_owned(),
@@ -236,7 +236,7 @@ fn daemonset_pod_runs_under_runc_with_the_seccomp_profile() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let dir = PathBuf::from(args(init)[2].replace("/sys/fs/bpf", &host_bpffs));
-    assert_eq!(dir, bpffs.0.path().join("bpf-inventory"));
+    assert_eq!(dir, bpffs.path().join("bpf-inventory"));
     let progs = fs::read_to_string(dir.join("progs.debug")).unwrap();
     let line = progs
         .lines()
@@ -249,26 +249,4 @@ fn daemonset_pod_runs_under_runc_with_the_seccomp_profile() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-}
-
-/// A fresh bpffs standing in for the host's /sys/fs/bpf, unmounted on drop.
-struct Bpffs(tempfile::TempDir);
-
-impl Bpffs {
-    fn mount() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        Self(dir)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
 }

@@ -20,7 +20,9 @@ use std::{
 
 use e2e_tests::{
     deploy::{installed, k8s_py, repo_path, run, KUBERNETES_VERSION, NODE_MODULES, PYTHON},
-    exporter_binary, have_root, Fixture, FIXTURE_PROG,
+    exporter_binary, have_root,
+    pinned::Bpffs,
+    Fixture, FIXTURE_PROG,
 };
 use receiver::{resource_attribute, Answer, Receiver};
 use serde_json::{json, Value};
@@ -434,28 +436,6 @@ fn otlp_component_pushes_with_the_node_name_and_counts_failures() {
     }
 }
 
-/// A fresh bpffs standing in for the host's /sys/fs/bpf, unmounted on drop.
-struct Bpffs(tempfile::TempDir);
-
-impl Bpffs {
-    fn mount() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        Self(dir)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
-}
-
 /// The pin component's init container run for real, its /sys/fs/bpf a bpffs
 /// of the test's: with its capabilities `cat progs.debug` then lists the
 /// fixture's program by id and name; without CAP_DAC_OVERRIDE the first pin
@@ -472,7 +452,7 @@ fn pin_init_container_makes_progs_debug_readable() {
     let fixture = Fixture::load().unwrap();
     let prog_id = fixture.program_id(FIXTURE_PROG);
     let bpffs = Bpffs::mount();
-    let host = bpffs.0.path().to_str().unwrap();
+    let host = bpffs.path().to_str().unwrap();
     let args: Vec<String> = init["args"]
         .as_array()
         .unwrap()
@@ -480,7 +460,7 @@ fn pin_init_container_makes_progs_debug_readable() {
         .map(|a| a.as_str().unwrap().replace("/sys/fs/bpf", host))
         .collect();
     let dir = PathBuf::from(&args[2]);
-    assert_eq!(dir, bpffs.0.path().join("bpf-inventory"));
+    assert_eq!(dir, bpffs.path().join("bpf-inventory"));
 
     let caps = capabilities(init);
     let without: Vec<String> = caps

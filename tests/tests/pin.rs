@@ -8,7 +8,7 @@ mod support;
 use std::{
     collections::BTreeMap,
     os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
     thread,
     time::{Duration, Instant},
@@ -17,42 +17,9 @@ use std::{
 use bpf_inventory_exporter::{bpf::pin::FILES, inventory::Inventory};
 use e2e_tests::{
     bpftool, bpftool_pinned_array, exporter_binary, have_root,
-    pinned::{map_line, prog_line, rows},
+    pinned::{map_line, prog_line, rows, Bpffs},
     Fixture, FIXTURE_PROG, FIXTURE_SHORT_PROG,
 };
-
-/// A fresh bpffs mounted on a temporary directory, unmounted on drop (which
-/// releases everything pinned in it).
-struct Bpffs {
-    dir: tempfile::TempDir,
-}
-
-impl Bpffs {
-    fn mount() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        run_ok("mount", &["-t", "bpf", "bpf", dir.path().to_str().unwrap()]);
-        Self { dir }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().expect(program);
-    assert!(out.status.success(), "{program} {args:?}: {out:?}");
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 fn exporter(args: &[&str]) -> Output {
     Command::new(exporter_binary())
@@ -321,7 +288,7 @@ fn pin_twice_leaves_one_set_and_unpin_removes_exactly_it() {
         return;
     }
     let fs = Bpffs::mount();
-    let root_before = listing(fs.dir.path());
+    let root_before = listing(fs.path());
     let dir = fs.join("inv");
     std::fs::create_dir(&dir).unwrap();
     // Something of someone else's in the directory.
@@ -396,7 +363,7 @@ fn pin_twice_leaves_one_set_and_unpin_removes_exactly_it() {
     assert!(out.status.success(), "{out:?}");
     assert!(!made.exists());
     std::fs::remove_dir(&dir).unwrap();
-    assert_eq!(listing(fs.dir.path()), root_before);
+    assert_eq!(listing(fs.path()), root_before);
 }
 
 #[test]
@@ -432,7 +399,7 @@ fn bad_directories_are_one_line_errors() {
             "no such directory",
         ),
         (
-            vec!["pin", "--dir", fs.dir.path().to_str().unwrap()],
+            vec!["pin", "--dir", fs.path().to_str().unwrap()],
             "is the root of a bpffs mount",
         ),
         (

@@ -203,15 +203,31 @@ mod tests {
     };
     const TAG: [u8; 8] = [0x59, 0xf4, 0xa9, 0x31, 0x74, 0x4d, 0xcd, 0xc6];
 
+    /// A `PERF_RECORD_BPF_EVENT` body: `kind` (1 load, 2 unload) of program 1435.
+    fn prog_event_body(kind: u16) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend(kind.to_ne_bytes());
+        body.extend(0u16.to_ne_bytes());
+        body.extend(1435u32.to_ne_bytes());
+        body.extend(TAG);
+        body
+    }
+
+    /// A `PERF_RECORD_KSYMBOL` body of a BPF program's JIT symbol.
+    fn bpf_symbol_body() -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend(0xffff_ffff_c000_0000u64.to_ne_bytes());
+        body.extend(64u32.to_ne_bytes());
+        body.extend(1u16.to_ne_bytes()); // PERF_RECORD_KSYMBOL_TYPE_BPF
+        body.extend(0u16.to_ne_bytes());
+        body.extend(b"bpf_prog_59f4a931744dcdc6_bench_p0\0\0\0\0\0\0");
+        body
+    }
+
     #[test]
     fn bpf_events_load_and_unload() {
         for (raw, kind) in [(1u16, ProgEventKind::Load), (2, ProgEventKind::Unload)] {
-            let mut body = Vec::new();
-            body.extend(raw.to_ne_bytes());
-            body.extend(0u16.to_ne_bytes());
-            body.extend(1435u32.to_ne_bytes());
-            body.extend(TAG);
-            let bytes = record(PERF_RECORD_BPF_EVENT, &body, SAMPLE);
+            let bytes = record(PERF_RECORD_BPF_EVENT, &prog_event_body(raw), SAMPLE);
             assert_eq!(
                 decode(&bytes),
                 Ok(PerfRecord::Prog {
@@ -234,13 +250,7 @@ mod tests {
 
     #[test]
     fn ksymbol_names_and_lost_counts() {
-        let mut body = Vec::new();
-        body.extend(0xffff_ffff_c000_0000u64.to_ne_bytes());
-        body.extend(64u32.to_ne_bytes());
-        body.extend(1u16.to_ne_bytes()); // PERF_RECORD_KSYMBOL_TYPE_BPF
-        body.extend(0u16.to_ne_bytes());
-        body.extend(b"bpf_prog_59f4a931744dcdc6_bench_p0\0\0\0\0\0\0");
-        let bytes = record(PERF_RECORD_KSYMBOL, &body, SAMPLE);
+        let bytes = record(PERF_RECORD_KSYMBOL, &bpf_symbol_body(), SAMPLE);
         let PerfRecord::Symbol { name, sample } = decode(&bytes).unwrap() else {
             panic!("not a symbol");
         };
@@ -252,6 +262,7 @@ mod tests {
         assert_eq!(split_symbol("bpf_prog_59f4a931744dcdc6"), Some((TAG, None)));
         assert_eq!(split_symbol("bpf_trampoline_6442"), None);
         // Other kernel symbols (trampolines, dispatchers' text) name no program.
+        let mut body = bpf_symbol_body();
         body[12..14].copy_from_slice(&0u16.to_ne_bytes());
         let bytes = record(PERF_RECORD_KSYMBOL, &body, SAMPLE);
         assert_eq!(decode(&bytes), Ok(PerfRecord::Other));
@@ -282,12 +293,7 @@ mod tests {
 
     #[test]
     fn the_sample_id_is_read_after_the_body_not_at_the_end() {
-        let mut body = Vec::new();
-        body.extend(1u16.to_ne_bytes());
-        body.extend(0u16.to_ne_bytes());
-        body.extend(1435u32.to_ne_bytes());
-        body.extend(TAG);
-        let event = grown(record(PERF_RECORD_BPF_EVENT, &body, SAMPLE));
+        let event = grown(record(PERF_RECORD_BPF_EVENT, &prog_event_body(1), SAMPLE));
         assert_eq!(
             decode(&event),
             Ok(PerfRecord::Prog {
@@ -298,13 +304,11 @@ mod tests {
             })
         );
 
-        let mut body = Vec::new();
-        body.extend(0xffff_ffff_c000_0000u64.to_ne_bytes());
-        body.extend(64u32.to_ne_bytes());
-        body.extend(1u16.to_ne_bytes()); // PERF_RECORD_KSYMBOL_TYPE_BPF
-        body.extend(0u16.to_ne_bytes());
-        body.extend(b"bpf_prog_59f4a931744dcdc6_bench_p0\0\0\0\0\0\0");
-        let symbol = grown(grown(record(PERF_RECORD_KSYMBOL, &body, SAMPLE)));
+        let symbol = grown(grown(record(
+            PERF_RECORD_KSYMBOL,
+            &bpf_symbol_body(),
+            SAMPLE,
+        )));
         assert_eq!(
             decode(&symbol),
             Ok(PerfRecord::Symbol {
@@ -313,7 +317,7 @@ mod tests {
             })
         );
         // A name without its NUL is not read past the record.
-        let mut body = body[..16].to_vec();
+        let mut body = bpf_symbol_body()[..16].to_vec();
         body.extend(b"bpf_prog_59f4a931");
         let mut cut = record(PERF_RECORD_KSYMBOL, &body, SAMPLE);
         cut.truncate(cut.len() - SAMPLE_ID_SIZE);

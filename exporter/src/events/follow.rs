@@ -1,7 +1,9 @@
 //! `bpf-inventory-exporter events`: follow loads and unloads live on stdout,
 //! one line per event (text like auditd's BPF records, or one JSON object),
 //! for a node shell or `kubectl exec`. Same reader and log as `serve`.
-use std::io::Write;
+use std::{io::Write, sync::Arc};
+
+use tokio::task::JoinHandle;
 
 use super::{spawn_reader, EventFilter, EventLog, Reader};
 use crate::bpf::perf_events::{EventsError, ProgEventRings, DEFAULT_DATA_PAGES};
@@ -43,6 +45,16 @@ pub fn follow_until_signal(json: bool) -> Result<(), FollowError> {
     })
 }
 
+/// Opens the rings (needs CAP_PERFMON) into a log of `capacity` events that
+/// a reader task of its own fills: what `events` and `top` follow.
+pub fn open_log(capacity: usize) -> Result<(Arc<EventLog>, JoinHandle<()>), FollowError> {
+    let rings = ProgEventRings::open(DEFAULT_DATA_PAGES)?;
+    let log = EventLog::new(capacity);
+    let reader =
+        spawn_reader(Reader::new(rings, Arc::clone(&log))).map_err(FollowError::Register)?;
+    Ok((log, reader))
+}
+
 /// Opens the rings (needs CAP_PERFMON) and writes every event to `out` until
 /// `stop` resolves; `ready` is called once the rings are open.
 pub async fn follow(
@@ -51,11 +63,8 @@ pub async fn follow(
     ready: impl FnOnce(),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), FollowError> {
-    let rings = ProgEventRings::open(DEFAULT_DATA_PAGES)?;
-    let log = EventLog::new(FOLLOW_BUFFER);
+    let (log, reader) = open_log(FOLLOW_BUFFER)?;
     let mut newest = log.subscribe();
-    let reader = spawn_reader(Reader::new(rings, std::sync::Arc::clone(&log)))
-        .map_err(FollowError::Register)?;
     ready();
     tokio::pin!(stop);
     let mut since = 0;

@@ -13,7 +13,7 @@ mod log;
 mod process;
 mod reader;
 
-pub use follow::{follow, follow_until_signal, FollowError};
+pub use follow::{follow, follow_until_signal, open_log, FollowError};
 pub use log::{EventFilter, EventLog, EventPage, MAX_LOADER_LABELS};
 pub use process::{resolve, Process};
 pub use reader::{spawn_reader, Decoded, Decoder, Reader};

@@ -15,12 +15,9 @@ use std::{
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
 use crate::{
-    bpf::{
-        self,
-        perf_events::{ProgEventRings, DEFAULT_DATA_PAGES},
-    },
+    bpf,
     collect::{self, KernelSource},
-    events::{spawn_reader, Event, EventFilter, EventLog, Reader},
+    events::{self, Event, EventFilter},
     inventory::Inventory,
 };
 
@@ -227,15 +224,11 @@ fn quit_on_signals(tx: &mpsc::Sender<Message>) {
 /// Opens the rings and forwards each new page of events; the feed's state
 /// for the pane (why there is none).
 fn follow_events(tx: mpsc::Sender<Message>) -> EventsFeed {
-    let rings = match ProgEventRings::open(DEFAULT_DATA_PAGES) {
-        Ok(rings) => rings,
+    let log = match events::open_log(EVENTS_PAGE) {
+        Ok((log, _reader)) => log,
         Err(e) => return EventsFeed::Unavailable(e.to_string()),
     };
-    let log = EventLog::new(EVENTS_PAGE);
     let mut newest = log.subscribe();
-    if let Err(e) = spawn_reader(Reader::new(rings, Arc::clone(&log))) {
-        return EventsFeed::Unavailable(format!("registering the rings failed: {e}"));
-    }
     tokio::spawn(async move {
         let mut since = 0;
         while newest.changed().await.is_ok() {

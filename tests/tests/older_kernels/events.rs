@@ -4,6 +4,7 @@
 //! and, its stdin closed, unloads them and exits. The exporter's events are
 //! exactly those six, in order, with the ids and tags the kernel gave the kid
 //! and bpftool lists, the kid's pid and comm, and the name from the JIT symbol.
+use e2e_tests::event_kid::without_seq_and_time;
 use serde_json::{json, Value};
 
 use super::Guest;
@@ -102,16 +103,7 @@ pub fn loads_and_unloads_arrive_as_events(guest: &Guest, release: &str) {
             "container_id": null, "pod_uid": null,
         })
     };
-    let mut seen: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            let object = e.as_object_mut().expect("an event object");
-            object.remove("seq");
-            object.remove("time");
-            e
-        })
-        .collect();
+    let mut seen = without_seq_and_time(&events);
     // The last two are the kid's own close at exit: its pid (the kernel frees
     // the program in the closing task), but it may be gone before the
     // exporter reads /proc: then comm and cgroup are null, never guessed.
